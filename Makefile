@@ -1,0 +1,48 @@
+# switchyard: a thin index of the project's commands. See README.md.
+GO        ?= go
+BIN       := bin/switchyard
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+GOBIN     := $(shell $(GO) env GOPATH)/bin
+STATICCHECK_VERSION := 2025.1.1
+
+export GOTOOLCHAIN = local
+export GOFLAGS     = -buildvcs=false
+
+.PHONY: all build test test-unit demo generate lint bench deps clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/switchyard
+	ln -sf switchyard bin/switchyard-cni
+
+# deps installs what the tests and the demo need on a fresh Debian host.
+deps:
+	@hack/deps.sh
+
+# test runs every test: unit tests with -race, privileged tests (as root,
+# inside sandbox namespaces) and the end-to-end tests against bin/switchyard.
+test: deps build
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+test-unit:
+	$(GO) test -race -count=1 ./controlplane/... ./ipam/... ./internal/cli/...
+
+demo: deps build
+	hack/demo.sh
+
+generate:
+	hack/update-openapi.sh
+
+lint:
+	$(GO) vet ./...
+	test -x $(GOBIN)/staticcheck || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(GOBIN)/staticcheck ./...
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./ipam/...
+
+clean:
+	rm -rf bin bench-results

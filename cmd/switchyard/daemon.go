@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
+
+	"github.com/switchyard-net/switchyard/controlplane"
+)
+
+// daemonFlags are the flags of `switchyard daemon` (see DESIGN.md). Every
+// flag can also be set in the YAML file given with --config, under the
+// flag's name; the command line wins.
+type daemonFlags struct {
+	config        string
+	dataDir       string
+	nodeName      string
+	clusterCIDR   string
+	serviceCIDR   string
+	nodeCIDRMask  int
+	apiAddr       string
+	etcdEndpoints []string
+	lb            string
+	dnsIP         string
+	clusterDomain string
+	dnsUpstream   []string
+	ingressHTTP   string
+	ingressHTTPS  string
+	cgroup        string
+	metricsAddr   string
+	controlPlane  bool
+	server        string
+	logFormat     string
+	logLevel      string
+}
+
+func addDaemonCommands(root *cobra.Command, g *globalFlags) {
+	root.AddCommand(newDaemonCmd(g))
+	root.AddCommand(newSandboxCmd(g))
+}
+
+func newDaemonCmd(g *globalFlags) *cobra.Command {
+	f := &daemonFlags{}
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the control plane and node agent",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyConfigFile(cmd.Flags(), f.config); err != nil {
+				return err
+			}
+			return runDaemon(cmd.Context(), f, g)
+		},
+	}
+	host, _ := os.Hostname()
+	fl := cmd.Flags()
+	fl.StringVar(&f.config, "config", "", "YAML file with flag values (keys are flag names)")
+	fl.StringVar(&f.dataDir, "data-dir", "/var/lib/switchyard", "state directory (etcd, certificates, kubeconfig)")
+	fl.StringVar(&f.nodeName, "node-name", strings.ToLower(host), "name of this node")
+	fl.StringVar(&f.clusterCIDR, "cluster-cidr", "10.244.0.0/16", "pod CIDR of the cluster")
+	fl.StringVar(&f.serviceCIDR, "service-cidr", "10.96.0.0/12", "ClusterIP range")
+	fl.IntVar(&f.nodeCIDRMask, "node-cidr-mask", 24, "prefix length of each node's pod CIDR")
+	fl.StringVar(&f.apiAddr, "api-addr", "127.0.0.1:6443", "HTTPS address of the API server")
+	fl.StringSliceVar(&f.etcdEndpoints, "etcd-endpoints", nil, "external etcd endpoints (empty: embedded etcd in the data dir)")
+	fl.StringVar(&f.lb, "lb", "auto", "service load-balancer: auto, nftables or ebpf")
+	fl.StringVar(&f.dnsIP, "dns-ip", "", "cluster DNS address (default: 10th address of the service CIDR)")
+	fl.StringVar(&f.clusterDomain, "cluster-domain", "cluster.local", "cluster DNS domain")
+	fl.StringSliceVar(&f.dnsUpstream, "dns-upstream", nil, "upstream resolvers (default: the host's resolv.conf nameservers)")
+	fl.StringVar(&f.ingressHTTP, "ingress-http", ":80", "ingress HTTP address")
+	fl.StringVar(&f.ingressHTTPS, "ingress-https", ":443", "ingress HTTPS address")
+	fl.StringVar(&f.cgroup, "cgroup", "", "cgroup v2 directory for pod cgroups and socket hooks (default: the cgroup v2 root)")
+	fl.StringVar(&f.metricsAddr, "metrics-addr", "127.0.0.1:9402", "Prometheus metrics address")
+	fl.BoolVar(&f.controlPlane, "control-plane", true, "run the control plane (false: node agent only, with --server/--kubeconfig)")
+	fl.StringVar(&f.server, "server", "", "API server URL for a node-only agent")
+	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+// applyConfigFile sets every flag named in the YAML file that was not set on
+// the command line.
+func applyConfigFile(fs *pflag.FlagSet, path string) error {
+	if path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	var values map[string]any
+	if err := yaml.Unmarshal(data, &values); err != nil {
+		return fmt.Errorf("parse config %s: %w", path, err)
+	}
+	for name, v := range values {
+		fl := fs.Lookup(name)
+		if fl == nil {
+			return fmt.Errorf("config %s: unknown setting %q", path, name)
+		}
+		if fl.Changed {
+			continue
+		}
+		if err := fs.Set(name, configValue(v)); err != nil {
+			return fmt.Errorf("config %s: %s: %w", path, name, err)
+		}
+	}
+	return nil
+}
+
+func configValue(v any) string {
+	if list, ok := v.([]any); ok {
+		parts := make([]string, len(list))
+		for i, x := range list {
+			parts[i] = fmt.Sprint(x)
+		}
+		return strings.Join(parts, ",")
+	}
+	return fmt.Sprint(v)
+}
+
+func newLogger(format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, not %q", format)
+}
+
+func runDaemon(parent context.Context, f *daemonFlags, g *globalFlags) error {
+	log, err := newLogger(f.logFormat, f.logLevel)
+	if err != nil {
+		return err
+	}
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if !f.controlPlane {
+		return runNodeOnly(ctx, f, g, log)
+	}
+	cfg, err := controlPlaneConfig(f, log)
+	if err != nil {
+		return err
+	}
+	cp, err := controlplane.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
+	log.Info("switchyard daemon starting", "node", f.nodeName, "data-dir", f.dataDir, "version", version)
+	err = cp.Run(ctx)
+	log.Info("switchyard daemon stopped")
+	return err
+}
+
+func controlPlaneConfig(f *daemonFlags, log *slog.Logger) (controlplane.Config, error) {
+	cluster, err := netip.ParsePrefix(f.clusterCIDR)
+	if err != nil {
+		return controlplane.Config{}, fmt.Errorf("--cluster-cidr: %w", err)
+	}
+	svc, err := netip.ParsePrefix(f.serviceCIDR)
+	if err != nil {
+		return controlplane.Config{}, fmt.Errorf("--service-cidr: %w", err)
+	}
+	if f.nodeCIDRMask <= cluster.Bits() || f.nodeCIDRMask > 30 {
+		return controlplane.Config{}, fmt.Errorf("--node-cidr-mask %d must be longer than the cluster CIDR's /%d and at most 30", f.nodeCIDRMask, cluster.Bits())
+	}
+	return controlplane.Config{
+		DataDir:       f.dataDir,
+		NodeName:      f.nodeName,
+		ClusterCIDR:   cluster.Masked(),
+		ServiceCIDR:   svc.Masked(),
+		NodeCIDRMask:  f.nodeCIDRMask,
+		APIAddr:       f.apiAddr,
+		EtcdEndpoints: f.etcdEndpoints,
+		Logger:        log,
+	}, nil
+}
+
+// runNodeOnly connects a node agent to a remote control plane. The node
+// components arrive with the pod networking work; for now it checks the
+// connection and waits.
+func runNodeOnly(ctx context.Context, f *daemonFlags, g *globalFlags, log *slog.Logger) error {
+	if g.kubeconfig == "" {
+		return fmt.Errorf("--control-plane=false needs --kubeconfig (and optionally --server)")
+	}
+	rc, err := clientcmd.BuildConfigFromFlags(f.server, g.kubeconfig)
+	if err != nil {
+		return fmt.Errorf("node agent client: %w", err)
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("node agent client: %w", err)
+	}
+	v, err := client.Discovery().ServerVersion()
+	if err != nil {
+		return fmt.Errorf("reach API server %s: %w", rc.Host, err)
+	}
+	log.Info("node agent connected", "server", rc.Host, "version", v.GitVersion, "node", f.nodeName)
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,233 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/switchyard-net/switchyard/controlplane/resources"
+	"github.com/switchyard-net/switchyard/controlplane/store"
+)
+
+// protectedNamespaces may not be deleted, as in Kubernetes.
+var protectedNamespaces = map[string]bool{"default": true, "kube-system": true, "kube-public": true}
+
+func namespacesResource() resources.Resource {
+	r, _ := resources.Lookup(corev1.SchemeGroupVersion, "namespaces")
+	return r
+}
+
+func (s *Server) delete(w http.ResponseWriter, r *http.Request, info requestInfo) {
+	opts, err := s.deleteOptions(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	old, err := s.getObject(r, info, info.Name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := checkPreconditions(info, old, opts); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if isDryRun(r) {
+		s.writeObject(w, r, http.StatusOK, old)
+		return
+	}
+	out, err := s.deleteObject(r.Context(), info, old, opts)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeObject(w, r, http.StatusOK, out)
+}
+
+func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
+	opts := &metav1.DeleteOptions{}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes))
+	if err != nil {
+		return nil, apierrors.NewBadRequest(err.Error())
+	}
+	if len(body) > 0 {
+		if _, _, err := s.codecs.json.Decode(body, nil, opts); err != nil {
+			return nil, apierrors.NewBadRequest("invalid DeleteOptions: " + err.Error())
+		}
+	}
+	if g := r.URL.Query().Get("gracePeriodSeconds"); g != "" {
+		v, err := strconv.ParseInt(g, 10, 64)
+		if err != nil {
+			return nil, apierrors.NewBadRequest("invalid gracePeriodSeconds")
+		}
+		opts.GracePeriodSeconds = &v
+	}
+	return opts, nil
+}
+
+func checkPreconditions(info requestInfo, old runtime.Object, opts *metav1.DeleteOptions) error {
+	p := opts.Preconditions
+	if p == nil {
+		return nil
+	}
+	m := objectMeta(old)
+	if (p.UID != nil && *p.UID != m.GetUID()) || (p.ResourceVersion != nil && *p.ResourceVersion != m.GetResourceVersion()) {
+		return apierrors.NewConflict(info.Resource.GVR.GroupResource(), m.GetName(), errors.New("precondition failed"))
+	}
+	return nil
+}
+
+// deleteObject deletes old now, or marks it deleted when finalizers or a
+// pod's graceful termination on its node must run first.
+func (s *Server) deleteObject(ctx context.Context, info requestInfo, old runtime.Object, opts *metav1.DeleteOptions) (runtime.Object, error) {
+	m := objectMeta(old)
+	rev, _ := parseRV(m.GetResourceVersion())
+	if ns, ok := old.(*corev1.Namespace); ok {
+		return s.deleteNamespace(ctx, ns, rev)
+	}
+	if grace, ok := podGrace(old, opts); ok {
+		return s.markDeleted(ctx, info, old, rev, grace)
+	}
+	if len(m.GetFinalizers()) > 0 {
+		return s.markDeleted(ctx, info, old, rev, 0)
+	}
+	return s.deleteNow(ctx, info, old, rev)
+}
+
+// podGrace says a pod must terminate gracefully: it runs on a node and no
+// zero grace period was asked for. The node agent deletes it with grace 0
+// once its processes have stopped.
+func podGrace(obj runtime.Object, opts *metav1.DeleteOptions) (int64, bool) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok || pod.Spec.NodeName == "" || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return 0, false
+	}
+	grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
+	if pod.Spec.TerminationGracePeriodSeconds != nil {
+		grace = *pod.Spec.TerminationGracePeriodSeconds
+	}
+	if opts.GracePeriodSeconds != nil {
+		grace = *opts.GracePeriodSeconds
+	}
+	if grace <= 0 {
+		return 0, false
+	}
+	if pod.DeletionTimestamp != nil && pod.DeletionGracePeriodSeconds != nil && grace >= *pod.DeletionGracePeriodSeconds {
+		return *pod.DeletionGracePeriodSeconds, true // already terminating: nothing to shorten
+	}
+	return grace, true
+}
+
+func (s *Server) markDeleted(ctx context.Context, info requestInfo, old runtime.Object, rev, grace int64) (runtime.Object, error) {
+	obj := old.DeepCopyObject()
+	m := objectMeta(obj)
+	if m.GetDeletionTimestamp() != nil && (m.GetDeletionGracePeriodSeconds() == nil || *m.GetDeletionGracePeriodSeconds() == grace) {
+		return obj, nil
+	}
+	now := metav1.NewTime(time.Now().Add(time.Duration(grace) * time.Second))
+	m.SetDeletionTimestamp(&now)
+	m.SetDeletionGracePeriodSeconds(&grace)
+	val, err := encodeStored(info.Resource, obj)
+	if err != nil {
+		return nil, err
+	}
+	newRev, err := s.store.Update(ctx, storageKey(info.Resource, m.GetNamespace(), m.GetName()), val, rev)
+	if err != nil {
+		return nil, storeWriteError(info, m.GetName(), err)
+	}
+	m.SetResourceVersion(strconv.FormatInt(newRev, 10))
+	return obj, nil
+}
+
+// deleteNow removes the object and frees what it held.
+func (s *Server) deleteNow(ctx context.Context, info requestInfo, old runtime.Object, rev int64) (runtime.Object, error) {
+	m := objectMeta(old)
+	_, err := s.store.Delete(ctx, storageKey(info.Resource, m.GetNamespace(), m.GetName()), rev)
+	if err != nil {
+		return nil, storeWriteError(info, m.GetName(), err)
+	}
+	if svc, ok := old.(*corev1.Service); ok && s.cfg.ServiceIPs != nil {
+		s.releaseExcept(ctx, allocsOf(svc), serviceAllocs{})
+	}
+	return old, nil
+}
+
+// deleteNamespace deletes everything in the namespace, then the namespace.
+func (s *Server) deleteNamespace(ctx context.Context, ns *corev1.Namespace, rev int64) (runtime.Object, error) {
+	if protectedNamespaces[ns.Name] {
+		return nil, apierrors.NewForbidden(corev1.Resource("namespaces"), ns.Name, errors.New("this namespace may not be deleted"))
+	}
+	for _, res := range resources.All {
+		if !res.Namespaced {
+			continue
+		}
+		if err := s.purge(ctx, res, ns.Name); err != nil {
+			return nil, err
+		}
+	}
+	info := requestInfo{Resource: namespacesResource()}
+	if _, err := s.deleteNow(ctx, info, ns, rev); err != nil {
+		return nil, err
+	}
+	out := ns.DeepCopy()
+	now := metav1.Now()
+	out.DeletionTimestamp = &now
+	out.Status.Phase = corev1.NamespaceTerminating
+	return out, nil
+}
+
+func (s *Server) purge(ctx context.Context, res resources.Resource, ns string) error {
+	kvs, _, err := s.store.List(ctx, storagePrefix(res, ns), 0)
+	if err != nil {
+		return err
+	}
+	info := requestInfo{Resource: res, Namespace: ns}
+	for _, kv := range kvs {
+		obj, err := decodeStored(res, kv)
+		if err != nil {
+			return err
+		}
+		if _, err := s.deleteNow(ctx, info, obj, kv.Revision); err != nil && !apierrors.IsNotFound(err) && !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, info requestInfo) {
+	opts, err := s.deleteOptions(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	list, err := s.listObjects(r, info)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	items, err := metaExtractList(list)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for _, obj := range items {
+		one := info
+		one.Namespace = objectMeta(obj).GetNamespace()
+		if isDryRun(r) {
+			continue
+		}
+		if _, err := s.deleteObject(r.Context(), one, obj, opts); err != nil && !apierrors.IsNotFound(err) {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	s.writeObject(w, r, http.StatusOK, list)
+}

@@ -1,0 +1,138 @@
+package apiserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/switchyard-net/switchyard/controlplane/store"
+	"github.com/switchyard-net/switchyard/controlplane/validation"
+	"github.com/switchyard-net/switchyard/ipam"
+)
+
+// Config configures a Server. Store is required; the allocators are
+// required for Services to be accepted.
+type Config struct {
+	Store      *store.Store
+	ServiceIPs *ipam.ServiceIPs
+	NodePorts  *ipam.NodePorts
+	Validation validation.Options
+	// Authenticate returns the user of a request; ok=false is anonymous and
+	// answered with 401 everywhere but the health endpoints. Nil allows all
+	// requests (used only by in-process tests).
+	Authenticate func(r *http.Request) (user string, groups []string, ok bool)
+	// OpenAPI serves /openapi/v2 and /openapi/v3; nil answers 404 there.
+	OpenAPI http.Handler
+	Logger  *slog.Logger
+	// WatchBookmarkInterval is how often watches that allow bookmarks get
+	// one (default 1 minute).
+	WatchBookmarkInterval time.Duration
+}
+
+// Server is the API server.
+type Server struct {
+	cfg    Config
+	store  *store.Store
+	codecs *codecs
+	log    *slog.Logger
+	mux    *http.ServeMux
+}
+
+// New validates cfg and builds a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("apiserver: Store is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.WatchBookmarkInterval == 0 {
+		cfg.WatchBookmarkInterval = time.Minute
+	}
+	s := &Server{cfg: cfg, store: cfg.Store, codecs: newCodecs(), log: cfg.Logger.With("component", "apiserver")}
+	s.mux = http.NewServeMux()
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() {
+	for _, p := range []string{"/healthz", "/livez", "/readyz"} {
+		s.mux.HandleFunc(p, s.health)
+	}
+	s.mux.HandleFunc("/version", s.version)
+	s.mux.HandleFunc("/api", s.discoveryAPI)
+	s.mux.HandleFunc("/apis", s.discoveryAPIs)
+	if s.cfg.OpenAPI != nil {
+		s.mux.Handle("/openapi/", s.cfg.OpenAPI)
+	}
+	s.mux.HandleFunc("/", s.resourceOrDiscovery)
+}
+
+// ServeHTTP authenticates and routes a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Authenticate != nil && !isHealthPath(r.URL.Path) {
+		if _, _, ok := s.cfg.Authenticate(r); !ok {
+			s.writeError(w, r, apierrors.NewUnauthorized("Unauthorized"))
+			return
+		}
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func isHealthPath(p string) bool {
+	return p == "/healthz" || p == "/livez" || p == "/readyz"
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if r.URL.Path == "/readyz" {
+		if _, err := s.store.CurrentRevision(ctx); err != nil {
+			http.Error(w, "etcd not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprint(w, "ok")
+}
+
+// Serve answers HTTPS on l until ctx is cancelled, then shuts down
+// gracefully: open watches are ended and in-flight requests get up to 5s.
+func (s *Server) Serve(ctx context.Context, l net.Listener, tlsConfig *tls.Config) error {
+	srv := &http.Server{
+		Handler:           s,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if tlsConfig == nil {
+			errc <- srv.Serve(l)
+			return
+		}
+		// ServeTLS (not tls.NewListener) so HTTP/2 is negotiated by ALPN.
+		errc <- srv.ServeTLS(l, "", "")
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve api: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		srv.Close()
+	}
+	<-errc
+	return nil
+}

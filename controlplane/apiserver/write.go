@@ -1,0 +1,272 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/switchyard-net/switchyard/controlplane/store"
+	"github.com/switchyard-net/switchyard/controlplane/validation"
+)
+
+func isDryRun(r *http.Request) bool {
+	for _, v := range r.URL.Query()["dryRun"] {
+		if v == "All" {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request, info requestInfo) {
+	if info.Subresource == "binding" {
+		s.bind(w, r, info)
+		return
+	}
+	if info.Name != "" {
+		s.writeError(w, r, apierrors.NewMethodNotSupported(info.Resource.GVR.GroupResource(), "POST on a named object"))
+		return
+	}
+	obj := info.Resource.New()
+	warnings, err := s.codecs.decodeBody(r, obj, info.Resource.GVK())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	addWarnings(w, warnings)
+	if err := s.checkNamespace(r.Context(), info, obj); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	created, err := s.createObject(r.Context(), info, obj, isDryRun(r))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeObject(w, r, http.StatusCreated, created)
+}
+
+// checkNamespace reconciles the object's namespace with the request's and
+// requires the namespace to exist.
+func (s *Server) checkNamespace(ctx context.Context, info requestInfo, obj runtime.Object) error {
+	m := objectMeta(obj)
+	if !info.Resource.Namespaced {
+		m.SetNamespace("")
+		return nil
+	}
+	switch {
+	case m.GetNamespace() == "":
+		m.SetNamespace(info.Namespace)
+	case info.Namespace != "" && m.GetNamespace() != info.Namespace:
+		return apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
+	}
+	if m.GetNamespace() == "" {
+		return apierrors.NewBadRequest("a namespace is required for " + info.Resource.GVR.Resource)
+	}
+	return s.namespaceExists(ctx, m.GetNamespace())
+}
+
+func (s *Server) namespaceExists(ctx context.Context, ns string) error {
+	_, err := s.store.Get(ctx, storageKey(namespacesResource(), "", ns))
+	if errors.Is(err, store.ErrNotFound) {
+		return apierrors.NewNotFound(corev1.Resource("namespaces"), ns)
+	}
+	return err
+}
+
+// createObject defaults, validates, allocates and stores a new object.
+func (s *Server) createObject(ctx context.Context, info requestInfo, obj runtime.Object, dryRun bool) (runtime.Object, error) {
+	m := objectMeta(obj)
+	if m.GetName() == "" && m.GetGenerateName() != "" {
+		m.SetName(m.GetGenerateName() + utilrand.String(5))
+	}
+	prepareCreate(obj)
+	if errs := validation.Validate(obj, nil, s.cfg.Validation); len(errs) > 0 {
+		return nil, apierrors.NewInvalid(info.Resource.GVK().GroupKind(), m.GetName(), errs)
+	}
+	undo := func() {}
+	if svc, ok := obj.(*corev1.Service); ok {
+		u, _, err := s.allocateService(ctx, svc, nil)
+		if err != nil {
+			return nil, err
+		}
+		undo = u
+	}
+	if dryRun {
+		undo()
+		return obj, nil
+	}
+	val, err := encodeStored(info.Resource, obj)
+	if err != nil {
+		undo()
+		return nil, err
+	}
+	rev, err := s.store.Create(ctx, storageKey(info.Resource, m.GetNamespace(), m.GetName()), val)
+	if err != nil {
+		undo()
+		if errors.Is(err, store.ErrExists) {
+			return nil, apierrors.NewAlreadyExists(info.Resource.GVR.GroupResource(), m.GetName())
+		}
+		return nil, err
+	}
+	m.SetResourceVersion(strconv.FormatInt(rev, 10))
+	return obj, nil
+}
+
+func (s *Server) update(w http.ResponseWriter, r *http.Request, info requestInfo) {
+	obj := info.Resource.New()
+	warnings, err := s.codecs.decodeBody(r, obj, info.Resource.GVK())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	addWarnings(w, warnings)
+	m := objectMeta(obj)
+	if m.GetName() != info.Name {
+		s.writeError(w, r, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", m.GetName(), info.Name)))
+		return
+	}
+	if err := s.checkNamespace(r.Context(), info, obj); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	expect, err := parseRV(m.GetResourceVersion())
+	if err != nil {
+		s.writeError(w, r, apierrors.NewBadRequest(err.Error()))
+		return
+	}
+	old, err := s.getObject(r, info, info.Name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if expect == 0 {
+		expect, _ = parseRV(objectMeta(old).GetResourceVersion())
+	}
+	updated, err := s.updateObject(r.Context(), info, obj, old, expect, isDryRun(r))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeObject(w, r, http.StatusOK, updated)
+}
+
+// updateObject writes obj over old with compare-and-swap on expect.
+func (s *Server) updateObject(ctx context.Context, info requestInfo, obj, old runtime.Object, expect int64, dryRun bool) (runtime.Object, error) {
+	obj = prepareUpdate(obj, old, info.Subresource, info.Resource.Status)
+	m := objectMeta(obj)
+	gk := info.Resource.GVK().GroupKind()
+	if cur, _ := parseRV(objectMeta(old).GetResourceVersion()); cur != expect {
+		return nil, conflict(info, m.GetName())
+	}
+	svc, isSvc := obj.(*corev1.Service)
+	if isSvc && info.Subresource == "" {
+		fillAllocated(svc, old.(*corev1.Service))
+	}
+	var errs field.ErrorList
+	if info.Subresource == "status" {
+		errs = validation.ValidateStatusUpdate(obj, old)
+	} else {
+		errs = validation.Validate(obj, old, s.cfg.Validation)
+	}
+	if len(errs) > 0 {
+		return nil, apierrors.NewInvalid(gk, m.GetName(), errs)
+	}
+	undo, releaseOld := func() {}, func() {}
+	if isSvc && info.Subresource == "" {
+		u, rel, err := s.allocateService(ctx, svc, old.(*corev1.Service))
+		if err != nil {
+			return nil, err
+		}
+		undo, releaseOld = u, rel
+	}
+	if dryRun {
+		undo()
+		return obj, nil
+	}
+	if m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 {
+		undo()
+		return s.deleteNow(ctx, info, old, expect)
+	}
+	val, err := encodeStored(info.Resource, obj)
+	if err != nil {
+		undo()
+		return nil, err
+	}
+	rev, err := s.store.Update(ctx, storageKey(info.Resource, m.GetNamespace(), m.GetName()), val, expect)
+	if err != nil {
+		undo()
+		return nil, storeWriteError(info, m.GetName(), err)
+	}
+	releaseOld()
+	m.SetResourceVersion(strconv.FormatInt(rev, 10))
+	return obj, nil
+}
+
+func conflict(info requestInfo, name string) error {
+	return apierrors.NewConflict(info.Resource.GVR.GroupResource(), name,
+		errors.New("the object has been modified; please apply your changes to the latest version and try again"))
+}
+
+func storeWriteError(info requestInfo, name string, err error) error {
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return conflict(info, name)
+	case errors.Is(err, store.ErrNotFound):
+		return apierrors.NewNotFound(info.Resource.GVR.GroupResource(), name)
+	}
+	return err
+}
+
+// bind handles POST pods/NAME/binding: it sets spec.nodeName once.
+func (s *Server) bind(w http.ResponseWriter, r *http.Request, info requestInfo) {
+	var b corev1.Binding
+	if _, err := s.codecs.decodeBody(r, &b, corev1.SchemeGroupVersion.WithKind("Binding")); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if b.Target.Name == "" {
+		s.writeError(w, r, apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("Binding").GroupKind(), info.Name,
+			field.ErrorList{field.Required(field.NewPath("target", "name"), "")}))
+		return
+	}
+	podInfo := info
+	podInfo.Subresource = ""
+	for attempt := 0; ; attempt++ {
+		old, err := s.getObject(r, podInfo, info.Name)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		pod := old.DeepCopyObject().(*corev1.Pod)
+		if pod.Spec.NodeName != "" {
+			s.writeError(w, r, apierrors.NewConflict(corev1.Resource("pods/binding"), info.Name,
+				fmt.Errorf("pod %s is already assigned to node %q", info.Name, pod.Spec.NodeName)))
+			return
+		}
+		pod.Spec.NodeName = b.Target.Name
+		setPodScheduled(pod)
+		rv, _ := parseRV(pod.ResourceVersion)
+		val, err := encodeStored(podInfo.Resource, pod)
+		if err == nil {
+			_, err = s.store.Update(r.Context(), storageKey(podInfo.Resource, pod.Namespace, pod.Name), val, rv)
+		}
+		if errors.Is(err, store.ErrConflict) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			s.writeError(w, r, storeWriteError(podInfo, info.Name, err))
+			return
+		}
+		s.writeObject(w, r, http.StatusCreated, statusSuccess(nil))
+		return
+	}
+}

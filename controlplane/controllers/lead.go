@@ -1,0 +1,86 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/informers"
+)
+
+// controller is one control loop. Its constructor registers informers and
+// event handlers on the factory; run is called once the caches synced and
+// blocks until ctx is done and every worker it started has returned.
+type controller interface {
+	run(ctx context.Context)
+}
+
+// runControllers runs one term of leadership: fresh informers, every
+// controller and the repair loop, until ctx is done.
+func (m *Manager) runControllers(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	factory := informers.NewSharedInformerFactory(m.cfg.Client, m.cfg.ResyncPeriod)
+	defer factory.Shutdown() // after cancel: waits for the informer goroutines
+	defer cancel()
+	ctrls, err := m.newControllers(factory)
+	if err != nil {
+		m.log.Error("build controllers", "err", err)
+		<-ctx.Done()
+		return
+	}
+	factory.Start(ctx.Done())
+	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			m.log.Info("informer cache not synced before stop", "type", typ.String())
+			return
+		}
+	}
+	var wg sync.WaitGroup
+	for _, c := range ctrls {
+		wg.Go(func() { c.run(ctx) })
+	}
+	wg.Go(func() { m.repairLoop(ctx) })
+	wg.Wait()
+}
+
+func (m *Manager) newControllers(f informers.SharedInformerFactory) ([]controller, error) {
+	eps, err := newEndpointSliceController(m.cfg.Client, f, m.cfg.EndpointSliceWorkers, m.cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("endpointslice controller: %w", err)
+	}
+	sched, err := newScheduler(m.cfg.Client, f, m.cfg.Bind, m.cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
+	ctrls := []controller{eps, sched}
+	if m.cfg.NodeCIDRs != nil {
+		ipam, err := newNodeIPAM(m.cfg.Client, f, m.cfg.NodeCIDRs, m.cfg.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("node ipam controller: %w", err)
+		}
+		ctrls = append(ctrls, ipam)
+	}
+	return ctrls, nil
+}
+
+// repairLoop runs every Repairer now and then every RepairInterval.
+func (m *Manager) repairLoop(ctx context.Context) {
+	if len(m.cfg.Repair) == 0 {
+		return
+	}
+	t := time.NewTicker(m.cfg.RepairInterval)
+	defer t.Stop()
+	for {
+		for _, r := range m.cfg.Repair {
+			if err := r.Repair(ctx); err != nil && ctx.Err() == nil {
+				m.log.Warn("repair failed", "repairer", r.Name(), "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,266 @@
+// Package controlplane runs switchyard's Kubernetes-compatible control
+// plane: the etcd store (embedded or external), the HTTPS API server with
+// its certificates, the cluster-wide allocators and the leader-elected
+// controllers. It never touches the kernel.
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/switchyard-net/switchyard/controlplane/apiserver"
+	"github.com/switchyard-net/switchyard/controlplane/controllers"
+	"github.com/switchyard-net/switchyard/controlplane/openapi"
+	"github.com/switchyard-net/switchyard/controlplane/pki"
+	"github.com/switchyard-net/switchyard/controlplane/store"
+	"github.com/switchyard-net/switchyard/controlplane/validation"
+	"github.com/switchyard-net/switchyard/ipam"
+)
+
+// Config configures the control plane. Zero values take the defaults of
+// the daemon flags.
+type Config struct {
+	DataDir       string
+	NodeName      string
+	ClusterCIDR   netip.Prefix
+	ServiceCIDR   netip.Prefix
+	NodeCIDRMask  int
+	APIAddr       string // host:port to listen on
+	EtcdEndpoints []string
+	// ExtraSANs are added to the serving certificate (node IPs, names).
+	ExtraSANs []string
+	Logger    *slog.Logger
+}
+
+// ControlPlane is a running control plane.
+type ControlPlane struct {
+	cfg      Config
+	log      *slog.Logger
+	store    *store.Store
+	bundle   *pki.Bundle
+	api      *apiserver.Server
+	listener net.Listener
+	ips      *ipam.ServiceIPs
+	ports    *ipam.NodePorts
+	ready    chan struct{}
+	once     sync.Once
+}
+
+// AdminKubeconfig is the path of the admin kubeconfig in a data dir.
+func AdminKubeconfig(dataDir string) string {
+	return filepath.Join(dataDir, "admin.kubeconfig")
+}
+
+// New opens the store, creates or loads the certificates, writes the admin
+// kubeconfig and binds the API address. Run serves.
+func New(ctx context.Context, cfg Config) (cp *ControlPlane, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	cp = &ControlPlane{cfg: cfg, log: cfg.Logger.With("component", "controlplane"), ready: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			cp.Close()
+		}
+	}()
+	if err := cp.openStore(ctx); err != nil {
+		return nil, err
+	}
+	if err := cp.setupPKI(); err != nil {
+		return nil, err
+	}
+	if err := cp.setupAPI(ctx); err != nil {
+		return nil, err
+	}
+	return cp, nil
+}
+
+func (cp *ControlPlane) openStore(ctx context.Context) error {
+	st, err := store.Open(ctx, store.Config{
+		DataDir:   cp.cfg.DataDir,
+		Endpoints: cp.cfg.EtcdEndpoints,
+		Logger:    cp.cfg.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	cp.store = st
+	return nil
+}
+
+func (cp *ControlPlane) setupPKI() error {
+	hosts, ips := []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")}
+	if h, err := os.Hostname(); err == nil {
+		hosts = append(hosts, h)
+	}
+	if cp.cfg.NodeName != "" {
+		hosts = append(hosts, cp.cfg.NodeName)
+	}
+	for _, san := range cp.cfg.ExtraSANs {
+		if ip := net.ParseIP(san); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			hosts = append(hosts, san)
+		}
+	}
+	ips = append(ips, localIPs()...)
+	if host, _, err := net.SplitHostPort(cp.cfg.APIAddr); err == nil {
+		if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+			ips = append(ips, ip)
+		}
+	}
+	b, err := pki.Ensure(filepath.Join(cp.cfg.DataDir, "pki"), hosts, ips)
+	if err != nil {
+		return fmt.Errorf("certificates: %w", err)
+	}
+	cp.bundle = b
+	return nil
+}
+
+// localIPs are the addresses of this network namespace's interfaces.
+func localIPs() []net.IP {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []net.IP
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLinkLocalUnicast() {
+			out = append(out, n.IP)
+		}
+	}
+	return out
+}
+
+func (cp *ControlPlane) setupAPI(ctx context.Context) error {
+	ips, err := ipam.NewServiceIPs(cp.store.Client(), cp.cfg.ServiceCIDR)
+	if err != nil {
+		return fmt.Errorf("service IP allocator: %w", err)
+	}
+	ports, err := ipam.NewNodePorts(cp.store.Client(), 30000, 32767)
+	if err != nil {
+		return fmt.Errorf("node port allocator: %w", err)
+	}
+	oa, err := openapi.NewHandler()
+	if err != nil {
+		return fmt.Errorf("openapi: %w", err)
+	}
+	api, err := apiserver.New(apiserver.Config{
+		Store:        cp.store,
+		ServiceIPs:   ips,
+		NodePorts:    ports,
+		Validation:   validation.Options{ServiceCIDRs: []netip.Prefix{cp.cfg.ServiceCIDR}},
+		Authenticate: pki.Authenticate,
+		OpenAPI:      oa,
+		Logger:       cp.cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	cp.api, cp.ips, cp.ports = api, ips, ports
+	if err := api.Bootstrap(ctx); err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", cp.cfg.APIAddr)
+	if err != nil {
+		return fmt.Errorf("listen on api address: %w", err)
+	}
+	cp.listener = l
+	return cp.bundle.WriteAdminKubeconfig(AdminKubeconfig(cp.cfg.DataDir), cp.ServerURL())
+}
+
+// ServerURL is the HTTPS URL clients use.
+func (cp *ControlPlane) ServerURL() string {
+	addr := cp.listener.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "https://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
+}
+
+// Ready is closed once the API serves.
+func (cp *ControlPlane) Ready() <-chan struct{} { return cp.ready }
+
+// Run serves the API and runs the controllers and compaction until ctx is
+// cancelled.
+func (cp *ControlPlane) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	wg.Add(2)
+	go func() { defer wg.Done(); errc <- cp.api.Serve(ctx, cp.listener, cp.bundle.ServerTLSConfig()) }()
+	go func() { defer wg.Done(); errc <- cp.store.Run(ctx) }()
+	close(cp.ready)
+	cp.log.Info("api serving", "url", cp.ServerURL(), "kubeconfig", AdminKubeconfig(cp.cfg.DataDir))
+	mgr, err := cp.controllers()
+	if err != nil {
+		cancel()
+		wg.Wait()
+		return err
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); errc <- mgr.Run(ctx) }()
+	var first error
+	select {
+	case <-ctx.Done():
+	case first = <-errc:
+	}
+	cancel()
+	wg.Wait()
+	if first != nil && !errors.Is(first, context.Canceled) {
+		return first
+	}
+	return nil
+}
+
+func (cp *ControlPlane) controllers() (*controllers.Manager, error) {
+	rc, err := clientcmd.BuildConfigFromFlags("", AdminKubeconfig(cp.cfg.DataDir))
+	if err != nil {
+		return nil, fmt.Errorf("controller client: %w", err)
+	}
+	rc.QPS, rc.Burst = 200, 400
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("controller client: %w", err)
+	}
+	cidrs, err := ipam.NewNodeCIDRs(cp.store.Client(), cp.cfg.ClusterCIDR, cp.cfg.NodeCIDRMask)
+	if err != nil {
+		return nil, fmt.Errorf("node CIDR allocator: %w", err)
+	}
+	host, _ := os.Hostname()
+	return controllers.New(controllers.Config{
+		Client:    client,
+		Identity:  fmt.Sprintf("%s_%d_%d", host, os.Getpid(), time.Now().UnixNano()),
+		NodeCIDRs: cidrs,
+		Repair:    []controllers.Repairer{newAllocRepair(cp.store, cp.ips, cp.ports, cp.cfg.Logger)},
+		Logger:    cp.cfg.Logger,
+	})
+}
+
+// Close stops the store. It is safe to call more than once.
+func (cp *ControlPlane) Close() {
+	cp.once.Do(func() {
+		if cp.listener != nil {
+			cp.listener.Close()
+		}
+		if cp.store != nil {
+			cp.store.Close()
+		}
+	})
+}
