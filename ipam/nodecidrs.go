@@ -79,8 +79,8 @@ func (a *NodeCIDRs) ClusterCIDR() (netip.Prefix, int) { return a.cluster, a.bits
 // A block allocated under an earlier cluster CIDR is returned as it is:
 // a node's pod CIDR never changes until Release.
 func (a *NodeCIDRs) Allocate(ctx context.Context, node string) (netip.Prefix, error) {
-	if node == "" {
-		return netip.Prefix{}, errors.New("allocate node CIDR: empty node name")
+	if checkOwner(node) != nil {
+		return netip.Prefix{}, fmt.Errorf("allocate node CIDR: invalid node name %q", node)
 	}
 	if p, err := a.Get(ctx, node); !errors.Is(err, ErrNotFound) {
 		return p, err

@@ -28,7 +28,7 @@ func newNodeCIDRs(t testing.TB, cli *clientv3.Client, cluster string, bits int) 
 
 func TestNodeCIDRs(t *testing.T) {
 	ctx := context.Background()
-	srv := etcdtest.Start(t)
+	srv := etcdtest.Shared(t)
 	a := newNodeCIDRs(t, srv.Client(t, ""), "10.244.0.0/16", 20) // 16 blocks
 	want := map[string]netip.Prefix{}
 	for i := range 16 {
@@ -88,7 +88,7 @@ func TestNodeCIDRs(t *testing.T) {
 // 40 nodes at once: each node ends with one block, all distinct.
 func TestNodeCIDRsConcurrent(t *testing.T) {
 	ctx := context.Background()
-	srv := etcdtest.Start(t)
+	srv := etcdtest.Shared(t)
 	allocs := []*NodeCIDRs{
 		newNodeCIDRs(t, srv.Client(t, ""), "10.244.0.0/16", 24),
 		newNodeCIDRs(t, srv.Client(t, ""), "10.244.0.0/16", 24),
@@ -161,7 +161,7 @@ func TestNewNodeCIDRsErrors(t *testing.T) {
 	}{
 		{"10.244.0.0/16", 16},
 		{"10.244.0.0/16", 8},
-		{"10.0.0.0/8", 25},   // more than 16 bits longer
+		{"10.0.0.0/8", 25},    // more than 16 bits longer
 		{"10.244.0.0/24", 31}, // no room for pods
 		{"fd00::/64", 127},
 	} {

@@ -75,8 +75,8 @@ func (a *NodePorts) Allocate(ctx context.Context, proto string, owner string) (i
 	if err != nil {
 		return 0, err
 	}
-	if owner == "" {
-		return 0, errors.New("allocate node port: empty owner")
+	if err := checkOwner(owner); err != nil {
+		return 0, fmt.Errorf("allocate node port: %w", err)
 	}
 	i, err := sp.allocate(ctx, sp.claimOwner(owner))
 	if err != nil {
@@ -93,8 +93,8 @@ func (a *NodePorts) AllocateSpecific(ctx context.Context, proto string, port int
 	if err != nil {
 		return err
 	}
-	if owner == "" {
-		return errors.New("allocate node port: empty owner")
+	if err := checkOwner(owner); err != nil {
+		return fmt.Errorf("allocate node port: %w", err)
 	}
 	if int(port) < a.min || int(port) > a.max {
 		return errorf(ErrOutOfRange, "port %d is not in %s", port, sp.desc)

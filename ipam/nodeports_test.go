@@ -14,7 +14,7 @@ import (
 
 func TestNodePorts(t *testing.T) {
 	ctx := context.Background()
-	srv := etcdtest.Start(t)
+	srv := etcdtest.Shared(t)
 	a, err := NewNodePorts(srv.Client(t, ""), 30000, 30009)
 	if err != nil {
 		t.Fatal(err)

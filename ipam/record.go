@@ -3,7 +3,9 @@ package ipam
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // record is the JSON value stored under each allocation key.
@@ -15,6 +17,18 @@ type record struct {
 	CIDR string `json:"cidr,omitempty"`
 	// Time is when the value was allocated, for humans and repair loops.
 	Time time.Time `json:"time"`
+}
+
+// checkOwner rejects owners that cannot be stored and read back as they
+// are: empty or not valid UTF-8.
+func checkOwner(owner string) error {
+	if owner == "" {
+		return errors.New("empty owner")
+	}
+	if !utf8.ValidString(owner) {
+		return fmt.Errorf("owner %q is not valid UTF-8", owner)
+	}
+	return nil
 }
 
 func newRecord(owner string) record {

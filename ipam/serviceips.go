@@ -74,8 +74,8 @@ func (a *ServiceIPs) CIDR() netip.Prefix { return a.cidr }
 // a new address: an owner that needs one address must remember it (List
 // shows what every owner holds).
 func (a *ServiceIPs) Allocate(ctx context.Context, owner string) (netip.Addr, error) {
-	if owner == "" {
-		return netip.Addr{}, errors.New("allocate service IP: empty owner")
+	if err := checkOwner(owner); err != nil {
+		return netip.Addr{}, fmt.Errorf("allocate service IP: %w", err)
 	}
 	i, err := a.sp.allocate(ctx, a.sp.claimOwner(owner))
 	if err != nil {
@@ -88,8 +88,8 @@ func (a *ServiceIPs) Allocate(ctx context.Context, owner string) (netip.Addr, er
 // ErrOutOfRange when ip is outside the CIDR or reserved, and with ErrInUse
 // when another owner holds it; it succeeds if owner already holds it.
 func (a *ServiceIPs) AllocateSpecific(ctx context.Context, ip netip.Addr, owner string) error {
-	if owner == "" {
-		return errors.New("allocate service IP: empty owner")
+	if err := checkOwner(owner); err != nil {
+		return fmt.Errorf("allocate service IP: %w", err)
 	}
 	ip, err := a.check(ip)
 	if err != nil {

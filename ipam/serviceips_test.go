@@ -27,7 +27,7 @@ func newServiceIPs(t testing.TB, cli *clientv3.Client, cidr string) *ServiceIPs 
 // TestServiceIPsConcurrent allocates from two allocators on two clients,
 // as two control planes would, 200 goroutines each.
 func TestServiceIPsConcurrent(t *testing.T) {
-	srv := etcdtest.Start(t)
+	srv := etcdtest.Shared(t)
 	const cidr = "10.96.0.0/23"
 	allocs := []*ServiceIPs{
 		newServiceIPs(t, srv.Client(t, ""), cidr),
@@ -199,7 +199,7 @@ func TestServiceIPsSpecific(t *testing.T) {
 
 func TestServiceIPsRelease(t *testing.T) {
 	ctx := context.Background()
-	srv := etcdtest.Start(t)
+	srv := etcdtest.Shared(t)
 	a := newServiceIPs(t, srv.Client(t, ""), "10.96.0.0/29")
 	var ips []netip.Addr
 	for i := range 6 {
@@ -255,7 +255,7 @@ func TestServiceIPsRelease(t *testing.T) {
 // plane restart, sees what the old one allocated.
 func TestServiceIPsRestart(t *testing.T) {
 	ctx := context.Background()
-	srv := etcdtest.Start(t)
+	srv := etcdtest.Shared(t)
 	const cidr = "10.96.0.0/26" // 62 usable
 	old := newServiceIPs(t, srv.Client(t, ""), cidr)
 	before := map[netip.Addr]string{}

@@ -169,29 +169,38 @@ func (s *space) isReserved(i int) bool {
 	return false
 }
 
+// staleAfter is how many claims of one allocation may fail on values
+// that the bitmap showed free before the bitmap is reloaded: that many
+// suggest other processes allocated since it was loaded.
+const staleAfter = 4
+
 // allocate picks free slots and calls claim for each until one succeeds.
 // claim returns nil when it stored the slot, errTaken when etcd already
 // holds it, or any other error, which ends the loop. When the bitmap looks
-// full it is reloaded once; if it still looks full the range is full.
+// full, or proves stale, it is reloaded; if it looks full after a reload
+// made during this call, the range is full.
 func (s *space) allocate(ctx context.Context, claim func(ctx context.Context, slot int) error) (int, error) {
 	gen, err := s.generation(ctx)
 	if err != nil {
 		return 0, err
 	}
-	reloaded := false
+	reloaded, conflicts := false, 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
 		i, ok := s.pick()
-		if !ok {
-			if reloaded {
-				return 0, errorf(ErrFull, "%s is full", s.desc)
+		if !ok && reloaded {
+			return 0, errorf(ErrFull, "%s is full", s.desc)
+		}
+		if !ok || conflicts == staleAfter {
+			if ok {
+				s.settle(i, false)
 			}
-			if err := s.reload(ctx, gen); err != nil {
+			if gen, err = s.refresh(ctx, gen); err != nil {
 				return 0, err
 			}
-			reloaded = true
+			reloaded, conflicts = true, 0
 			continue
 		}
 		err := claim(ctx, i)
@@ -199,7 +208,19 @@ func (s *space) allocate(ctx context.Context, claim func(ctx context.Context, sl
 		if !errors.Is(err, errTaken) {
 			return i, err
 		}
+		conflicts++
 	}
+}
+
+// refresh reloads the bitmap unless another call did since generation
+// seen, and returns the new generation.
+func (s *space) refresh(ctx context.Context, seen uint64) (uint64, error) {
+	if err := s.reload(ctx, seen); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen, nil
 }
 
 // claimOwner is the claim of a single-key range: create the slot's key

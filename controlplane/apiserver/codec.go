@@ -140,10 +140,27 @@ func (c *codecs) decodeBody(r *http.Request, into runtime.Object, gvk schema.Gro
 }
 
 func strictWarnings(err error) []string {
-	if se, ok := err.(runtime.StrictDecodingError); ok {
-		return se.Errors()
+	se, ok := runtime.AsStrictDecodingError(err)
+	if !ok {
+		return []string{err.Error()}
 	}
-	return []string{err.Error()}
+	var out []string
+	for _, e := range se.Errors() {
+		out = append(out, e.Error())
+	}
+	return out
+}
+
+// decoderFor is the lenient decoder for a Content-Type (JSON when unset).
+func (c *codecs) decoderFor(contentType string) runtime.Decoder {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	switch mt {
+	case mediaProtobuf:
+		return c.protobuf
+	case mediaYAML, "application/x-yaml", "text/yaml":
+		return c.yaml
+	}
+	return c.json
 }
 
 // maxBodyBytes bounds request bodies (Kubernetes uses 3 MiB for objects).

@@ -59,7 +59,9 @@ func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
 		return nil, apierrors.NewBadRequest(err.Error())
 	}
 	if len(body) > 0 {
-		if _, _, err := s.codecs.json.Decode(body, nil, opts); err != nil {
+		gvk := metav1.SchemeGroupVersion.WithKind("DeleteOptions")
+		dec := s.codecs.decoderFor(r.Header.Get("Content-Type"))
+		if _, _, err := dec.Decode(body, &gvk, opts); err != nil {
 			return nil, apierrors.NewBadRequest("invalid DeleteOptions: " + err.Error())
 		}
 	}

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"bytes"
+	"fmt"
 	"context"
 	"encoding/json"
 	"io"
@@ -17,7 +18,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -73,7 +73,7 @@ func newTestEnv(t *testing.T) *testEnv {
 func svc(name string, ports ...int32) *corev1.Service {
 	s := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.ServiceSpec{Selector: map[string]string{"app": name}}}
 	for _, p := range ports {
-		s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Name: "p" + intstr.FromInt32(p).String(), Port: p})
+		s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Name: fmt.Sprintf("p%d", p), Port: p})
 	}
 	return s
 }
@@ -184,7 +184,7 @@ func TestWatchFromResourceVersionSeesEventsInOrder(t *testing.T) {
 		select {
 		case ev := <-w.ResultChan():
 			if ev.Type != wt {
-				t.Fatalf("event %d: %s, want %s", i, ev.Type, wt)
+				t.Fatalf("event %d: %s, want %s: %+v", i, ev.Type, wt, ev.Object)
 			}
 			if ev.Object.(*corev1.ConfigMap).Name != "w" {
 				t.Fatalf("event %d on %v", i, ev.Object)

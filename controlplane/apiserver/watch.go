@@ -201,18 +201,20 @@ func (wt *watcher) send(t watch.EventType, obj runtime.Object) error {
 }
 
 func (wt *watcher) writeProtobufEvent(t watch.EventType, raw []byte) error {
+	// Stream frames hold the WatchEvent itself without the protobuf
+	// envelope (apimachinery's raw serializer); only the embedded object
+	// carries one.
 	ev := &metav1.WatchEvent{Type: string(t), Object: runtime.RawExtension{Raw: raw}}
-	ev.GetObjectKind().SetGroupVersionKind(metav1.SchemeGroupVersion.WithKind("WatchEvent"))
-	var buf bytes.Buffer
-	if err := wt.s.codecs.protobuf.Encode(ev, &buf); err != nil {
+	data, err := ev.Marshal()
+	if err != nil {
 		return err
 	}
 	var hdr [4]byte
-	binary.BigEndian.PutUint32(hdr[:], uint32(buf.Len()))
+	binary.BigEndian.PutUint32(hdr[:], uint32(len(data)))
 	if _, err := wt.w.Write(hdr[:]); err != nil {
 		return err
 	}
-	_, err := wt.w.Write(buf.Bytes())
+	_, err = wt.w.Write(data)
 	return err
 }
 

@@ -1,6 +1,8 @@
 package validation
 
 import (
+	"slices"
+
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -99,10 +101,8 @@ func defaultServiceIPs(spec *corev1.ServiceSpec) {
 	}
 	if len(spec.IPFamilies) == 0 {
 		for _, ip := range spec.ClusterIPs {
-			if a, ok := parseAddr(ip); ok && a.Is4() {
-				spec.IPFamilies = append(spec.IPFamilies, corev1.IPv4Protocol)
-			} else if ok {
-				spec.IPFamilies = append(spec.IPFamilies, corev1.IPv6Protocol)
+			if fam, ok := familyOf(ip); ok && !slices.Contains(spec.IPFamilies, fam) {
+				spec.IPFamilies = append(spec.IPFamilies, fam)
 			}
 		}
 		if len(spec.IPFamilies) == 0 {
@@ -180,6 +180,18 @@ func defaultNode(n *corev1.Node) {
 	if n.Status.Allocatable == nil && n.Status.Capacity != nil {
 		n.Status.Allocatable = n.Status.Capacity.DeepCopy()
 	}
+}
+
+// familyOf is the IP family of address ip.
+func familyOf(ip string) (corev1.IPFamily, bool) {
+	a, ok := parseAddr(ip)
+	switch {
+	case !ok:
+		return "", false
+	case a.Is4():
+		return corev1.IPv4Protocol, true
+	}
+	return corev1.IPv6Protocol, true
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -8,11 +8,11 @@ import (
 
 // Pod defaults, as Kubernetes' core/v1 SetDefaults_*.
 const (
-	defaultTerminationGracePeriod        int64 = 30
-	defaultSchedulerName                       = corev1.DefaultSchedulerName
-	defaultTerminationMessagePath              = corev1.TerminationMessagePathDefault
-	defaultVolumeMode                    int32 = 0o644
-	defaultProbeTimeout, defaultProbeRun int32 = 1, 10
+	defaultTerminationGracePeriod         int64 = 30
+	defaultSchedulerName                        = corev1.DefaultSchedulerName
+	defaultTerminationMessagePath               = corev1.TerminationMessagePathDefault
+	defaultVolumeMode                     int32 = 0o644
+	defaultProbeTimeout, defaultProbeRun  int32 = 1, 10
 	defaultProbeSuccess, defaultProbeFail int32 = 1, 3
 )
 
@@ -176,5 +176,3 @@ func defaultDownwardItems(items []corev1.DownwardAPIVolumeFile) {
 		}
 	}
 }
-
-

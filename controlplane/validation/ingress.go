@@ -191,4 +191,3 @@ func validateIngressLoadBalancerStatus(st *networkingv1.IngressLoadBalancerStatu
 	}
 	return errs
 }
-

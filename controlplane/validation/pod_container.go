@@ -10,7 +10,7 @@ import (
 
 // Sorted value lists, as Kubernetes reports them in NotSupported.
 var (
-	supportedPullPolicies = []corev1.PullPolicy{corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever}
+	supportedPullPolicies    = []corev1.PullPolicy{corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever}
 	supportedTermMsgPolicies = []corev1.TerminationMessagePolicy{
 		corev1.TerminationMessageFallbackToLogsOnError, corev1.TerminationMessageReadFile}
 	supportedContainerRestartPolicies = []corev1.ContainerRestartPolicy{corev1.ContainerRestartPolicyAlways}

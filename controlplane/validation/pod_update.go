@@ -56,9 +56,7 @@ func validatePodUpdate(pod, old *corev1.Pod) field.ErrorList {
 func validateImageUpdates(cs []corev1.Container, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	for i, c := range cs {
-		if c.Image == "" {
-			errs = append(errs, field.Required(p.Index(i).Child("image"), ""))
-		}
+		// An empty image is already reported by the create rules.
 		if strings.TrimSpace(c.Image) != c.Image {
 			errs = append(errs, field.Invalid(p.Index(i).Child("image"), c.Image, "must not have leading or trailing whitespace"))
 		}

@@ -94,3 +94,22 @@ func TestAgainstModel(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkFindClear90 picks a clear bit from a random start in a bitmap
+// of 2^20 bits (a /12 service CIDR) that is 90% set.
+func BenchmarkFindClear90(b *testing.B) {
+	const n = 1 << 20
+	r := rand.New(rand.NewPCG(1, 2))
+	bm := New(n)
+	for _, i := range r.Perm(n)[:n*9/10] {
+		bm.Set(i)
+	}
+	for b.Loop() {
+		i, ok := bm.FindClear(0, n, r.IntN(n))
+		if !ok {
+			b.Fatal("no clear bit")
+		}
+		bm.Set(i)
+		bm.Clear(i)
+	}
+}
