@@ -33,10 +33,12 @@ func benchAllocate(b *testing.B, fraction float64) {
 	b.Logf("pre-filled %d addresses in %v", n, time.Since(start))
 
 	a := newServiceIPs(b, cli, p.String())
+	start = time.Now()
 	ip, err := a.Allocate(ctx, "warmup") // loads the bitmap
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Logf("first allocation, loading the bitmap, took %v", time.Since(start))
 	if err := a.Release(ctx, ip); err != nil {
 		b.Fatal(err)
 	}

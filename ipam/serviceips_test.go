@@ -401,3 +401,34 @@ func TestAllocateCancelled(t *testing.T) {
 		t.Errorf("bitmap holds %d bits after one allocation of %s, want 3", a.sp.bits.Count(), ip)
 	}
 }
+
+// TestServiceIPsStaleCache has another control plane fill most of the
+// range after this one loaded its bitmap: this one reloads instead of
+// failing on one taken address after another.
+func TestServiceIPsStaleCache(t *testing.T) {
+	ctx := context.Background()
+	srv := etcdtest.Shared(t)
+	a := newServiceIPs(t, srv.Client(t, ""), "10.96.0.0/24")
+	b := newServiceIPs(t, srv.Client(t, ""), "10.96.0.0/24")
+	if _, err := a.Allocate(ctx, "a"); err != nil { // loads a's bitmap
+		t.Fatal(err)
+	}
+	for range 200 {
+		if _, err := b.Allocate(ctx, "b"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 53 {
+		if _, err := a.Allocate(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Allocate(ctx, "a"); !errors.Is(err, ErrFull) {
+		t.Fatalf("Allocate on a full range: %v, want ErrFull", err)
+	}
+	a.sp.mu.Lock()
+	defer a.sp.mu.Unlock()
+	if a.sp.gen < 2 {
+		t.Errorf("bitmap loaded %d times; want a reload once b's allocations showed", a.sp.gen)
+	}
+}

@@ -189,18 +189,21 @@ func (s *space) allocate(ctx context.Context, claim func(ctx context.Context, sl
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		i, ok := s.pick()
-		if !ok && reloaded {
-			return 0, errorf(ErrFull, "%s is full", s.desc)
-		}
-		if !ok || conflicts == staleAfter {
-			if ok {
-				s.settle(i, false)
-			}
+		if conflicts == staleAfter {
 			if gen, err = s.refresh(ctx, gen); err != nil {
 				return 0, err
 			}
 			reloaded, conflicts = true, 0
+		}
+		i, ok := s.pick()
+		if !ok {
+			if reloaded {
+				return 0, errorf(ErrFull, "%s is full", s.desc)
+			}
+			if gen, err = s.refresh(ctx, gen); err != nil {
+				return 0, err
+			}
+			reloaded = true
 			continue
 		}
 		err := claim(ctx, i)

@@ -59,6 +59,12 @@ func prepareUpdate(obj, old runtime.Object, subresource string, hasStatus bool) 
 	m.SetManagedFields(nil)
 	m.SetGeneration(om.GetGeneration())
 	if subresource == "" {
+		if svc, ok := obj.(*corev1.Service); ok {
+			// Drop values the new type does not use, then keep what
+			// the old object holds, before defaulting (as Kubernetes).
+			validation.PrepareServiceUpdate(svc, old.(*corev1.Service))
+			fillAllocated(svc, old.(*corev1.Service))
+		}
 		validation.Default(obj)
 		if hasSpec(obj) && !reflect.DeepEqual(specOf(obj), specOf(old)) {
 			m.SetGeneration(om.GetGeneration() + 1)

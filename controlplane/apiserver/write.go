@@ -168,9 +168,6 @@ func (s *Server) updateObject(ctx context.Context, info requestInfo, obj, old ru
 		return nil, conflict(info, m.GetName())
 	}
 	svc, isSvc := obj.(*corev1.Service)
-	if isSvc && info.Subresource == "" {
-		fillAllocated(svc, old.(*corev1.Service))
-	}
 	var errs field.ErrorList
 	if info.Subresource == "status" {
 		errs = validation.ValidateStatusUpdate(obj, old)

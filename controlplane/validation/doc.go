@@ -9,6 +9,9 @@
 // Default fills (spec.type, ports[*].protocol, sessionAffinity, ...) are
 // reported as Required when empty, exactly as Kubernetes does. Status
 // updates (the /status subresource) go through ValidateStatusUpdate instead.
+// On a Service update that changes spec.type, PrepareServiceUpdate first
+// drops the values the old type needed (node ports, health-check port, ...)
+// that the update carried over unchanged, as Kubernetes' strategy does.
 //
 // Rules come from Kubernetes' pkg/apis/*/validation and pkg/apis/*/v1
 // defaults, rewritten against the external types with the building blocks of

@@ -28,7 +28,9 @@ func testSlice(mut ...func(*discoveryv1.EndpointSlice)) *discoveryv1.EndpointSli
 }
 
 func TestDefaultEndpointSlice(t *testing.T) {
-	eps := testSlice(func(s *discoveryv1.EndpointSlice) { s.Ports = append(s.Ports, discoveryv1.EndpointPort{Port: ptr[int32](53)}) })
+	eps := testSlice(func(s *discoveryv1.EndpointSlice) {
+		s.Ports = append(s.Ports, discoveryv1.EndpointPort{Port: ptr[int32](53)})
+	})
 	Default(eps)
 	want := []discoveryv1.EndpointPort{
 		{Name: ptr("http"), Protocol: ptr(corev1.ProtocolTCP), Port: ptr[int32](8080)},
@@ -57,8 +59,12 @@ func TestValidateEndpointSlice(t *testing.T) {
 		{"address type", testSlice(func(s *discoveryv1.EndpointSlice) { s.AddressType = "IPv5" }), []string{e(notSupported, "addressType")}},
 		{"ipv6 in ipv4 slice", testSlice(func(s *discoveryv1.EndpointSlice) { s.Endpoints[0].Addresses = []string{"fd00::5"} }),
 			[]string{e(invalidT, "endpoints[0].addresses[0]")}},
-		{"ipv6 slice", testSlice(func(s *discoveryv1.EndpointSlice) { s.AddressType, s.Endpoints[0].Addresses = "IPv6", []string{"fd00::5"} }), nil},
-		{"fqdn slice", testSlice(func(s *discoveryv1.EndpointSlice) { s.AddressType, s.Endpoints[0].Addresses = "FQDN", []string{"db.example.com"} }), nil},
+		{"ipv6 slice", testSlice(func(s *discoveryv1.EndpointSlice) {
+			s.AddressType, s.Endpoints[0].Addresses = "IPv6", []string{"fd00::5"}
+		}), nil},
+		{"fqdn slice", testSlice(func(s *discoveryv1.EndpointSlice) {
+			s.AddressType, s.Endpoints[0].Addresses = "FQDN", []string{"db.example.com"}
+		}), nil},
 		{"fqdn invalid", testSlice(func(s *discoveryv1.EndpointSlice) { s.AddressType, s.Endpoints[0].Addresses = "FQDN", []string{"db"} }),
 			[]string{e(invalidT, "endpoints[0].addresses[0]")}},
 		{"loopback", testSlice(func(s *discoveryv1.EndpointSlice) { s.Endpoints[0].Addresses = []string{"127.0.0.1"} }),
@@ -73,7 +79,9 @@ func TestValidateEndpointSlice(t *testing.T) {
 		}), []string{e(tooMany, "endpoints")}},
 		{"node name", testSlice(func(s *discoveryv1.EndpointSlice) { s.Endpoints[0].NodeName = ptr("Node 1") }), []string{e(invalidT, "endpoints[0].nodeName")}},
 		{"hostname", testSlice(func(s *discoveryv1.EndpointSlice) { s.Endpoints[0].Hostname = ptr("a.b") }), []string{e(invalidT, "endpoints[0].hostname")}},
-		{"zone hint", testSlice(func(s *discoveryv1.EndpointSlice) { s.Endpoints[0].Hints.ForZones = append(s.Endpoints[0].Hints.ForZones, discoveryv1.ForZone{Name: "zone-a"}) }),
+		{"zone hint", testSlice(func(s *discoveryv1.EndpointSlice) {
+			s.Endpoints[0].Hints.ForZones = append(s.Endpoints[0].Hints.ForZones, discoveryv1.ForZone{Name: "zone-a"})
+		}),
 			[]string{e(duplicate, "endpoints[0].hints.forZones[1].name")}},
 		{"port number", testSlice(func(s *discoveryv1.EndpointSlice) { s.Ports[0].Port = ptr[int32](70000) }), []string{e(invalidT, "ports[0].port")}},
 		{"all ports", testSlice(func(s *discoveryv1.EndpointSlice) { s.Ports[0].Port = nil }), nil},

@@ -52,10 +52,11 @@ func (c *clients) getTable(ctx context.Context, m *meta.RESTMapping, ns, name st
 		if name == "" {
 			req = req.VersionedParams(&opts, metav1.ParameterCodec)
 		}
-		body, err := req.Do(ctx).Raw()
-		if err != nil {
-			return nil, err
+		res := req.Do(ctx)
+		if err := res.Error(); err != nil {
+			return nil, err // Error, unlike Raw, decodes a Status body
 		}
+		body, _ := res.Raw()
 		t, err := decodeTable(body)
 		if err != nil {
 			return nil, err
