@@ -18,20 +18,31 @@ var forbidden = []string{
 }
 
 func TestDeps(t *testing.T) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go command not found; cannot list dependencies")
-	}
-	out, err := exec.Command(goBin, "list", "-deps", "-f", "{{.ImportPath}}",
-		"github.com/switchyard-net/switchyard/ipam/...").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	for _, dep := range strings.Fields(string(out)) {
+	for _, dep := range deps(t, "github.com/switchyard-net/switchyard/ipam/...") {
 		for _, f := range forbidden {
 			if strings.HasPrefix(dep, f) {
 				t.Errorf("ipam depends on %s", dep)
 			}
 		}
 	}
+	// The node side allocates pod IPs without etcd.
+	for _, dep := range deps(t, "github.com/switchyard-net/switchyard/ipam/podip") {
+		if strings.HasPrefix(dep, "go.etcd.io/etcd/") {
+			t.Errorf("podip depends on %s", dep)
+		}
+	}
+}
+
+// deps lists the packages pattern depends on, tests excluded.
+func deps(t *testing.T, pattern string) []string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go command not found; cannot list dependencies")
+	}
+	out, err := exec.Command(goBin, "list", "-deps", "-f", "{{.ImportPath}}", pattern).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list %s: %v\n%s", pattern, err, out)
+	}
+	return strings.Fields(string(out))
 }

@@ -6,7 +6,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
-	"github.com/switchyard-net/switchyard/controlplane/printers"
+	"github.com/switchyard-net/switchyard/internal/printers"
 )
 
 func isTableable(obj runtime.Object) bool {

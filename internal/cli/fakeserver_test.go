@@ -24,7 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 
-	"github.com/switchyard-net/switchyard/controlplane/printers"
+	"github.com/switchyard-net/switchyard/internal/printers"
 	"github.com/switchyard-net/switchyard/controlplane/resources"
 )
 

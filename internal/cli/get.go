@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/rest"
 
-	"github.com/switchyard-net/switchyard/controlplane/printers"
+	"github.com/switchyard-net/switchyard/internal/printers"
 )
 
 // GetOptions are the flags of Get.

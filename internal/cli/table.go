@@ -15,7 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 
-	"github.com/switchyard-net/switchyard/controlplane/printers"
+	"github.com/switchyard-net/switchyard/internal/printers"
 )
 
 // tableAccept asks for a server-side Table and accepts a plain object from

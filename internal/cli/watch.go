@@ -22,14 +22,23 @@ func (g *getter) watch(ctx context.Context, req getRequest) error {
 	if err != nil {
 		return err
 	}
-	if len(t.Rows) == 0 {
+	printed := len(t.Rows) > 0
+	if !printed {
 		g.noneFound()
 	} else if err := g.print(t, false); err != nil {
 		return err
 	}
+	var a aligner
+	a.observe(t, g.o.AllNamespaces)
 	opts.ResourceVersion = t.ResourceVersion
 	return g.c.watchTable(ctx, req.mapping, ns, opts, func(t *metav1.Table) error {
-		return g.print(t, true)
+		if len(t.Rows) == 0 {
+			return nil
+		}
+		a.pad(t, g.o.Output == "wide", g.o.AllNamespaces)
+		err := g.print(t, printed)
+		printed = true
+		return err
 	})
 }
 

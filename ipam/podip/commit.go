@@ -30,6 +30,7 @@ type committer struct {
 	cond *sync.Cond // on mu; signalled when a transaction ends
 	busy bool       // guarded by mu; a transaction is being written
 	next *batch     // guarded by mu; the batch that accepts changes
+	hook func()     // tests: called inside each transaction
 }
 
 func newCommitter(db *bolt.DB) *committer {
@@ -55,7 +56,12 @@ func (c *committer) write(changes ...change) error {
 	}
 	c.busy, c.next = true, nil
 	c.mu.Unlock()
-	err := c.db.Update(func(tx *bolt.Tx) error { return apply(tx, b.changes) })
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		if c.hook != nil {
+			c.hook()
+		}
+		return apply(tx, b.changes)
+	})
 	c.mu.Lock()
 	b.done, b.err, c.busy = true, err, false
 	c.cond.Broadcast()

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -242,10 +244,10 @@ func TestGC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"gone1", "gone2"}, sorted(released)); diff != "" {
+	if diff := cmp.Diff([]string{"gone1", "gone2"}, slices.Sorted(slices.Values(released))); diff != "" {
 		t.Errorf("released (-want +got):\n%s", diff)
 	}
-	if got := sorted(keys(p.List())); !cmp.Equal(got, []string{"alive", "young"}) {
+	if got := slices.Sorted(maps.Keys(p.List())); !cmp.Equal(got, []string{"alive", "young"}) {
 		t.Errorf("left after GC: %v", got)
 	}
 	now = now.Add(time.Minute)
@@ -353,8 +355,8 @@ func writeEntries(t testing.TB, path string, entries map[string][]byte) {
 		if err != nil {
 			return err
 		}
-		for k, v := range entries {
-			if err := b.Put([]byte(k), v); err != nil {
+		for _, k := range slices.Sorted(maps.Keys(entries)) { // in order: bbolt appends
+			if err := b.Put([]byte(k), entries[k]); err != nil {
 				return err
 			}
 		}
@@ -363,24 +365,4 @@ func writeEntries(t testing.TB, path string, entries map[string][]byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-func keys(m map[string]netip.Addr) []string {
-	var s []string
-	for k := range m {
-		s = append(s, k)
-	}
-	return s
-}
-
-func sorted(s []string) []string {
-	s = append([]string(nil), s...)
-	for i := range s {
-		for j := i + 1; j < len(s); j++ {
-			if s[j] < s[i] {
-				s[i], s[j] = s[j], s[i]
-			}
-		}
-	}
-	return s
 }
