@@ -53,17 +53,20 @@ func (a *allocRepair) Repair(ctx context.Context) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	next := map[string]bool{}
-	for ip := range ips {
+	// Release only if the owner seen in this listing still holds the
+	// value, so a concurrent repairer working from an older listing never
+	// frees a value just handed to a new Service.
+	for ip, owner := range ips {
 		key := "ip/" + ip.String()
 		if !held[key] {
-			a.leaked(ctx, key, next, func() error { return a.ips.Release(ctx, ip) })
+			a.leaked(ctx, key, next, func() error { return a.ips.ReleaseIfOwner(ctx, ip, owner) })
 		}
 	}
-	for pp := range ports {
+	for pp, owner := range ports {
 		key := "port/" + pp
 		if !held[key] {
 			proto, port := splitPort(pp)
-			a.leaked(ctx, key, next, func() error { return a.ports.Release(ctx, proto, port) })
+			a.leaked(ctx, key, next, func() error { return a.ports.ReleaseIfOwner(ctx, proto, port, owner) })
 		}
 	}
 	a.suspect = next

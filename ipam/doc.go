@@ -31,9 +31,9 @@
 // linear scan, 64 values per step, so allocation stays fast at high
 // occupancy. The bitmap can be stale both ways: a value it shows free but
 // another process took costs one failed transaction, after which the bit
-// is set; a value another process released stays marked until the bitmap
-// looks full, when it is reloaded once before the allocator reports
-// ErrFull. Candidates claimed by calls in flight are marked at once, so
+// is set (four such failures in one call reload the bitmap); a value
+// another process released stays marked until the bitmap looks full, when
+// it is reloaded once before the allocator reports ErrFull. Candidates claimed by calls in flight are marked at once, so
 // concurrent callers in one process do not collide with each other.
 //
 // Reserved values: ServiceIPs never hands out the network address, nor the

@@ -24,8 +24,9 @@ var errTaken = errors.New("taken")
 // cache of which slots are taken, so picking a candidate costs a word scan
 // instead of a round trip per probe. It may be stale in both directions
 // (other processes allocate and release): a stale free bit costs one
-// failed transaction, after which the bit is set; a stale taken bit is
-// corrected by a reload, done when the bitmap looks full.
+// failed transaction, after which the bit is set, and several in one call
+// trigger a reload; a stale taken bit is corrected by a reload, done when
+// the bitmap looks full.
 //
 // A space is safe for concurrent use.
 type space struct {

@@ -22,6 +22,25 @@ func (s *Server) Bootstrap(ctx context.Context) error {
 			return fmt.Errorf("bootstrap namespace %s: %w", name, err)
 		}
 	}
+	return s.resumeNamespaceDeletions(ctx)
+}
+
+// resumeNamespaceDeletions finishes purges a previous run left unfinished.
+func (s *Server) resumeNamespaceDeletions(ctx context.Context) error {
+	res := namespacesResource()
+	kvs, _, err := s.store.List(ctx, storagePrefix(res, ""), 0)
+	if err != nil {
+		return fmt.Errorf("bootstrap: list namespaces: %w", err)
+	}
+	for _, kv := range kvs {
+		obj, err := decodeStored(res, kv)
+		if err != nil {
+			return err
+		}
+		if ns := obj.(*corev1.Namespace); ns.DeletionTimestamp != nil {
+			s.finishNamespaceLater(ns.Name)
+		}
+	}
 	return nil
 }
 

@@ -151,17 +151,5 @@ func strictWarnings(err error) []string {
 	return out
 }
 
-// decoderFor is the lenient decoder for a Content-Type (JSON when unset).
-func (c *codecs) decoderFor(contentType string) runtime.Decoder {
-	mt, _, _ := mime.ParseMediaType(contentType)
-	switch mt {
-	case mediaProtobuf:
-		return c.protobuf
-	case mediaYAML, "application/x-yaml", "text/yaml":
-		return c.yaml
-	}
-	return c.json
-}
-
 // maxBodyBytes bounds request bodies (Kubernetes uses 3 MiB for objects).
 const maxBodyBytes = 3 << 20

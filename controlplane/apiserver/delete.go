@@ -1,7 +1,9 @@
 package apiserver
 
 import (
+	"bytes"
 	"context"
+	"mime"
 	"errors"
 	"io"
 	"net/http"
@@ -12,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/yaml"
 
 	"github.com/switchyard-net/switchyard/controlplane/resources"
 	"github.com/switchyard-net/switchyard/controlplane/store"
@@ -59,9 +62,7 @@ func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
 		return nil, apierrors.NewBadRequest(err.Error())
 	}
 	if len(body) > 0 {
-		gvk := metav1.SchemeGroupVersion.WithKind("DeleteOptions")
-		dec := s.codecs.decoderFor(r.Header.Get("Content-Type"))
-		if _, _, err := dec.Decode(body, &gvk, opts); err != nil {
+		if err := decodeOptions(r.Header.Get("Content-Type"), body, opts); err != nil {
 			return nil, apierrors.NewBadRequest("invalid DeleteOptions: " + err.Error())
 		}
 	}
@@ -74,6 +75,25 @@ func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
 	}
 	return opts, nil
 }
+
+// decodeOptions reads DeleteOptions, which clients send as meta.k8s.io/v1
+// or as the group's own version: the kind is not checked.
+func decodeOptions(contentType string, body []byte, opts *metav1.DeleteOptions) error {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	if mt != mediaProtobuf {
+		return yaml.Unmarshal(body, opts) // JSON is YAML
+	}
+	var u runtime.Unknown
+	if !bytes.HasPrefix(body, protobufMagic) {
+		return errors.New("missing protobuf envelope")
+	}
+	if err := u.Unmarshal(body[len(protobufMagic):]); err != nil {
+		return err
+	}
+	return opts.Unmarshal(u.Raw)
+}
+
+var protobufMagic = []byte{0x6b, 0x38, 0x73, 0x00}
 
 func checkPreconditions(info requestInfo, old runtime.Object, opts *metav1.DeleteOptions) error {
 	p := opts.Preconditions
@@ -162,28 +182,71 @@ func (s *Server) deleteNow(ctx context.Context, info requestInfo, old runtime.Ob
 	return old, nil
 }
 
-// deleteNamespace deletes everything in the namespace, then the namespace.
+// deleteNamespace marks the namespace Terminating and, as Kubernetes' namespace
+// controller does, removes its content and then the namespace itself in the
+// background, so clients deleting a manifest that holds a namespace and its
+// objects see those objects until they are purged.
 func (s *Server) deleteNamespace(ctx context.Context, ns *corev1.Namespace, rev int64) (runtime.Object, error) {
 	if protectedNamespaces[ns.Name] {
 		return nil, apierrors.NewForbidden(corev1.Resource("namespaces"), ns.Name, errors.New("this namespace may not be deleted"))
 	}
-	for _, res := range resources.All {
-		if !res.Namespaced {
-			continue
-		}
-		if err := s.purge(ctx, res, ns.Name); err != nil {
-			return nil, err
-		}
-	}
-	info := requestInfo{Resource: namespacesResource()}
-	if _, err := s.deleteNow(ctx, info, ns, rev); err != nil {
-		return nil, err
+	if ns.DeletionTimestamp != nil {
+		return ns, nil
 	}
 	out := ns.DeepCopy()
 	now := metav1.Now()
 	out.DeletionTimestamp = &now
 	out.Status.Phase = corev1.NamespaceTerminating
+	info := requestInfo{Resource: namespacesResource()}
+	val, err := encodeStored(info.Resource, out)
+	if err != nil {
+		return nil, err
+	}
+	newRev, err := s.store.Update(ctx, storageKey(info.Resource, "", ns.Name), val, rev)
+	if err != nil {
+		return nil, storeWriteError(info, ns.Name, err)
+	}
+	out.ResourceVersion = strconv.FormatInt(newRev, 10)
+	s.finishNamespaceLater(ns.Name)
 	return out, nil
+}
+
+// finishNamespaceLater purges a terminating namespace after
+// NamespacePurgeDelay, in a goroutine the server waits for on shutdown.
+func (s *Server) finishNamespaceLater(name string) {
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		select {
+		case <-time.After(s.cfg.NamespacePurgeDelay):
+		case <-s.bgCtx.Done():
+			return // Bootstrap resumes it at the next start
+		}
+		if err := s.finishNamespace(s.bgCtx, name); err != nil && s.bgCtx.Err() == nil {
+			s.log.Error("purge namespace", "namespace", name, "err", err)
+		}
+	}()
+}
+
+func (s *Server) finishNamespace(ctx context.Context, name string) error {
+	for _, res := range resources.All {
+		if !res.Namespaced {
+			continue
+		}
+		if err := s.purge(ctx, res, name); err != nil {
+			return err
+		}
+	}
+	info := requestInfo{Resource: namespacesResource()}
+	kv, err := s.store.Get(ctx, storageKey(info.Resource, "", name))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = s.store.Delete(ctx, kv.Key, kv.Revision)
+	return err
 }
 
 func (s *Server) purge(ctx context.Context, res resources.Resource, ns string) error {

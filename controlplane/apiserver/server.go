@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -34,6 +35,9 @@ type Config struct {
 	// WatchBookmarkInterval is how often watches that allow bookmarks get
 	// one (default 1 minute).
 	WatchBookmarkInterval time.Duration
+	// NamespacePurgeDelay is how long a deleted namespace stays Terminating
+	// before its content is removed (default 1s).
+	NamespacePurgeDelay time.Duration
 }
 
 // Server is the API server.
@@ -43,6 +47,11 @@ type Server struct {
 	codecs *codecs
 	log    *slog.Logger
 	mux    *http.ServeMux
+
+	// bgCtx ends background work (namespace purges) on Close; bg counts it.
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
 }
 
 // New validates cfg and builds a Server.
@@ -56,7 +65,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.WatchBookmarkInterval == 0 {
 		cfg.WatchBookmarkInterval = time.Minute
 	}
+	if cfg.NamespacePurgeDelay == 0 {
+		cfg.NamespacePurgeDelay = time.Second
+	}
 	s := &Server{cfg: cfg, store: cfg.Store, codecs: newCodecs(), log: cfg.Logger.With("component", "apiserver")}
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	s.mux = http.NewServeMux()
 	s.routes()
 	return s, nil
@@ -134,5 +147,12 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, tlsConfig *tls.Confi
 		srv.Close()
 	}
 	<-errc
+	s.Close()
 	return nil
+}
+
+// Close ends background work and waits for it. It is idempotent.
+func (s *Server) Close() {
+	s.bgCancel()
+	s.bg.Wait()
 }

@@ -53,10 +53,12 @@ func newTestEnv(t *testing.T) *testEnv {
 		t.Fatal(err)
 	}
 	srv, err := New(Config{Store: st, ServiceIPs: ips, NodePorts: ports,
-		Validation: validation.Options{ServiceCIDRs: []netip.Prefix{cidr}}, Logger: slog.New(slog.DiscardHandler)})
+		Validation: validation.Options{ServiceCIDRs: []netip.Prefix{cidr}}, Logger: slog.New(slog.DiscardHandler),
+		NamespacePurgeDelay: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(srv.Close)
 	if err := srv.Bootstrap(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -308,6 +310,21 @@ func TestNamespaceDeleteCascades(t *testing.T) {
 	}
 	if err := e.client.CoreV1().Namespaces().Delete(ctx, "tmp", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
+	}
+	// Terminating: no new content, then the content and the namespace go.
+	if _, err := e.client.CoreV1().Services("tmp").Create(ctx, svc("late", 80), metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("create in a terminating namespace: %v, want 403", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := e.client.CoreV1().Namespaces().Get(ctx, "tmp", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("namespace not purged: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if _, err := e.client.CoreV1().Services("tmp").Get(ctx, "web", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("service survived its namespace: %v", err)

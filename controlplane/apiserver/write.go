@@ -74,12 +74,25 @@ func (s *Server) checkNamespace(ctx context.Context, info requestInfo, obj runti
 	return s.namespaceExists(ctx, m.GetNamespace())
 }
 
+// namespaceExists requires an active namespace: creating objects in a
+// missing one is 404, in a terminating one 403, as in Kubernetes.
 func (s *Server) namespaceExists(ctx context.Context, ns string) error {
-	_, err := s.store.Get(ctx, storageKey(namespacesResource(), "", ns))
+	kv, err := s.store.Get(ctx, storageKey(namespacesResource(), "", ns))
 	if errors.Is(err, store.ErrNotFound) {
 		return apierrors.NewNotFound(corev1.Resource("namespaces"), ns)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	obj, err := decodeStored(namespacesResource(), kv)
+	if err != nil {
+		return err
+	}
+	if obj.(*corev1.Namespace).DeletionTimestamp != nil {
+		return apierrors.NewForbidden(corev1.Resource("namespaces"), ns,
+			fmt.Errorf("unable to create new content in namespace %s because it is being terminated", ns))
+	}
+	return nil
 }
 
 // createObject defaults, validates, allocates and stores a new object.
@@ -94,6 +107,11 @@ func (s *Server) createObject(ctx context.Context, info requestInfo, obj runtime
 	}
 	undo := func() {}
 	if svc, ok := obj.(*corev1.Service); ok {
+		// A name collision is a 409, not an allocation error on the
+		// values the existing Service holds.
+		if _, err := s.store.Get(ctx, storageKey(info.Resource, m.GetNamespace(), m.GetName())); err == nil {
+			return nil, apierrors.NewAlreadyExists(info.Resource.GVR.GroupResource(), m.GetName())
+		}
 		u, _, err := s.allocateService(ctx, svc, nil)
 		if err != nil {
 			return nil, err

@@ -16,6 +16,12 @@ type controller interface {
 	run(ctx context.Context)
 }
 
+var (
+	_ controller = (*endpointSliceController)(nil)
+	_ controller = (*nodeIPAM)(nil)
+	_ controller = (*scheduler)(nil)
+)
+
 // runControllers runs one term of leadership: fresh informers, every
 // controller and the repair loop, until ctx is done.
 func (m *Manager) runControllers(ctx context.Context) {

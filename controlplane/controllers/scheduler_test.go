@@ -28,11 +28,13 @@ func readyNode(name string, opts ...nodeOpt) *corev1.Node {
 	return n
 }
 
-func nodeNotReady(n *corev1.Node)  { n.Status.Conditions[0].Status = corev1.ConditionFalse }
-func cordoned(n *corev1.Node)      { n.Spec.Unschedulable = true }
+func nodeNotReady(n *corev1.Node)   { n.Status.Conditions[0].Status = corev1.ConditionFalse }
+func cordoned(n *corev1.Node)       { n.Spec.Unschedulable = true }
 func nodeLabel(k, v string) nodeOpt { return func(n *corev1.Node) { n.Labels[k] = v } }
 func taint(key string, effect corev1.TaintEffect) nodeOpt {
-	return func(n *corev1.Node) { n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: key, Value: "x", Effect: effect}) }
+	return func(n *corev1.Node) {
+		n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: key, Value: "x", Effect: effect})
+	}
 }
 
 // pending is a pod waiting for the default scheduler.

@@ -19,53 +19,73 @@ func (p *Pool) Allocate(owner string) (netip.Addr, error) {
 		return netip.Addr{}, fmt.Errorf("allocate pod IP: %w", err)
 	}
 	p.mu.Lock()
+	a, ip, err := p.reserve(owner)
+	p.mu.Unlock()
+	if err != nil || a == nil {
+		return ip, err
+	}
+	err = p.w.write(
+		change{bucketOwners, []byte(owner), a.s.encode()},
+		change{bucketMeta, keyLast, a.s.ip.AsSlice()},
+	)
+	return p.finish(a, err)
+}
+
+// allocation is an allocation being written.
+type allocation struct {
+	owner    string
+	s, old   *slot // the new slot, and the one it replaces if any
+	i        int   // bitmap slot
+	prevLast int   // p.last before
+}
+
+// reserve, with p.mu held, returns owner's address if it has one in the
+// CIDR, or else marks a free address as owner's and returns the
+// allocation to write.
+func (p *Pool) reserve(owner string) (*allocation, netip.Addr, error) {
 	old, err := p.settled(owner)
 	if err != nil {
-		p.mu.Unlock()
-		return netip.Addr{}, err
+		return nil, netip.Addr{}, err
 	}
 	if old != nil && p.cidr.Contains(old.ip) {
-		p.mu.Unlock()
-		return old.ip, nil
+		return nil, old.ip, nil
 	}
 	i, ok := p.bits.FindClear(0, p.n, p.last+1)
 	if !ok {
-		p.mu.Unlock()
-		return netip.Addr{}, errs.Errorf(ErrFull, "pod CIDR %s is full", p.cidr)
+		return nil, netip.Addr{}, errs.Errorf(ErrFull, "pod CIDR %s is full", p.cidr)
 	}
 	ip := cidr.Addr(p.cidr, uint64(i))
-	s := &slot{entry: entry{ip: ip, time: p.now()}, busy: make(chan struct{}), new: true}
+	a := &allocation{owner: owner, old: old, i: i, prevLast: p.last}
+	a.s = &slot{entry: entry{ip: ip, time: p.now()}, busy: make(chan struct{}), new: true}
 	p.bits.Set(i)
-	p.owners[owner] = s
+	p.owners[owner] = a.s
 	p.byIP[ip] = owner
-	prevLast := p.last
 	p.last = i
 	p.writers.Add(1)
-	p.mu.Unlock()
+	return a, netip.Addr{}, nil
+}
 
-	err = p.w.write(
-		change{bucketOwners, []byte(owner), s.encode()},
-		change{bucketMeta, keyLast, ip.AsSlice()},
-	)
-
+// finish ends an allocation whose write returned err: on failure the
+// reservation is undone.
+func (p *Pool) finish(a *allocation, err error) (netip.Addr, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	defer p.writers.Done()
-	defer close(s.busy)
-	s.busy, s.new = nil, false
+	defer close(a.s.busy)
+	a.s.busy, a.s.new = nil, false
 	if err != nil {
-		p.bits.Clear(i)
-		delete(p.byIP, ip)
-		p.restore(owner, old)
-		if p.last == i {
-			p.last = prevLast
+		p.bits.Clear(a.i)
+		delete(p.byIP, a.s.ip)
+		p.restore(a.owner, a.old)
+		if p.last == a.i {
+			p.last = a.prevLast
 		}
-		return netip.Addr{}, fmt.Errorf("allocate pod IP for %q: %w", owner, err)
+		return netip.Addr{}, fmt.Errorf("allocate pod IP for %q: %w", a.owner, err)
 	}
-	if old != nil {
-		delete(p.byIP, old.ip) // replaced an address outside the CIDR
+	if a.old != nil {
+		delete(p.byIP, a.old.ip) // replaced an address outside the CIDR
 	}
-	return ip, nil
+	return a.s.ip, nil
 }
 
 // settled waits, with p.mu held, until no write for owner is in flight and

@@ -27,10 +27,10 @@ type batch struct {
 type committer struct {
 	db   *bolt.DB
 	mu   sync.Mutex
-	cond *sync.Cond // on mu; signalled when a transaction ends
-	busy bool       // guarded by mu; a transaction is being written
-	next *batch     // guarded by mu; the batch that accepts changes
-	hook func()     // tests: called inside each transaction
+	cond *sync.Cond   // on mu; signalled when a transaction ends
+	busy bool         // guarded by mu; a transaction is being written
+	next *batch       // guarded by mu; the batch that accepts changes
+	hook func() error // tests: called inside each transaction; an error fails it
 }
 
 func newCommitter(db *bolt.DB) *committer {
@@ -58,7 +58,9 @@ func (c *committer) write(changes ...change) error {
 	c.mu.Unlock()
 	err := c.db.Update(func(tx *bolt.Tx) error {
 		if c.hook != nil {
-			c.hook()
+			if err := c.hook(); err != nil {
+				return err
+			}
 		}
 		return apply(tx, b.changes)
 	})

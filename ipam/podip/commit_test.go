@@ -24,11 +24,12 @@ func TestGroupCommit(t *testing.T) {
 	c := newCommitter(db)
 	var txs int
 	hold, held := make(chan struct{}), make(chan struct{})
-	c.hook = func() {
+	c.hook = func() error {
 		if txs++; txs == 1 {
 			close(held)
 			<-hold
 		}
+		return nil
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {

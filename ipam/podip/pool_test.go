@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -364,5 +365,32 @@ func writeEntries(t testing.TB, path string, entries map[string][]byte) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWriteFailure checks that a failed commit leaves no trace in memory.
+func TestWriteFailure(t *testing.T) {
+	p := openPool(t, tempPath(t), "10.244.1.0/24")
+	a, err := p.Allocate("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.w.hook = func() error { return errors.New("disk on fire") }
+	if _, err := p.Allocate("b"); err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("Allocate with a failing disk: %v", err)
+	}
+	if err := p.Release("a"); err == nil {
+		t.Fatal("Release with a failing disk succeeded")
+	}
+	p.w.hook = nil
+	if _, ok := p.Lookup("b"); ok {
+		t.Error("failed allocation is visible")
+	}
+	if ip, ok := p.Lookup("a"); !ok || ip != a {
+		t.Errorf("failed release lost a: %s, %v", ip, ok)
+	}
+	// The address b did not get is the next one handed out.
+	if ip, err := p.Allocate("c"); err != nil || ip != netip.MustParseAddr("10.244.1.3") {
+		t.Errorf("Allocate after the failure: %s, %v; want 10.244.1.3", ip, err)
 	}
 }

@@ -149,7 +149,7 @@ func TestServiceAllocationRules(t *testing.T) {
 	assertInvalid(t, err, "spec.clusterIPs[0]", "already allocated")
 	b.Spec.ClusterIP = "192.0.2.1"
 	_, err = c.Create(ctx, b, metav1.CreateOptions{})
-	assertInvalid(t, err, "spec.clusterIP", "")
+	assertInvalid(t, err, "spec.clusterIPs[0]", "not in the valid range")
 	b.Spec.ClusterIP = ""
 	b.Spec.Type = corev1.ServiceTypeNodePort
 	b.Spec.Ports[0].NodePort = 30100
