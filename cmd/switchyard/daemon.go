@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/yaml"
 
 	"github.com/switchyard-net/switchyard/controlplane"
@@ -148,6 +149,9 @@ func runDaemon(parent context.Context, f *daemonFlags, g *globalFlags) error {
 	if err != nil {
 		return err
 	}
+	// client-go (leader election, reflectors) logs through klog: send it
+	// to the same slog handler so the daemon has one log format.
+	klog.SetSlogLogger(log.With("component", "client-go"))
 	if parent == nil {
 		parent = context.Background()
 	}

@@ -11,6 +11,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/switchyard-net/switchyard/dataplane/runner"
 )
 
 // globalFlags are the flags every client subcommand shares.
@@ -21,6 +23,15 @@ type globalFlags struct {
 }
 
 func main() {
+	// Pod containers start as a re-exec of this binary that enters the
+	// pod's namespaces first; it never returns when it handles the call.
+	if runner.ShimMain() {
+		return
+	}
+	// Invoked as switchyard-cni or with CNI_COMMAND set: a CNI plugin.
+	if cniMain() {
+		return
+	}
 	if err := newRootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
@@ -39,5 +50,6 @@ func newRootCmd() *cobra.Command {
 		"kubeconfig file (default $KUBECONFIG, then /var/lib/switchyard/admin.kubeconfig)")
 	addClientCommands(root, g)
 	addDaemonCommands(root, g)
+	root.AddCommand(newNetexecCmd())
 	return root
 }

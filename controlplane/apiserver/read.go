@@ -126,6 +126,9 @@ func (s *Server) listObjects(r *http.Request, info requestInfo) (runtime.Object,
 	if errors.Is(err, store.ErrCompacted) {
 		return nil, apierrors.NewResourceExpired(fmt.Sprintf("resourceVersion %d is too old", rev))
 	}
+	if errors.Is(err, store.ErrFutureRevision) {
+		return nil, apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %d", rev), 1)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -351,3 +351,40 @@ func (e *testEnv) do(t *testing.T, method, path, ctype, body string) *http.Respo
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
 }
+
+func TestWatchFromCompactedRevisionIsGone(t *testing.T) {
+	e := newTestEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := e.client.CoreV1().ConfigMaps("default")
+	first, err := c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "a"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("b%d", i)}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rev, err := e.store.CurrentRevision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Compact(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Watch(ctx, metav1.ListOptions{ResourceVersion: first.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	ev := <-w.ResultChan()
+	st, ok := ev.Object.(*metav1.Status)
+	if ev.Type != watch.Error || !ok || st.Code != http.StatusGone {
+		t.Fatalf("watch from a compacted revision: %s %+v, want an ERROR event with 410", ev.Type, ev.Object)
+	}
+	_, err = c.List(ctx, metav1.ListOptions{ResourceVersion: first.ResourceVersion, ResourceVersionMatch: metav1.ResourceVersionMatchExact})
+	if !apierrors.IsResourceExpired(err) && !apierrors.IsGone(err) {
+		t.Fatalf("exact list at a compacted revision: %v, want 410", err)
+	}
+}

@@ -28,7 +28,7 @@ type NS struct {
 	owned bool
 
 	mu sync.RWMutex // guards fd
-	fd int        // open nsfs file; -1 after Close
+	fd int          // open nsfs file; -1 after Close
 }
 
 // NewNS creates the network namespace /var/run/netns/name with lo up. It

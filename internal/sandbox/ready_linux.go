@@ -71,12 +71,19 @@ func APIReady(ctx context.Context, n *NS, r *Record) error {
 	if err != nil {
 		return err
 	}
-	cfg.Dial = n.DialContext
-	hc, err := rest.HTTPClientFor(cfg)
+	// A transport of our own (not client-go's shared cache) that dials
+	// inside the namespace and is gone after this probe.
+	tlsCfg, err := rest.TLSConfigFor(cfg)
 	if err != nil {
 		return err
 	}
-	defer hc.CloseIdleConnections()
+	tr := &http.Transport{DialContext: n.DialContext, TLSClientConfig: tlsCfg}
+	defer tr.CloseIdleConnections()
+	rt, err := rest.HTTPWrappersForConfig(cfg, tr)
+	if err != nil {
+		return err
+	}
+	hc := &http.Client{Transport: rt}
 	host := strings.TrimSuffix(cfg.Host, "/")
 	if !strings.Contains(host, "://") {
 		host = "https://" + host

@@ -18,7 +18,7 @@ const DefaultRegistryDir = "/run/switchyard/sandboxes"
 const recordFile = "sandbox.json"
 
 // ErrNotFound means no sandbox of that name is recorded.
-var ErrNotFound = errors.New("sandbox not found")
+var ErrNotFound = errors.New("not found")
 
 // Record describes a sandbox: what Up created, so that Down removes exactly
 // that. Up writes it before creating each piece, so a sandbox whose Up was

@@ -1,0 +1,224 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// defaultPath is the PATH of a container that sets none (the one container
+// images conventionally carry).
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// errNoCommand: without an image there is no entrypoint to fall back on.
+var errNoCommand = errors.New("no command: set command or args (there is no image entrypoint)")
+
+// envList is an ordered set of environment variables.
+type envList struct {
+	names []string
+	vals  map[string]string
+}
+
+func (e *envList) set(name, value string) {
+	if _, ok := e.vals[name]; !ok {
+		e.names = append(e.names, name)
+	}
+	e.vals[name] = value
+}
+
+func (e *envList) lookup(name string) (string, bool) {
+	v, ok := e.vals[name]
+	return v, ok
+}
+
+func (e *envList) environ() []string {
+	out := make([]string, 0, len(e.names))
+	for _, n := range e.names {
+		out = append(out, n+"="+e.vals[n])
+	}
+	return out
+}
+
+// containerEnv returns the container's environment: PATH, HOSTNAME and
+// HOME defaults, then its env entries in order, each value expanded
+// ($(VAR)) against the variables before it, as the kubelet does. envFrom
+// and valueFrom sources other than fieldRef need API objects the runner
+// does not have, and are errors.
+func containerEnv(spec PodSpec, c *corev1.Container, hostname string) (*envList, error) {
+	env := &envList{vals: map[string]string{}}
+	env.set("PATH", defaultPath)
+	env.set("HOSTNAME", hostname)
+	env.set("HOME", "/root")
+	if len(c.EnvFrom) > 0 {
+		return nil, errors.New("envFrom is not supported (no access to ConfigMaps and Secrets)")
+	}
+	for _, e := range c.Env {
+		v := expand(e.Value, env.lookup)
+		if e.ValueFrom != nil {
+			var err error
+			if v, err = valueFrom(spec, e.ValueFrom); err != nil {
+				return nil, fmt.Errorf("env %s: %w", e.Name, err)
+			}
+		}
+		env.set(e.Name, v)
+	}
+	return env, nil
+}
+
+// valueFrom resolves the fieldRef sources the pod object itself answers.
+func valueFrom(spec PodSpec, src *corev1.EnvVarSource) (string, error) {
+	if src.FieldRef == nil {
+		return "", errors.New("only fieldRef is supported in valueFrom")
+	}
+	p := spec.Pod
+	path := src.FieldRef.FieldPath
+	if k, ok := subscript(path, "metadata.labels"); ok {
+		return p.Labels[k], nil
+	}
+	if k, ok := subscript(path, "metadata.annotations"); ok {
+		return p.Annotations[k], nil
+	}
+	switch path {
+	case "metadata.name":
+		return p.Name, nil
+	case "metadata.namespace":
+		return p.Namespace, nil
+	case "metadata.uid":
+		return string(p.UID), nil
+	case "spec.nodeName":
+		return p.Spec.NodeName, nil
+	case "spec.serviceAccountName":
+		return p.Spec.ServiceAccountName, nil
+	case "status.podIP":
+		return podIP(spec), nil
+	case "status.podIPs":
+		return podIPs(spec), nil
+	case "status.hostIP":
+		return p.Status.HostIP, nil
+	case "status.hostIPs":
+		ips := make([]string, 0, len(p.Status.HostIPs))
+		for _, ip := range p.Status.HostIPs {
+			ips = append(ips, ip.IP)
+		}
+		return strings.Join(ips, ","), nil
+	}
+	return "", fmt.Errorf("unsupported fieldRef %q", path)
+}
+
+// subscript parses "prefix['key']".
+func subscript(path, prefix string) (string, bool) {
+	rest, ok := strings.CutPrefix(path, prefix+"['")
+	if !ok {
+		return "", false
+	}
+	return strings.CutSuffix(rest, "']")
+}
+
+// podIP is the pod's address: PodSpec.PodIP, else the pod's status.
+func podIP(spec PodSpec) string {
+	if spec.PodIP.IsValid() {
+		return spec.PodIP.String()
+	}
+	return spec.Pod.Status.PodIP
+}
+
+func podIPs(spec PodSpec) string {
+	if len(spec.Pod.Status.PodIPs) == 0 {
+		return podIP(spec)
+	}
+	ips := make([]string, 0, len(spec.Pod.Status.PodIPs))
+	for _, ip := range spec.Pod.Status.PodIPs {
+		ips = append(ips, ip.IP)
+	}
+	return strings.Join(ips, ",")
+}
+
+// commandLine is the container's argv: command followed by args, or args
+// alone (there is no image entrypoint to prepend), each expanded against
+// the container's environment.
+func commandLine(c *corev1.Container, env *envList) ([]string, error) {
+	argv := make([]string, 0, len(c.Command)+len(c.Args))
+	for _, s := range c.Command {
+		argv = append(argv, expand(s, env.lookup))
+	}
+	for _, s := range c.Args {
+		argv = append(argv, expand(s, env.lookup))
+	}
+	if len(argv) == 0 || argv[0] == "" {
+		return nil, errNoCommand
+	}
+	return argv, nil
+}
+
+// expand replaces $(NAME) with the variable's value when it is defined,
+// and $$ with $, leaving everything else as written: Kubernetes' rules for
+// env values, command and args.
+func expand(s string, lookup func(string) (string, bool)) string {
+	if !strings.Contains(s, "$") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' || i+1 >= len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			i++
+		case '(':
+			end := strings.IndexByte(s[i+2:], ')')
+			if end < 0 {
+				b.WriteString(s[i:])
+				return b.String()
+			}
+			name := s[i+2 : i+2+end]
+			if v, ok := lookup(name); ok && name != "" {
+				b.WriteString(v)
+			} else {
+				b.WriteString(s[i : i+3+end])
+			}
+			i += 2 + end
+		default:
+			b.WriteByte('$')
+		}
+	}
+	return b.String()
+}
+
+// podHostname is the pod's hostname: spec.hostname, or the pod's name cut
+// to 63 characters without a trailing '-' or '.', as the kubelet does.
+func podHostname(p *corev1.Pod) string {
+	if p.Spec.Hostname != "" {
+		return p.Spec.Hostname
+	}
+	h := p.Name
+	if len(h) > 63 {
+		h = strings.TrimRight(h[:63], "-.")
+	}
+	return h
+}
+
+// defaultHosts is the /etc/hosts of a pod whose agent gave none: the
+// kubelet's layout with the pod's own address and host aliases.
+func defaultHosts(p *corev1.Pod, hostname string, ip netip.Addr) []byte {
+	var b strings.Builder
+	b.WriteString("# Kubernetes-managed hosts file.\n" +
+		"127.0.0.1\tlocalhost\n" +
+		"::1\tlocalhost ip6-localhost ip6-loopback\n" +
+		"fe00::0\tip6-localnet\n" +
+		"fe00::0\tip6-mcastprefix\n" +
+		"fe00::1\tip6-allnodes\n" +
+		"fe00::2\tip6-allrouters\n")
+	if ip.IsValid() {
+		fmt.Fprintf(&b, "%s\t%s\n", ip, hostname)
+	}
+	for _, a := range p.Spec.HostAliases {
+		fmt.Fprintf(&b, "%s\t%s\n", a.IP, strings.Join(a.Hostnames, "\t"))
+	}
+	return []byte(b.String())
+}

@@ -1,0 +1,204 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// instance is one run of a container: a process the runner started or
+// adopted.
+type instance struct {
+	pid int
+	// ticks is the process start time (clock ticks after boot), which
+	// tells it from a later process that reused the PID.
+	ticks uint64
+	// pidfd becomes readable when the process exits; it is registered
+	// with the runtime poller, so waiting on it blocks no thread.
+	pidfd     *os.File
+	startedAt time.Time // status time (Config.Now)
+	began     time.Time // wall clock, for probe delays
+	// ctx is cancelled when the instance exits or the pod halts; the
+	// instance's probes run under it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// probeKilled is set (under the pod's mu) when a failed liveness or
+	// startup probe killed it: it restarts unless the policy is Never,
+	// whatever its exit code, as with the kubelet.
+	probeKilled bool
+}
+
+func (i *instance) id() string { return "switchyard://" + strconv.Itoa(i.pid) }
+
+// exitStatus is how a process ended.
+type exitStatus struct {
+	code   int32
+	signal int32
+	// known is false for a process that was not our child: its status
+	// went to its real parent.
+	known bool
+}
+
+// startContainer starts the shim for cfg, which moves itself into the
+// cgroup dir, with stdout and stderr appended to logPath, and returns once
+// the container's command has been exec'd (or failed to be).
+func (r *Runner) startContainer(cfg shimConfig, cgroup, logPath string) (*instance, error) {
+	cfg.Cgroup = cgroup
+	env, err := cfg.environ()
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	defer logf.Close()
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	defer null.Close()
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer statusR.Close()
+	proc, err := os.StartProcess(r.cfg.Executable, []string{shimArgv0}, &os.ProcAttr{
+		Env:   env,
+		Files: []*os.File{null, logf, logf, statusW}, // statusW is shimStatusFD
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	statusW.Close()
+	if err != nil {
+		return nil, fmt.Errorf("start shim: %w", err)
+	}
+	inst, err := watchChild(proc)
+	if err != nil {
+		return nil, err
+	}
+	inst.startedAt, inst.began = r.cfg.Now(), time.Now()
+	// EOF without a word: the command was exec'd.
+	msg, _ := io.ReadAll(statusR)
+	if len(msg) > 0 {
+		reap(inst)
+		fmt.Fprintf(logf, "switchyard: %s\n", msg)
+		return nil, errors.New(string(msg))
+	}
+	return inst, nil
+}
+
+// watchChild opens a pidfd on a process just started and releases the
+// os.Process: the runner reaps it itself (reap), so that it can stop
+// waiting (Close) and leave the process running.
+func watchChild(proc *os.Process) (*instance, error) {
+	pid := proc.Pid
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		_ = proc.Kill()
+		_, _ = proc.Wait()
+		return nil, fmt.Errorf("pidfd_open: %w", err)
+	}
+	_, ticks, _ := procStat(pid)
+	_ = proc.Release() // sets proc.Pid to -1
+	return &instance{pid: pid, ticks: ticks, pidfd: os.NewFile(uintptr(fd), "pidfd")}, nil
+}
+
+// adoptProcess returns an instance for a process recorded by an earlier
+// Runner if it is still that process (same start time) and still in the
+// container's cgroup; nil otherwise.
+func adoptProcess(pid int, ticks uint64, cgroup string) *instance {
+	if pid <= 0 {
+		return nil
+	}
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return nil
+	}
+	// Checked after the pidfd is open, so the pidfd is that process.
+	state, t, err := procStat(pid)
+	zombie := state == 'Z' || state == 'X' // exited, not reaped: no cgroup to check
+	if err != nil || t != ticks || (!zombie && !slices.Contains(cgroupProcs(cgroup), pid)) {
+		unix.Close(fd)
+		return nil
+	}
+	return &instance{pid: pid, ticks: ticks, pidfd: os.NewFile(uintptr(fd), "pidfd")}
+}
+
+// waitExit waits until the instance's process exits (true) or ctx is done
+// (false).
+func waitExit(ctx context.Context, inst *instance) bool {
+	stop := context.AfterFunc(ctx, func() {
+		_ = inst.pidfd.SetReadDeadline(time.Unix(1, 0))
+	})
+	defer stop()
+	rc, err := inst.pidfd.SyscallConn()
+	if err != nil {
+		return false
+	}
+	err = rc.Read(func(fd uintptr) bool {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			n, err := unix.Poll(pfd, 0)
+			if !errors.Is(err, unix.EINTR) {
+				return n > 0 || err != nil
+			}
+		}
+	})
+	return err == nil
+}
+
+// reap collects the exit status of an exited process and closes its
+// pidfd. Only a child of this process can be reaped; for any other the
+// status is unknown.
+func reap(inst *instance) exitStatus {
+	defer inst.pidfd.Close()
+	var ws unix.WaitStatus
+	for {
+		wpid, err := unix.Wait4(inst.pid, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil || wpid != inst.pid {
+			return exitStatus{}
+		}
+		break
+	}
+	switch {
+	case ws.Exited():
+		return exitStatus{code: int32(ws.ExitStatus()), known: true}
+	case ws.Signaled():
+		sig := int32(ws.Signal())
+		return exitStatus{code: 128 + sig, signal: sig, known: true}
+	}
+	return exitStatus{}
+}
+
+// procStat returns the state letter and start time (clock ticks after
+// boot) of a process from /proc/PID/stat.
+func procStat(pid int) (state byte, ticks uint64, err error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	// "PID (COMM) STATE PPID …": COMM may hold spaces and parentheses, so
+	// split after the last ')'. The start time is field 22 overall.
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 20 {
+		return 0, 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	ticks, err = strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+	}
+	return f[0][0], ticks, nil
+}
