@@ -149,6 +149,11 @@ func runDaemon(parent context.Context, f *daemonFlags, g *globalFlags) error {
 	if err != nil {
 		return err
 	}
+	switch f.lb {
+	case "auto", "nftables", "ebpf":
+	default:
+		return fmt.Errorf("--lb must be auto, nftables or ebpf, not %q", f.lb)
+	}
 	// client-go (leader election, reflectors) logs through klog: send it
 	// to the same slog handler so the daemon has one log format.
 	klog.SetSlogLogger(log.With("component", "client-go"))

@@ -3,9 +3,9 @@ package apiserver
 import (
 	"bytes"
 	"context"
-	"mime"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"time"

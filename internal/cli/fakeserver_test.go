@@ -24,8 +24,8 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 
-	"github.com/switchyard-net/switchyard/internal/printers"
 	"github.com/switchyard-net/switchyard/controlplane/resources"
+	"github.com/switchyard-net/switchyard/internal/printers"
 )
 
 // fakeServer is a small in-memory Kubernetes API for the client commands:
