@@ -1,0 +1,191 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/switchyard-net/switchyard/dataplane/podnet"
+	"github.com/switchyard-net/switchyard/dataplane/runner"
+	"github.com/switchyard-net/switchyard/ipam/podip"
+)
+
+// PoolFile is the pod IP pool's file name in the data dir.
+const PoolFile = "pod-ips.db"
+
+// Agent is the node agent. See the package documentation.
+type Agent struct {
+	cfg   Config
+	log   *slog.Logger
+	now   func() time.Time
+	dp    podnet.Dataplane
+	queue workqueue.TypedRateLimitingInterface[types.UID]
+
+	// Set by Run before any pod is processed, then read-only.
+	node   podnet.Node
+	pool   *podip.Pool
+	runner *runner.Runner
+
+	mu     sync.Mutex                // guards the fields below
+	hostIP netip.Addr                // the node's InternalIP, once known
+	pods   map[types.UID]*corev1.Pod // the informer's latest object of each pod
+	wired  map[types.UID]string      // pods this agent wired: netns path
+}
+
+// New validates cfg and fills in its defaults. It touches nothing.
+func New(cfg Config) (*Agent, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	return &Agent{
+		cfg:   cfg,
+		log:   cfg.Logger.With("component", "agent", "node", cfg.NodeName),
+		now:   time.Now,
+		dp:    cfg.Dataplane,
+		queue: workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[types.UID]()),
+		pods:  map[types.UID]*corev1.Pod{},
+		wired: map[types.UID]string{},
+	}, nil
+}
+
+// Run registers the node, waits for its pod CIDR, wires the node and then
+// runs the node's pods until ctx ends. Pod processes keep running when Run
+// returns (a restarted agent adopts them). It returns nil when ctx ends,
+// or the error that stopped it.
+func (a *Agent) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := a.register(ctx); err != nil {
+		return err
+	}
+	readyCh := make(chan readiness, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.heartbeat(ctx, readyCh, notReadyPodCIDR)
+	}()
+	err := a.run(ctx, readyCh)
+	cancel()
+	wg.Wait()
+	if ctx.Err() != nil && err == context.Canceled {
+		err = nil
+	}
+	return err
+}
+
+// register posts the node's first status, retrying while the API server
+// is not reachable yet.
+func (a *Agent) register(ctx context.Context) error {
+	for start := a.now(); ; {
+		_, err := a.postNodeStatus(ctx, notReadyPodCIDR)
+		if err == nil {
+			a.log.Info("node registered")
+			return nil
+		}
+		if a.now().Sub(start) > 10*time.Second {
+			a.log.Warn("register node", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func (a *Agent) run(ctx context.Context, readyCh chan<- readiness) error {
+	cidr, err := a.waitPodCIDR(ctx)
+	if err != nil {
+		return nil // ctx ended
+	}
+	podCIDR, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return fmt.Errorf("agent: node spec.podCIDR %q: %w", cidr, err)
+	}
+	a.node, err = a.ensureNode(ctx, podCIDR, readyCh)
+	if err != nil {
+		return nil // ctx ended
+	}
+	a.pool, err = podip.Open(filepath.Join(a.cfg.DataDir, PoolFile), podCIDR)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	defer a.pool.Close()
+	a.runner, err = runner.New(runner.Config{DataDir: a.cfg.DataDir, CgroupRoot: a.cfg.CgroupRoot, Logger: a.cfg.Logger})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	defer a.runner.Close()
+	a.log.Info("node wired", "podCIDR", podCIDR, "bridge", a.node.Bridge, "gateway", a.node.Gateway, "mtu", a.node.MTU)
+	select {
+	case readyCh <- readyNode:
+	case <-ctx.Done():
+		return nil
+	}
+	// TODO(cni): serve the CNI plugin on <data-dir>/cni.sock once
+	// dataplane/cnibackend exists: cni.Serve(ctx, filepath.Join(DataDir,
+	// "cni.sock"), cnibackend.New(...)) with a.pool and a.node.
+	return a.runPods(ctx)
+}
+
+// ensureNode wires the node namespace, retrying (and reporting the node
+// NotReady with the error) until it succeeds or ctx ends.
+func (a *Agent) ensureNode(ctx context.Context, podCIDR netip.Prefix, readyCh chan<- readiness) (podnet.Node, error) {
+	cfg := podnet.NodeConfig{PodCIDR: podCIDR, ClusterCIDR: a.cfg.ClusterCIDR, MTU: a.cfg.MTU}
+	for {
+		n, err := a.dp.EnsureNode(ctx, cfg)
+		if err == nil {
+			return n, nil
+		}
+		a.log.Error("wire node", "err", err)
+		select {
+		case readyCh <- readiness{reason: "NetworkSetupFailed", message: err.Error()}:
+		default:
+		}
+		select {
+		case <-ctx.Done():
+			return n, ctx.Err()
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+func (a *Agent) setHostIP(n *corev1.Node) {
+	for _, addr := range n.Status.Addresses {
+		if ip, err := netip.ParseAddr(addr.Address); err == nil && addr.Type == corev1.NodeInternalIP {
+			a.mu.Lock()
+			a.hostIP = ip
+			a.mu.Unlock()
+			return
+		}
+	}
+}
+
+func (a *Agent) getHostIP() netip.Addr {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.hostIP
+}
+
+// netnsPrefix is the common prefix of this node's pod namespaces.
+func (a *Agent) netnsPrefix() string { return "sy-" + a.cfg.NodeName + "-" }
+
+// netnsName is the pod's namespace: sy-<node>-<first 8 chars of the UID>.
+func (a *Agent) netnsName(uid types.UID) string { return a.netnsPrefix() + uid8(uid) }
+
+func uid8(uid types.UID) string {
+	s := string(uid)
+	if len(s) > 8 {
+		s = s[:8]
+	}
+	return s
+}

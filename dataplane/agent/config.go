@@ -1,0 +1,115 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/switchyard-net/switchyard/dataplane/podnet"
+)
+
+// Defaults of the Config fields.
+const (
+	DefaultClusterDomain     = "cluster.local"
+	DefaultHeartbeatInterval = 10 * time.Second
+	DefaultWorkers           = 8
+	// KubeletVersion is what the Node reports as nodeInfo.kubeletVersion.
+	KubeletVersion = "v1.32.0-switchyard"
+	// LeaseNamespace holds the node heartbeat Leases.
+	LeaseNamespace = "kube-node-lease"
+	// MaxPods is the node's pod capacity.
+	MaxPods = 110
+)
+
+// Config configures an Agent.
+type Config struct {
+	// Client talks to the API server. Required.
+	Client kubernetes.Interface
+	// NodeName is this node's name; also part of every pod netns name.
+	// Required.
+	NodeName string
+	// DataDir holds pod-ips.db and the runner's pods/ directory. Required.
+	DataDir string
+	// CgroupRoot is the cgroup v2 directory under which pod cgroups are
+	// made (the daemon's --cgroup); default the cgroup v2 mount point.
+	CgroupRoot string
+	// ClusterCIDR holds every pod address; traffic leaving it is
+	// masqueraded. Required.
+	ClusterCIDR netip.Prefix
+	// ClusterDNS is the nameserver of ClusterFirst pods. Required.
+	ClusterDNS netip.Addr
+	// ClusterDomain defaults to DefaultClusterDomain.
+	ClusterDomain string
+	// MTU of pod interfaces and the bridge; 0 = the uplink's.
+	MTU int
+	// Version is the daemon's version, reported as
+	// containerRuntimeVersion switchyard://<Version>; default "dev".
+	Version string
+	// HeartbeatInterval between node status and Lease renewals; default
+	// DefaultHeartbeatInterval.
+	HeartbeatInterval time.Duration
+	// Workers process pods concurrently (one pod is never processed by
+	// two at once); default DefaultWorkers.
+	Workers int
+	// Dataplane wires the node and pods; default podnet.Kernel{}.
+	Dataplane podnet.Dataplane
+	// Logger defaults to slog.Default(); the agent adds component=agent.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() error {
+	var missing []string
+	if c.Client == nil {
+		missing = append(missing, "Client")
+	}
+	if c.NodeName == "" {
+		missing = append(missing, "NodeName")
+	}
+	if c.DataDir == "" {
+		missing = append(missing, "DataDir")
+	}
+	if !c.ClusterCIDR.IsValid() {
+		missing = append(missing, "ClusterCIDR")
+	}
+	if !c.ClusterDNS.IsValid() {
+		missing = append(missing, "ClusterDNS")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("agent: missing %v", missing)
+	}
+	if c.CgroupRoot == "" {
+		root, err := cgroup2Root()
+		if err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		c.CgroupRoot = root
+	}
+	if c.ClusterDomain == "" {
+		c.ClusterDomain = DefaultClusterDomain
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if c.Workers <= 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.Dataplane == nil {
+		c.Dataplane = podnet.Kernel{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	c.ClusterCIDR = c.ClusterCIDR.Masked()
+	return nil
+}
+
+// ErrNoCgroup2 means no cgroup v2 hierarchy is mounted and no CgroupRoot
+// was given.
+var ErrNoCgroup2 = errors.New("no cgroup v2 (cgroup2) mount found")

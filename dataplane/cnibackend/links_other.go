@@ -1,0 +1,16 @@
+//go:build !linux
+
+package cnibackend
+
+import (
+	"context"
+	"errors"
+)
+
+var errNotLinux = errors.New("cnibackend: the kernel dataplane needs Linux")
+
+type kernelLinks struct{}
+
+func (kernelLinks) DeleteHostVeth(context.Context, string, string) error { return errNotLinux }
+func (kernelLinks) BridgeExists(context.Context, string) error           { return errNotLinux }
+func (kernelLinks) NetNSExists(string) error                             { return errNotLinux }
