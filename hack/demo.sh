@@ -28,6 +28,9 @@ in_sandbox "$SY" apply -f examples/web.yaml
 step "Services got ClusterIPs and node ports from the allocators"
 in_sandbox "$SY" get svc -n demo -o wide
 
+step "Every Service with a selector has EndpointSlices (empty until pods are Ready)"
+in_sandbox "$SY" get endpointslices -n demo
+
 step "Pods wait for a node; the scheduler binds them once a node is Ready"
 in_sandbox "$SY" get pods -n demo
 

@@ -13,11 +13,13 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/yaml"
 
 	"github.com/switchyard-net/switchyard/controlplane"
+	"github.com/switchyard-net/switchyard/dataplane/agent"
 )
 
 // daemonFlags are the flags of `switchyard daemon` (see DESIGN.md). Every
@@ -175,9 +177,107 @@ func runDaemon(parent context.Context, f *daemonFlags, g *globalFlags) error {
 	}
 	defer cp.Close()
 	log.Info("switchyard daemon starting", "node", f.nodeName, "data-dir", f.dataDir, "version", version)
-	err = cp.Run(ctx)
+	rc, err := clientcmd.BuildConfigFromFlags("", controlplane.AdminKubeconfig(f.dataDir))
+	if err != nil {
+		return fmt.Errorf("node agent client: %w", err)
+	}
+	ag, err := newAgent(f, rc, log)
+	if err != nil {
+		return err
+	}
+	err = runBoth(ctx, cp.Run, ag)
 	log.Info("switchyard daemon stopped")
 	return err
+}
+
+// runBoth runs the control plane and the node agent (nil: none) under one
+// context: when either returns, the other is stopped too.
+func runBoth(ctx context.Context, cpRun func(context.Context) error, ag *agent.Agent) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() { errc <- cpRun(ctx) }()
+	n := 1
+	if ag != nil {
+		n++
+		go func() { errc <- ag.Run(ctx) }()
+	}
+	var first error
+	for i := range n {
+		err := <-errc
+		if i == 0 {
+			first = err
+			cancel()
+		}
+	}
+	return first
+}
+
+// newAgent builds the node agent, or returns nil when the daemon runs in
+// a network namespace without a name under /var/run/netns (most likely
+// the host's own) and $SWITCHYARD_HOST_NETNS is not 1: the agent programs
+// links, routes, sysctls and nftables in the daemon's namespace, which
+// must be a deliberate choice on a host.
+func newAgent(f *daemonFlags, rc *rest.Config, log *slog.Logger) (*agent.Agent, error) {
+	if _, named := agent.NamedNetNS(); !named && os.Getenv("SWITCHYARD_HOST_NETNS") != "1" {
+		log.Warn("node agent disabled: the daemon runs in an unnamed (host) network namespace; set SWITCHYARD_HOST_NETNS=1 to let it program this namespace")
+		return nil, nil
+	}
+	cfg, err := agentConfig(f, log)
+	if err != nil {
+		return nil, err
+	}
+	rc = rest.CopyConfig(rc)
+	rc.QPS, rc.Burst = 100, 200
+	cfg.Client, err = kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("node agent client: %w", err)
+	}
+	return agent.New(cfg)
+}
+
+func agentConfig(f *daemonFlags, log *slog.Logger) (agent.Config, error) {
+	cluster, err := netip.ParsePrefix(f.clusterCIDR)
+	if err != nil {
+		return agent.Config{}, fmt.Errorf("--cluster-cidr: %w", err)
+	}
+	dns, err := dnsIP(f.dnsIP, f.serviceCIDR)
+	if err != nil {
+		return agent.Config{}, err
+	}
+	return agent.Config{
+		NodeName:      f.nodeName,
+		DataDir:       f.dataDir,
+		CgroupRoot:    f.cgroup,
+		ClusterCIDR:   cluster.Masked(),
+		ClusterDNS:    dns,
+		ClusterDomain: f.clusterDomain,
+		Version:       version,
+		Logger:        log,
+	}, nil
+}
+
+// dnsIP is --dns-ip, or the 10th address of the service CIDR.
+func dnsIP(flag, serviceCIDR string) (netip.Addr, error) {
+	if flag != "" {
+		ip, err := netip.ParseAddr(flag)
+		if err != nil {
+			return ip, fmt.Errorf("--dns-ip: %w", err)
+		}
+		return ip, nil
+	}
+	svc, err := netip.ParsePrefix(serviceCIDR)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("--service-cidr: %w", err)
+	}
+	ip := svc.Masked().Addr()
+	for range 10 {
+		ip = ip.Next()
+	}
+	if !svc.Contains(ip) {
+		return netip.Addr{}, fmt.Errorf("--service-cidr %s has no 10th address for the cluster DNS; set --dns-ip", svc)
+	}
+	return ip, nil
 }
 
 func controlPlaneConfig(f *daemonFlags, log *slog.Logger) (controlplane.Config, error) {
@@ -204,9 +304,7 @@ func controlPlaneConfig(f *daemonFlags, log *slog.Logger) (controlplane.Config, 
 	}, nil
 }
 
-// runNodeOnly connects a node agent to a remote control plane. The node
-// components arrive with the pod networking work; for now it checks the
-// connection and waits.
+// runNodeOnly runs the node agent against a remote control plane.
 func runNodeOnly(ctx context.Context, f *daemonFlags, g *globalFlags, log *slog.Logger) error {
 	if g.kubeconfig == "" {
 		return fmt.Errorf("--control-plane=false needs --kubeconfig (and optionally --server)")
@@ -224,6 +322,12 @@ func runNodeOnly(ctx context.Context, f *daemonFlags, g *globalFlags, log *slog.
 		return fmt.Errorf("reach API server %s: %w", rc.Host, err)
 	}
 	log.Info("node agent connected", "server", rc.Host, "version", v.GitVersion, "node", f.nodeName)
-	<-ctx.Done()
-	return nil
+	ag, err := newAgent(f, rc, log)
+	if err != nil || ag == nil {
+		if err == nil {
+			<-ctx.Done()
+		}
+		return err
+	}
+	return ag.Run(ctx)
 }

@@ -243,4 +243,3 @@ func (a *Agent) writeStatus(ctx context.Context, pod *corev1.Pod, ip netip.Addr)
 	}
 	return nil
 }
-

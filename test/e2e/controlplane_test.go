@@ -339,6 +339,16 @@ func TestKubectl(t *testing.T) {
 		t.Errorf("kubectl re-apply:\n%s", out)
 	}
 	mustRun("create", "service", "clusterip", "made-by-create", "--tcp=8080:80", "-n", "demo")
+	if out := mustRun("explain", "service.spec.ports"); !strings.Contains(out, "targetPort") {
+		t.Errorf("kubectl explain:\n%s", out)
+	}
+	out = mustRun("patch", "svc", "web", "-n", "demo", "--type=json", "-p", `[{"op":"add","path":"/metadata/annotations/patched","value":"yes"}]`)
+	if !strings.Contains(out, "patched") {
+		t.Errorf("kubectl patch --type=json:\n%s", out)
+	}
+	if out := mustRun("get", "svc", "web", "-n", "demo", "-o", "jsonpath={.metadata.annotations.patched}"); strings.TrimSpace(out) != "yes" {
+		t.Errorf("kubectl get after patch: %q", out)
+	}
 	out, err = run("apply", "-f", examplePath("invalid/service-bad-port.yaml"))
 	if err == nil || !strings.Contains(out, "spec.ports[0].port") {
 		t.Errorf("kubectl apply of an invalid service: err=%v\n%s", err, out)
