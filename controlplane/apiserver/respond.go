@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"errors"
-	"log/slog"
 	"net/http"
 	"strings"
 
@@ -73,8 +72,4 @@ func statusSuccess(details *metav1.StatusDetails) *metav1.Status {
 		Status:   metav1.StatusSuccess,
 		Details:  details,
 	}
-}
-
-func logAttrsFor(r *http.Request) []any {
-	return []any{slog.String("method", r.Method), slog.String("path", r.URL.Path)}
 }

@@ -27,9 +27,7 @@ func versionLeases(c *fake.Clientset) *fake.Clientset {
 	c.PrependReactor("*", "leases", func(action k8stesting.Action) (bool, runtime.Object, error) {
 		var l *coordinationv1.Lease
 		switch a := action.(type) {
-		case k8stesting.CreateAction:
-			l = a.GetObject().(*coordinationv1.Lease).DeepCopy()
-		case k8stesting.UpdateAction:
+		case k8stesting.CreateAction: // updates carry an object too and match here
 			l = a.GetObject().(*coordinationv1.Lease).DeepCopy()
 		default:
 			return false, nil, nil

@@ -4,7 +4,7 @@ import (
 	"strings"
 
 	networkingv1 "k8s.io/api/networking/v1"
-	"k8s.io/apimachinery/pkg/api/validation/path"
+	"k8s.io/apimachinery/pkg/api/validate/content"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	netutils "k8s.io/utils/net"
@@ -160,7 +160,7 @@ func validateTypedRef(group *string, kind, name string, p *field.Path) field.Err
 			errs = append(errs, field.Required(p.Child(f.name), f.name+" is required"))
 			continue
 		}
-		errs = append(errs, invalid(p.Child(f.name), f.v, path.IsValidPathSegmentName(f.v))...)
+		errs = append(errs, invalid(p.Child(f.name), f.v, content.IsPathSegmentName(f.v))...)
 	}
 	return errs
 }
