@@ -51,5 +51,6 @@ func newRootCmd() *cobra.Command {
 	addClientCommands(root, g)
 	addDaemonCommands(root, g)
 	root.AddCommand(newNetexecCmd())
+	addNodeCommands(root, g)
 	return root
 }
