@@ -18,34 +18,44 @@ import (
 // Add allocates the attachment's address (the same one when asked again)
 // and wires the container's namespace to the node bridge.
 func (b *Backend) Add(ctx context.Context, req cni.AddRequest) (*current.Result, error) {
-	name, err := netnsName(req.NetNS)
+	owner := Owner(req.ContainerID, req.IfName)
+	hostVeth := HostVeth(req.ContainerID, req.IfName)
+	defer b.lock(owner)()
+	var (
+		cfg podnet.PodConfig
+		pr  podnet.PodResult
+	)
+	err := b.links.UseNetNS(ctx, req.NetNS, req.IfName, hostVeth, func(name string) (err error) {
+		cfg, pr, err = b.attach(ctx, owner, name, req)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := b.links.NetNSExists(name); err != nil {
-		return nil, types.NewError(types.ErrInvalidEnvironmentVariables, "CNI_NETNS is not a network namespace", err.Error())
-	}
-	owner := Owner(req.ContainerID, req.IfName)
-	defer b.lock(owner)()
+	b.log.Debug("added", "owner", owner, "addr", cfg.Addr, "netns", req.NetNS)
+	return b.result(req, cfg, pr), nil
+}
 
+// attach allocates and wires; netns is the namespace's name for podnet.
+func (b *Backend) attach(ctx context.Context, owner, netns string, req cni.AddRequest) (podnet.PodConfig, podnet.PodResult, error) {
 	_, held := b.pool.Lookup(owner)
 	ip, err := b.pool.Allocate(owner)
 	if err != nil {
-		return nil, allocError(err)
+		return podnet.PodConfig{}, podnet.PodResult{}, allocError(err)
 	}
-	cfg := b.podConfig(name, req.ContainerID, req.IfName, ip, req.MTU)
+	cfg := b.podConfig(netns, req.ContainerID, req.IfName, ip, req.MTU)
 	pr, err := b.dp.EnsurePod(ctx, cfg)
-	if err != nil {
-		err = fmt.Errorf("wire %s: %w", owner, err)
-		if !held { // a fresh address goes back; a held one may still be in use
-			if rerr := b.pool.Release(owner); rerr != nil {
-				b.log.Error("release after failed ADD", "owner", owner, "ip", ip, "err", rerr)
-			}
-		}
-		return nil, types.NewError(types.ErrInternal, err.Error(), "")
+	if err == nil {
+		return cfg, pr, nil
 	}
-	b.log.Debug("added", "owner", owner, "ip", ip, "netns", req.NetNS)
-	return b.result(req, cfg, pr), nil
+	err = fmt.Errorf("wire %s: %w", owner, err)
+	if !held { // a fresh address goes back, after any half-made veth; a held one may still be in use
+		del, derr := b.links.DeleteHostVeth(context.WithoutCancel(ctx), netns, cfg.HostVeth)
+		if derr = b.detach(owner, del, derr); derr != nil {
+			b.log.Error("undo failed ADD", "owner", owner, "ip", ip, "err", derr)
+		}
+	}
+	return podnet.PodConfig{}, podnet.PodResult{}, types.NewError(types.ErrInternal, err.Error(), "")
 }
 
 func allocError(err error) error {

@@ -21,10 +21,8 @@ import (
 	"github.com/switchyard-net/switchyard/ipam/podip"
 )
 
-// binDir holds the switchyard binary (built once, by pluginDir) and its
-// switchyard-cni symlink; TestMain removes it.
+// pluginDir's build, once per test binary.
 var (
-	binDir   string
 	binOnce  sync.Once
 	binError error
 )
@@ -162,6 +160,7 @@ func (a *testAgent) serve(tb testing.TB) string {
 		if err := <-done; err != nil {
 			tb.Errorf("serve: %v", err)
 		}
+		a.be.b.Close()
 		a.pool.Close()
 		os.RemoveAll(dir)
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -37,6 +36,11 @@ type Config struct {
 	SearchDomains []string
 	// Logger defaults to slog.Default(); "component=cnibackend" is added.
 	Logger *slog.Logger
+	// SyncDel makes DEL return only once the host veth is deleted and the
+	// address released. By default DEL returns once the veth is found and
+	// its deletion handed to a background goroutine, which then releases
+	// the address (the kernel takes ~20 ms to delete a veth); see Close.
+	SyncDel bool
 	// Dataplane defaults to podnet.Kernel{}. podnet.Kernel and *podnet.Fake
 	// are supported as they are; any other Dataplane must also implement
 	// [HostLinks].
@@ -46,14 +50,18 @@ type Config struct {
 // HostLinks is what the backend needs from the node namespace beyond
 // podnet.Dataplane. A custom Config.Dataplane implements it.
 type HostLinks interface {
-	// DeleteHostVeth deletes the host-side veth hostVeth of a pod whose
-	// namespace is netnsName ("" when unknown) and must leave the namespace
-	// itself alone. Missing is success.
-	DeleteHostVeth(ctx context.Context, netnsName, hostVeth string) error
+	// DeleteHostVeth prepares the deletion of the host-side veth hostVeth
+	// of a pod whose namespace is netnsName ("" when unknown): it returns a
+	// function, callable from any goroutine, that deletes the veth, or nil
+	// when there is none. It must leave the namespace itself alone.
+	DeleteHostVeth(ctx context.Context, netnsName, hostVeth string) (func() error, error)
 	// BridgeExists returns nil when the bridge is there.
 	BridgeExists(ctx context.Context, bridge string) error
-	// NetNSExists returns nil when netnsName names a network namespace.
-	NetNSExists(netnsName string) error
+	// UseNetNS calls fn with a name under podnet.NetNSDir for the network
+	// namespace at path (CNI_NETNS), valid for fn's duration, after
+	// checking that ifName in it is missing or the peer of hostVeth. Its
+	// own errors are CNI errors (*types.Error); fn's are returned as is.
+	UseNetNS(ctx context.Context, path, ifName, hostVeth string, fn func(name string) error) error
 }
 
 // Backend implements cni.Backend on a pod IP pool and a podnet Dataplane.
@@ -65,7 +73,9 @@ type Backend struct {
 	log   *slog.Logger
 	dp    podnet.Dataplane
 	links HostLinks
-	locks [64]sync.Mutex // attachments hash onto these; held for a whole call
+	sync  bool
+	locks keyedMutex     // by owner; held for a whole call (and its background deletion)
+	bg    sync.WaitGroup // background deletions
 }
 
 var _ cni.Backend = (*Backend)(nil)
@@ -96,7 +106,7 @@ func New(cfg Config) (*Backend, error) {
 		log = slog.Default()
 	}
 	b := &Backend{
-		pool: cfg.Pool, node: cfg.Node, srch: cfg.SearchDomains, dp: cfg.Dataplane, links: links,
+		pool: cfg.Pool, node: cfg.Node, srch: cfg.SearchDomains, dp: cfg.Dataplane, links: links, sync: cfg.SyncDel,
 		log: log.With("component", "cnibackend", "node", cfg.NodeName),
 	}
 	if cfg.ClusterDNS.IsValid() {
@@ -128,12 +138,13 @@ func HostVeth(containerID, ifName string) string {
 }
 
 // lock serializes the calls for one attachment (podnet requires it).
-func (b *Backend) lock(owner string) func() {
-	h := fnv.New32a()
-	h.Write([]byte(owner))
-	m := &b.locks[h.Sum32()%uint32(len(b.locks))]
-	m.Lock()
-	return m.Unlock
+func (b *Backend) lock(owner string) (unlock func()) { return b.locks.lock(owner) }
+
+// Close waits for the background deletions DEL started. Call it before
+// closing the pool; calls made after Close still work.
+func (b *Backend) Close() error {
+	b.bg.Wait()
+	return nil
 }
 
 // Status succeeds when the pool is open and the node bridge exists.

@@ -47,6 +47,7 @@ func newFakeBackend(t *testing.T, cidr netip.Prefix) *fakeBackend {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { b.Close() }) // before the pool's
 	return &fakeBackend{Backend: b, pool: pool, fake: fake}
 }
 
@@ -212,7 +213,7 @@ func TestAddWiringFailureReleases(t *testing.T) {
 	}
 }
 
-func TestNetNSPath(t *testing.T) {
+func TestUnderNetNSDir(t *testing.T) {
 	for path, want := range map[string]string{
 		"/var/run/netns/ctr1":   "ctr1",
 		"/run/netns/ctr1":       "ctr1",
@@ -221,21 +222,25 @@ func TestNetNSPath(t *testing.T) {
 		"/var/run/netns":        "",
 		"/var/run/netns/a/b":    "",
 		"":                      "",
-		"relative/netns/x":      "",
+		"var/run/netns/x":       "",
 	} {
-		got, err := netnsName(path)
-		if got != want || (want == "") != (err != nil) {
-			t.Errorf("netnsName(%q) = %q, %v; want %q", path, got, err, want)
-		}
-		if err != nil && cniCode(err) != types.ErrInvalidEnvironmentVariables {
-			t.Errorf("netnsName(%q): code %d, want 4", path, cniCode(err))
+		if got, ok := underNetNSDir(path); got != want || ok != (want != "") {
+			t.Errorf("underNetNSDir(%q) = %q, %v; want %q", path, got, ok, want)
 		}
 	}
+}
+
+func TestAddBadNetNS(t *testing.T) {
 	f := newFakeBackend(t, testPodCIDR)
-	req := addReq("c1")
-	req.NetNS = "/proc/42/ns/net"
-	if _, err := f.Add(t.Context(), req); cniCode(err) != 4 || !strings.Contains(err.Error(), "netns path must be under /var/run/netns") {
-		t.Errorf("ADD with a /proc netns: %v", err)
+	for _, path := range []string{"", "relative/ns"} {
+		req := addReq("c1")
+		req.NetNS = path
+		if _, err := f.Add(t.Context(), req); cniCode(err) != types.ErrInvalidEnvironmentVariables {
+			t.Errorf("ADD with netns %q: %v, want code 4", path, err)
+		}
+	}
+	if n := len(f.pool.List()); n != 0 {
+		t.Errorf("refused ADDs hold %d addresses", n)
 	}
 }
 
@@ -299,5 +304,36 @@ func TestNewValidates(t *testing.T) {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New with %s: no error", name)
 		}
+	}
+}
+
+func TestDelModes(t *testing.T) {
+	for _, sync := range []bool{false, true} {
+		t.Run(map[bool]string{false: "background", true: "sync"}[sync], func(t *testing.T) {
+			f := newFakeBackend(t, testPodCIDR)
+			f.sync = sync
+			first := f.add(t, "c1")
+			if err := f.Del(t.Context(), delReq("c1")); err != nil {
+				t.Fatal(err)
+			}
+			if sync && len(f.pool.List()) != 0 {
+				t.Error("sync DEL returned before releasing the address")
+			}
+			// A new ADD of the same attachment waits for the DEL to finish.
+			again := f.add(t, "c1")
+			if again.IPs[0].Address.String() == first.IPs[0].Address.String() {
+				t.Errorf("ADD after DEL reused %s at once", first.IPs[0].Address.String())
+			}
+			if err := f.Del(t.Context(), delReq("c1")); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			if l := f.pool.List(); len(l) != 0 {
+				t.Errorf("after DEL and Close the pool holds %v", l)
+			}
+			if w, _ := f.fake.WiredPods(""); len(w) != 0 {
+				t.Errorf("still wired: %+v", w)
+			}
+		})
 	}
 }

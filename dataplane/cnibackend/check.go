@@ -15,12 +15,15 @@ import (
 // Check verifies that the attachment still owns the address of
 // req.PrevResult and that the kernel wiring matches it.
 func (b *Backend) Check(ctx context.Context, req cni.CheckRequest) error {
-	name, err := netnsName(req.NetNS)
-	if err != nil {
-		return err
-	}
 	owner := Owner(req.ContainerID, req.IfName)
 	defer b.lock(owner)()
+	return b.links.UseNetNS(ctx, req.NetNS, req.IfName, HostVeth(req.ContainerID, req.IfName), func(name string) error {
+		return b.check(ctx, owner, name, req)
+	})
+}
+
+// check runs Check with the namespace's name for podnet.
+func (b *Backend) check(ctx context.Context, owner, name string, req cni.CheckRequest) error {
 	ip, ok := b.pool.Lookup(owner)
 	if !ok {
 		return types.NewError(types.ErrUnknownContainer, fmt.Sprintf("CHECK: no address allocated to %s", owner), "")

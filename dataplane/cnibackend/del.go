@@ -11,18 +11,39 @@ import (
 
 // Del deletes the attachment's host veth and releases its address. An
 // unknown attachment, an empty CNI_NETNS or a gone namespace succeed.
+// Unless Config.SyncDel, the deletion and the release finish in the
+// background (see Close); the attachment stays locked until they do, so a
+// later call for it waits, and the address is never free while the veth
+// still answers for it.
 func (b *Backend) Del(ctx context.Context, req cni.DelRequest) error {
 	owner := Owner(req.ContainerID, req.IfName)
-	defer b.lock(owner)()
-	name, _ := netnsName(req.NetNS) // "" when unknown: not needed for the veth
-	return b.detach(ctx, owner, name, HostVeth(req.ContainerID, req.IfName))
+	unlock := b.lock(owner)
+	name, _ := underNetNSDir(req.NetNS) // "" when unknown: the kernel does not need it
+	del, err := b.links.DeleteHostVeth(ctx, name, HostVeth(req.ContainerID, req.IfName))
+	if err != nil || del == nil || b.sync {
+		defer unlock()
+		return b.detach(owner, del, err)
+	}
+	b.bg.Add(1)
+	go func() {
+		defer b.bg.Done()
+		defer unlock()
+		if err := b.detach(owner, del, nil); err != nil {
+			b.log.Error("DEL in the background; GC will retry", "owner", owner, "err", err)
+		}
+	}()
+	return nil
 }
 
-// detach removes the veth first, so the address is never free while a
-// veth still answers for it. Called with owner's lock held.
-func (b *Backend) detach(ctx context.Context, owner, netns, hostVeth string) error {
-	if err := b.links.DeleteHostVeth(ctx, netns, hostVeth); err != nil {
-		return types.NewError(types.ErrInternal, fmt.Sprintf("detach %s: %v", owner, err), "")
+// detach runs del (unless nil), then releases owner's address: in that
+// order, so the address is never free while a veth answers for it. prep
+// is the error of preparing del. Called with owner's lock held.
+func (b *Backend) detach(owner string, del func() error, prep error) error {
+	if prep == nil && del != nil {
+		prep = del()
+	}
+	if prep != nil {
+		return types.NewError(types.ErrInternal, fmt.Sprintf("detach %s: %v", owner, prep), "")
 	}
 	if err := b.pool.Release(owner); err != nil {
 		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("detach %s: %v", owner, err), "")
@@ -68,5 +89,6 @@ func (b *Backend) collect(ctx context.Context, owner string) error {
 	if _, ok := b.pool.Lookup(owner); !ok { // DEL'd meanwhile
 		return nil
 	}
-	return b.detach(ctx, owner, "", vethOfOwner(owner))
+	del, err := b.links.DeleteHostVeth(ctx, "", vethOfOwner(owner))
+	return b.detach(owner, del, err)
 }

@@ -14,15 +14,18 @@
 //
 // # Network namespaces
 //
-// podnet reaches pod namespaces by name under /var/run/netns. The backend
-// therefore accepts CNI_NETNS paths directly under /var/run/netns (or
-// /run/netns) — what `ip netns`, cnitool, containerd and CRI-O use. Other
-// paths (/proc/<pid>/ns/net, a bind mount elsewhere) are refused with CNI
-// code 4 ("netns path must be under /var/run/netns"): a known limitation.
-// ADD also refuses (code 4) a path that is not an existing namespace; it
-// never creates one. The namespace belongs to the runtime: DEL and GC
-// delete only the host veth (the kernel deletes its peer), never the
-// namespace.
+// podnet reaches pod namespaces by name under /var/run/netns. A CNI_NETNS
+// path directly under /var/run/netns (or /run/netns) — what `ip netns`,
+// cnitool, containerd and CRI-O use — is passed on by its name. Any other
+// path to a network namespace (/proc/<pid>/ns/net, Docker's
+// /var/run/docker/netns/…, rootless runtimes' directories) is bind-mounted
+// as /var/run/netns/sycni-<pid>-<n> for the duration of the ADD or CHECK
+// and unmounted after. A path that is not a network namespace is refused
+// with CNI code 4; ADD never creates a namespace. ADD also refuses to take
+// over an interface named CNI_IFNAME that is not the peer of the
+// attachment's host veth (another plugin's), which podnet would replace.
+// The namespace belongs to the runtime: DEL and GC delete only the host
+// veth (the kernel deletes its peer), never the namespace.
 //
 // # Semantics
 //
@@ -30,7 +33,13 @@
 //     address and converges the wiring. If wiring fails after a fresh
 //     allocation the address is released again.
 //   - DEL succeeds for unknown attachments and gone or empty netns; it
-//     deletes the host veth, then releases the address.
+//     deletes the host veth, then releases the address. The kernel takes
+//     ~20 ms to delete a veth, so by default DEL returns once the veth is
+//     found and hands the deletion and the release to a goroutine that
+//     keeps the attachment locked until both are done ([Config.SyncDel]
+//     waits instead; [Backend.Close] waits for them). If the agent dies
+//     meanwhile, the address stays held and the runtime's next GC, which
+//     no longer lists the attachment, collects it.
 //   - CHECK compares the runtime's prevResult with the pool (the attachment
 //     still owns that address) and with the kernel (podnet.CheckPod).
 //   - GC releases every "cni:" owner missing from the valid attachments and

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 // real switchyard binary into namespaces the test made, as a runtime does.
 func TestLibcniEndToEnd(t *testing.T) {
 	a := newTestAgent(t)
+	rootBefore := rootLinks(t)
 	ctx := t.Context()
 	ctr1, ctr2 := sandbox.NewTestNS(t, ctrPrefix), sandbox.NewTestNS(t, ctrPrefix)
 	rt1, rt2 := rtConf("c1", ctr1), rtConf("c2", ctr2)
@@ -38,6 +40,7 @@ func TestLibcniEndToEnd(t *testing.T) {
 	if err := a.cninet.CheckNetworkList(ctx, a.list, rt1); err != nil {
 		t.Errorf("CHECK: %v", err)
 	}
+	breakAndRepair(t, a, ctr1, rt1)
 	if err := a.cninet.GetStatusNetworkList(ctx, a.list); err != nil {
 		t.Errorf("STATUS: %v", err)
 	}
@@ -54,6 +57,7 @@ func TestLibcniEndToEnd(t *testing.T) {
 	if err := a.cninet.DelNetworkList(ctx, a.list, rt2); err != nil {
 		t.Errorf("DEL c2 with its netns gone: %v", err)
 	}
+	a.be.b.Close() // let the background deletions finish
 	if l := a.pool.List(); len(l) != 0 {
 		t.Errorf("pool after DEL: %v", l)
 	}
@@ -66,6 +70,25 @@ func TestLibcniEndToEnd(t *testing.T) {
 	if v := veths(t, ctr1); len(v) != 0 {
 		t.Errorf("container still has %v after DEL", v)
 	}
+	if after := rootLinks(t); !slices.Equal(rootBefore, after) {
+		t.Errorf("root namespace links changed: %v -> %v", rootBefore, after)
+	}
+}
+
+// rootLinks lists the links of the test process's own (root) namespace,
+// from an unlocked goroutine: its thread was never switched.
+func rootLinks(t *testing.T) []string {
+	t.Helper()
+	links, err := netlink.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range links {
+		names = append(names, l.Attrs().Name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // testGC adds c3 through another cache (so libcni does not DEL it itself)
@@ -93,6 +116,26 @@ func testGC(t *testing.T, a *testAgent) {
 	}
 	if _, err := os.Stat(ctr3.Path()); err != nil {
 		t.Errorf("GC removed the runtime's netns: %v", err)
+	}
+}
+
+// breakAndRepair removes the container's default route: CHECK reports it,
+// and ADD again converges the wiring back.
+func breakAndRepair(t *testing.T, a *testAgent, ctr *sandbox.NS, rt *libcni.RuntimeConf) {
+	t.Helper()
+	err := withHandle(ctr, func(h *netlink.Handle) error {
+		return h.RouteDel(&netlink.Route{Dst: &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = a.cninet.CheckNetworkList(t.Context(), a.list, rt)
+	if err == nil || !strings.Contains(err.Error(), "no default route") {
+		t.Errorf("CHECK without the default route: %v", err)
+	}
+	a.add(t, a.cninet, rt)
+	if err := a.cninet.CheckNetworkList(t.Context(), a.list, rt); err != nil {
+		t.Errorf("CHECK after ADD again: %v", err)
 	}
 }
 

@@ -15,6 +15,10 @@ const (
 	ctrPrefix  = "cnbctr"
 )
 
+// binDir holds the switchyard binary the privileged tests build (once, in
+// pluginDir) and its switchyard-cni symlink; TestMain removes it.
+var binDir string
+
 // TestMain removes the switchyard binary the privileged tests build, and
 // fails the run if a test left a namespace behind.
 func TestMain(m *testing.M) {

@@ -13,23 +13,28 @@ import (
 // a symlink to /run on current systems).
 var netnsDirs = []string{podnet.NetNSDir, "/run/netns"}
 
-// netnsName returns the name under podnet.NetNSDir of a CNI_NETNS path, or
-// a CNI error with code 4 for paths elsewhere (see the package docs).
-func netnsName(path string) (string, error) {
-	if path == "" {
-		return "", types.NewError(types.ErrInvalidEnvironmentVariables, "CNI_NETNS is empty", "")
+// underNetNSDir returns the name of a path directly under podnet.NetNSDir.
+func underNetNSDir(path string) (string, bool) {
+	dir, name := filepath.Split(filepath.Clean(path))
+	if name == "" || name == "." || name == ".." || !filepath.IsAbs(path) {
+		return "", false
 	}
-	clean := filepath.Clean(path)
-	dir, name := filepath.Split(clean)
 	dir = filepath.Clean(dir)
-	if name != "" && name != "." && name != ".." {
-		for _, d := range netnsDirs {
-			if dir == d {
-				return name, nil
-			}
+	for _, d := range netnsDirs {
+		if dir == d {
+			return name, true
 		}
 	}
-	return "", types.NewError(types.ErrInvalidEnvironmentVariables,
-		fmt.Sprintf("netns path must be under %s", podnet.NetNSDir),
-		fmt.Sprintf("CNI_NETNS %q: switchyard wires only namespaces mounted directly under %s (as `ip netns add` makes them)", path, podnet.NetNSDir))
+	return "", false
+}
+
+// badNetNS is the CNI error (code 4, CNI_NETNS is wrong) for path.
+func badNetNS(path string, err error) *types.Error {
+	if path == "" {
+		return types.NewError(types.ErrInvalidEnvironmentVariables, "CNI_NETNS is empty", "")
+	}
+	if !filepath.IsAbs(path) {
+		return types.NewError(types.ErrInvalidEnvironmentVariables, fmt.Sprintf("CNI_NETNS %q is not an absolute path", path), "")
+	}
+	return types.NewError(types.ErrInvalidEnvironmentVariables, fmt.Sprintf("CNI_NETNS %s is not a network namespace", path), err.Error())
 }
