@@ -6,6 +6,7 @@ package controlplane
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -246,11 +246,23 @@ func (cp *ControlPlane) controllers() (*controllers.Manager, error) {
 	host, _ := os.Hostname()
 	return controllers.New(controllers.Config{
 		Client:    client,
-		Identity:  fmt.Sprintf("%s_%d_%d", host, os.Getpid(), time.Now().UnixNano()),
+		Identity:  leaderIdentity(host, cp.cfg.DataDir),
 		NodeCIDRs: cidrs,
 		Repair:    []controllers.Repairer{newAllocRepair(cp.store, cp.ips, cp.ports, cp.cfg.Logger)},
 		Logger:    cp.cfg.Logger,
 	})
+}
+
+// leaderIdentity is stable for one data dir on one host, so a control
+// plane restarted after kill -9 takes its own leader lease back at once
+// instead of waiting for it to expire; two control planes never share one.
+func leaderIdentity(host, dataDir string) string {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		abs = dataDir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return fmt.Sprintf("%s_%x", host, sum[:6])
 }
 
 // Close stops the store. It is safe to call more than once.

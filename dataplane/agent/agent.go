@@ -32,12 +32,16 @@ type Agent struct {
 	// Set by Run before any pod is processed, then read-only.
 	node   podnet.Node
 	pool   *podip.Pool
-	runner *runner.Runner
+	runner podRunner
 
-	mu     sync.Mutex                // guards the fields below
-	hostIP netip.Addr                // the node's InternalIP, once known
-	pods   map[types.UID]*corev1.Pod // the informer's latest object of each pod
-	wired  map[types.UID]string      // pods this agent wired: netns path
+	newRunner func(runner.Config) (podRunner, error) // newRunner, or a fake in tests
+
+	mu      sync.Mutex                // guards the fields below
+	hostIP  netip.Addr                // the node's InternalIP, once known
+	gateway netip.Addr                // the pods' gateway, once the node is wired
+	pods    map[types.UID]*corev1.Pod // the informer's latest object of each pod
+	wired   map[types.UID]string      // pods this agent wired: netns path
+	adopted map[types.UID]time.Time   // see holdReady
 }
 
 // New validates cfg and fills in its defaults. It touches nothing.
@@ -46,13 +50,16 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	return &Agent{
-		cfg:   cfg,
-		log:   cfg.Logger.With("component", "agent", "node", cfg.NodeName),
-		now:   time.Now,
-		dp:    cfg.Dataplane,
-		queue: workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[types.UID]()),
-		pods:  map[types.UID]*corev1.Pod{},
-		wired: map[types.UID]string{},
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "agent", "node", cfg.NodeName),
+		now:     time.Now,
+		dp:      cfg.Dataplane,
+		queue:   workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[types.UID]()),
+		pods:    map[types.UID]*corev1.Pod{},
+		wired:   map[types.UID]string{},
+		adopted: map[types.UID]time.Time{},
+
+		newRunner: newRunner,
 	}, nil
 }
 
@@ -63,9 +70,7 @@ func New(cfg Config) (*Agent, error) {
 func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if err := a.register(ctx); err != nil {
-		return err
-	}
+	a.register(ctx)
 	readyCh := make(chan readiness, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -76,32 +81,31 @@ func (a *Agent) Run(ctx context.Context) error {
 	err := a.run(ctx, readyCh)
 	cancel()
 	wg.Wait()
-	if ctx.Err() != nil && err == context.Canceled {
-		err = nil
-	}
 	return err
 }
 
 // register posts the node's first status, retrying while the API server
-// is not reachable yet.
-func (a *Agent) register(ctx context.Context) error {
+// is not reachable yet, until it succeeds or ctx ends.
+func (a *Agent) register(ctx context.Context) {
 	for start := a.now(); ; {
 		_, err := a.postNodeStatus(ctx, notReadyPodCIDR)
 		if err == nil {
 			a.log.Info("node registered")
-			return nil
+			return
 		}
 		if a.now().Sub(start) > 10*time.Second {
 			a.log.Warn("register node", "err", err)
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
 }
 
+// run wires the node once it has a pod CIDR, then serves its pods. It
+// returns nil when ctx ends.
 func (a *Agent) run(ctx context.Context, readyCh chan<- readiness) error {
 	cidr, err := a.waitPodCIDR(ctx)
 	if err != nil {
@@ -111,30 +115,39 @@ func (a *Agent) run(ctx context.Context, readyCh chan<- readiness) error {
 	if err != nil {
 		return fmt.Errorf("agent: node spec.podCIDR %q: %w", cidr, err)
 	}
-	a.node, err = a.ensureNode(ctx, podCIDR, readyCh)
-	if err != nil {
+	if a.node, err = a.ensureNode(ctx, podCIDR, readyCh); err != nil {
 		return nil // ctx ended
 	}
-	a.pool, err = podip.Open(filepath.Join(a.cfg.DataDir, PoolFile), podCIDR)
-	if err != nil {
+	if a.pool, err = podip.Open(filepath.Join(a.cfg.DataDir, PoolFile), podCIDR); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
 	defer a.pool.Close()
-	a.runner, err = runner.New(runner.Config{DataDir: a.cfg.DataDir, CgroupRoot: a.cfg.CgroupRoot, Logger: a.cfg.Logger})
+	a.runner, err = a.newRunner(runner.Config{DataDir: a.cfg.DataDir, CgroupRoot: a.cfg.CgroupRoot, Logger: a.cfg.Logger})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
 	defer a.runner.Close()
-	a.log.Info("node wired", "podCIDR", podCIDR, "bridge", a.node.Bridge, "gateway", a.node.Gateway, "mtu", a.node.MTU)
+	a.nodeWired()
 	select {
 	case readyCh <- readyNode:
 	case <-ctx.Done():
 		return nil
 	}
-	// TODO(cni): serve the CNI plugin on <data-dir>/cni.sock once
-	// dataplane/cnibackend exists: cni.Serve(ctx, filepath.Join(DataDir,
-	// "cni.sock"), cnibackend.New(...)) with a.pool and a.node.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sctx, stop := context.WithCancel(ctx)
+	defer stop() // before wg.Wait
+	a.serveSockets(sctx, &wg)
 	return a.runPods(ctx)
+}
+
+// nodeWired records the gateway and the host IP the node now has.
+func (a *Agent) nodeWired() {
+	a.mu.Lock()
+	a.gateway = a.node.Gateway
+	a.mu.Unlock()
+	a.setHostIP(&corev1.Node{Status: corev1.NodeStatus{Addresses: nodeAddresses(a.cfg.NodeName, a.node.Gateway)}})
+	a.log.Info("node wired", "podCIDR", a.node.PodCIDR, "bridge", a.node.Bridge, "gateway", a.node.Gateway, "mtu", a.node.MTU)
 }
 
 // ensureNode wires the node namespace, retrying (and reporting the node
@@ -168,6 +181,12 @@ func (a *Agent) setHostIP(n *corev1.Node) {
 			return
 		}
 	}
+}
+
+func (a *Agent) getGateway() netip.Addr {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.gateway
 }
 
 func (a *Agent) getHostIP() netip.Addr {

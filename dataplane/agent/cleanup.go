@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/switchyard-net/switchyard/dataplane/podnet"
@@ -18,6 +19,7 @@ import (
 // the runner re-attaches to their processes).
 func (a *Agent) cleanup(ctx context.Context) {
 	live := a.liveUIDs()
+	a.holdReady(a.livePods())
 	wired, err := a.dp.WiredPods(a.netnsPrefix())
 	if err != nil {
 		a.log.Warn("list wired pods", "err", err)
@@ -61,6 +63,16 @@ func (a *Agent) liveUIDs() map[types.UID]bool {
 		live[uid] = true
 	}
 	return live
+}
+
+func (a *Agent) livePods() []*corev1.Pod {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	pods := make([]*corev1.Pod, 0, len(a.pods))
+	for _, p := range a.pods {
+		pods = append(pods, p)
+	}
+	return pods
 }
 
 // orphanNetNS returns the wired namespaces named prefix+<8 chars> whose

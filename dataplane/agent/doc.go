@@ -18,10 +18,19 @@
 //     its IP released, and then deleted for good (gracePeriodSeconds=0 with
 //     a UID precondition). A pod that vanishes while wired (a force delete)
 //     is stopped, unwired and released too.
+//   - Once the node is wired it serves, in the data dir, cni.sock (the
+//     CNI plugin's agent side, dataplane/cnibackend, sharing the pod IP
+//     pool) and agent.sock (`switchyard logs` and `exec`, internal/nodeapi).
+//   - A pod that cannot be wired (e.g. its node's pod CIDR is full) stays
+//     Pending with PodReadyToStartContainers False saying why, and is
+//     retried with back-off.
 //   - After a restart, once the informer has synced, pods still wired are
 //     adopted as they are (same IP from the pool, same namespace, processes
 //     re-attached by the runner), and namespaces, pod cgroups and IP
-//     allocations of pods that no longer exist are removed.
+//     allocations of pods that no longer exist are removed (CNI
+//     attachments' allocations are left to the CNI GC). An adopted pod the
+//     API shows Ready stays Ready while its readiness probe gets its
+//     first chance to pass again (see holdReady).
 //
 // Everything the agent programs lands in the network namespace of the
 // calling process (see podnet); [NamedNetNS] lets the caller check that it

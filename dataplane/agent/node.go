@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -54,7 +55,7 @@ func (a *Agent) setNodeStatus(n *corev1.Node, r readiness) {
 		}
 	}
 	n.Status.Conditions = kept
-	n.Status.Addresses = nodeAddresses(a.cfg.NodeName)
+	n.Status.Addresses = nodeAddresses(a.cfg.NodeName, a.getGateway())
 	n.Status.Capacity = capacity()
 	n.Status.Allocatable = capacity()
 	n.Status.NodeInfo = nodeInfo(a.cfg.Version)
@@ -68,8 +69,10 @@ func (a *Agent) postNodeStatus(ctx context.Context, r readiness) (*corev1.Node, 
 		n, err := nodes.Get(ctx, a.cfg.NodeName, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			n, err = nodes.Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{
-				Name:   a.cfg.NodeName,
-				Labels: map[string]string{corev1.LabelHostname: a.cfg.NodeName, corev1.LabelOSStable: "linux"},
+				Name: a.cfg.NodeName,
+				Labels: map[string]string{
+					corev1.LabelHostname: a.cfg.NodeName, corev1.LabelOSStable: runtime.GOOS, corev1.LabelArchStable: runtime.GOARCH,
+				},
 			}}, metav1.CreateOptions{})
 		}
 		if err != nil {

@@ -40,10 +40,16 @@ func internalIP() (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-// nodeAddresses lists InternalIP (when there is one) and Hostname.
-func nodeAddresses(name string) []corev1.NodeAddress {
+// nodeAddresses lists InternalIP and Hostname. Without an uplink address
+// (a sandbox node with only lo) the InternalIP is the pods' gateway on the
+// bridge, once the node is wired: the address pods reach the node at.
+func nodeAddresses(name string, gateway netip.Addr) []corev1.NodeAddress {
 	var out []corev1.NodeAddress
-	if ip, ok := internalIP(); ok {
+	ip, ok := internalIP()
+	if !ok {
+		ip, ok = gateway, gateway.IsValid()
+	}
+	if ok {
 		out = append(out, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip.String()})
 	}
 	return append(out, corev1.NodeAddress{Type: corev1.NodeHostName, Address: name})

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -102,7 +104,11 @@ func (a *Agent) processNext(ctx context.Context) bool {
 	}
 	defer a.queue.Done(uid)
 	if err := a.syncPod(ctx, uid); err != nil && ctx.Err() == nil {
-		a.log.Warn("sync pod", "uid", uid, "err", err)
+		level := slog.LevelWarn
+		if apierrors.IsConflict(err) { // a newer pod object is on its way
+			level = slog.LevelDebug
+		}
+		a.log.Log(ctx, level, "sync pod", "uid", uid, "err", err)
 		a.queue.AddRateLimited(uid)
 		return true
 	}
@@ -122,7 +128,7 @@ func (a *Agent) syncPod(ctx context.Context, uid types.UID) error {
 	}
 	ip, netnsPath, err := a.wire(ctx, pod)
 	if err != nil {
-		return err
+		return errors.Join(err, a.writeWireFailure(ctx, pod, err))
 	}
 	err = a.runner.Sync(ctx, runner.PodSpec{
 		Pod:        pod,
@@ -180,10 +186,12 @@ func (a *Agent) finishDeletion(ctx context.Context, pod *corev1.Pod) error {
 		GracePeriodSeconds: ptr.To(int64(0)),
 		Preconditions:      &metav1.Preconditions{UID: &pod.UID},
 	})
-	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+	switch {
+	case err == nil:
+		a.log.Info("pod deleted", "pod", pod.Namespace+"/"+pod.Name, "uid", pod.UID)
+	case !apierrors.IsNotFound(err) && !apierrors.IsConflict(err): // conflict: another pod of that name
 		return fmt.Errorf("delete pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
-	a.log.Info("pod deleted", "pod", pod.Namespace+"/"+pod.Name, "uid", pod.UID)
 	return nil
 }
 
@@ -225,11 +233,38 @@ func (a *Agent) teardown(ctx context.Context, uid types.UID, grace time.Duration
 	return nil
 }
 
+// writeWireFailure tells the pod's owner why it does not start: Pending
+// with PodReadyToStartContainers False, as kubelet reports a sandbox that
+// cannot be created.
+func (a *Agent) writeWireFailure(ctx context.Context, pod *corev1.Pod, cause error) error {
+	st := *pod.Status.DeepCopy()
+	st.Phase = corev1.PodPending
+	now := metav1.NewTime(a.now())
+	st.Conditions = mergeConditions(st.Conditions, []corev1.PodCondition{{
+		Type: corev1.PodReadyToStartContainers, Status: corev1.ConditionFalse,
+		Reason: "FailedCreatePodSandBox", Message: cause.Error(), LastTransitionTime: now,
+	}})
+	if st = roundTrip(st); equality.Semantic.DeepEqual(st, pod.Status) {
+		return nil
+	}
+	p := pod.DeepCopy()
+	p.Status = st
+	_, err := a.cfg.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("update status of %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	return nil
+}
+
 // writeStatus writes the pod's status if it differs from the API's.
 func (a *Agent) writeStatus(ctx context.Context, pod *corev1.Pod, ip netip.Addr) error {
 	rs, ok := a.runner.Status(pod.UID)
 	st, changed := composeStatus(pod, rs, ok, ip, a.getHostIP())
 	if !changed {
+		return nil
+	}
+	if wait, held := a.heldBack(pod.UID, st); held {
+		a.queue.AddAfter(pod.UID, wait)
 		return nil
 	}
 	p := pod.DeepCopy()

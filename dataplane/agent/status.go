@@ -39,13 +39,17 @@ func composeStatus(pod *corev1.Pod, rs corev1.PodStatus, running bool, podIP, ho
 }
 
 // mergeConditions replaces the conditions of have by those of want with
-// the same type, keeping the order of have, and appends the others.
+// the same type, keeping the order of have and the transition time of a
+// condition whose status stays, and appends the others.
 func mergeConditions(have, want []corev1.PodCondition) []corev1.PodCondition {
 	out := append([]corev1.PodCondition(nil), have...)
 	for _, w := range want {
 		found := false
 		for i := range out {
 			if out[i].Type == w.Type {
+				if out[i].Status == w.Status && !out[i].LastTransitionTime.IsZero() {
+					w.LastTransitionTime = out[i].LastTransitionTime // e.g. a restarted agent
+				}
 				out[i], found = w, true
 			}
 		}

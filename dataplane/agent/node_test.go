@@ -1,0 +1,140 @@
+package agent
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+func newTestAgent(t *testing.T) (*Agent, *fake.Clientset) {
+	t.Helper()
+	client := fake.NewClientset()
+	a, err := New(Config{
+		Client: client, NodeName: "n1", DataDir: t.TempDir(), CgroupRoot: t.TempDir(),
+		ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16"), ClusterDNS: netip.MustParseAddr("10.96.0.10"),
+		Version: "v9", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, client
+}
+
+func readyCondition(t *testing.T, n *corev1.Node) corev1.NodeCondition {
+	t.Helper()
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c
+		}
+	}
+	t.Fatalf("node %s has no Ready condition", n.Name)
+	return corev1.NodeCondition{}
+}
+
+func TestRegisterNode(t *testing.T) {
+	a, client := newTestAgent(t)
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a.now = func() time.Time { return now }
+	n, err := a.postNodeStatus(ctx, notReadyPodCIDR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := readyCondition(t, n)
+	if c.Status != corev1.ConditionFalse || c.Reason != "PodCIDRPending" {
+		t.Errorf("Ready before the pod CIDR: %+v", c)
+	}
+	if n.Status.Capacity.Pods().Value() != MaxPods || n.Status.Capacity.Cpu().Value() < 1 {
+		t.Errorf("capacity %v", n.Status.Capacity)
+	}
+	if info := n.Status.NodeInfo; info.ContainerRuntimeVersion != "switchyard://v9" || info.KubeletVersion != KubeletVersion || info.KernelVersion == "" {
+		t.Errorf("node info %+v", info)
+	}
+	if l := len(n.Status.Addresses); l == 0 || n.Status.Addresses[l-1] != (corev1.NodeAddress{Type: corev1.NodeHostName, Address: "n1"}) {
+		t.Errorf("addresses %v", n.Status.Addresses)
+	}
+
+	// Ready later: a transition; a heartbeat after that keeps its time.
+	now = now.Add(time.Minute)
+	n, err = a.postNodeStatus(ctx, readyNode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := readyCondition(t, n); c.Status != corev1.ConditionTrue || !c.LastTransitionTime.Time.Equal(now) {
+		t.Errorf("Ready: %+v", c)
+	}
+	became := now
+	now = now.Add(10 * time.Second)
+	n, err = a.postNodeStatus(ctx, readyNode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := readyCondition(t, n); !c.LastTransitionTime.Time.Equal(became) || !c.LastHeartbeatTime.Time.Equal(now) {
+		t.Errorf("heartbeat: %+v", c)
+	}
+	nodes, _ := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if len(nodes.Items) != 1 {
+		t.Errorf("%d nodes, want 1", len(nodes.Items))
+	}
+}
+
+func TestRenewLease(t *testing.T) {
+	a, client := newTestAgent(t)
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a.now = func() time.Time { return now }
+	for range 2 {
+		if err := a.renewLease(ctx); err != nil {
+			t.Fatal(err)
+		}
+		l, err := client.CoordinationV1().Leases(LeaseNamespace).Get(ctx, "n1", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !l.Spec.RenewTime.Time.Equal(now) || *l.Spec.HolderIdentity != "n1" || *l.Spec.LeaseDurationSeconds != 40 {
+			t.Errorf("lease %+v", l.Spec)
+		}
+		now = now.Add(10 * time.Second)
+	}
+}
+
+func TestWaitPodCIDR(t *testing.T) {
+	a, client := newTestAgent(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.postNodeStatus(ctx, notReadyPodCIDR); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		n, err := client.CoreV1().Nodes().Get(ctx, "n1", metav1.GetOptions{})
+		if err != nil {
+			return
+		}
+		n.Spec.PodCIDR = "10.244.3.0/24"
+		client.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
+	}()
+	got, err := a.waitPodCIDR(ctx)
+	if err != nil || got != "10.244.3.0/24" {
+		t.Errorf("waitPodCIDR = %q, %v", got, err)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	if _, err := New(Config{}); err == nil {
+		t.Error("New accepted an empty config")
+	}
+}
+
+func TestUnescapeOctal(t *testing.T) {
+	if got := unescapeOctal(`/sys/fs/cgroup\040x\134y\0`); got != `/sys/fs/cgroup x\y\0` {
+		t.Errorf("unescape = %q", got)
+	}
+}
