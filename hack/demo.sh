@@ -28,11 +28,28 @@ in_sandbox "$SY" apply -f examples/web.yaml
 step "Services got ClusterIPs and node ports from the allocators"
 in_sandbox "$SY" get svc -n demo -o wide
 
-step "Every Service with a selector has EndpointSlices (empty until pods are Ready)"
+step "The node registered itself, got a pod CIDR and is Ready"
+in_sandbox "$SY" get nodes -o wide
+
+step "The scheduler bound the pods to it; each got a netns, a veth on sy0 and an IP"
+if command -v kubectl >/dev/null; then
+	in_sandbox kubectl wait --for=condition=Ready pod --all -n demo --timeout=90s >/dev/null
+else
+	sleep 10
+fi
+in_sandbox "$SY" get pods -n demo -o wide
+
+step "EndpointSlices list the Ready pods"
 in_sandbox "$SY" get endpointslices -n demo
 
-step "Pods wait for a node; the scheduler binds them once a node is Ready"
-in_sandbox "$SY" get pods -n demo
+step "Pods talk to each other: from web-1's namespaces, ask web-2 for its hostname"
+IP2=$(in_sandbox "$SY" get pod web-2 -n demo -o json | sed -n 's/.*"podIP": "\([0-9.]*\)".*/\1/p' | head -1)
+in_sandbox "$SY" exec -n demo web-1 -- curl -s "http://$IP2:8080/hostname"
+echo
+in_sandbox "$SY" exec -n demo web-1 -- sh -c 'echo "hostname: $(hostname)"; cat /etc/resolv.conf'
+
+step "Container logs"
+in_sandbox "$SY" logs -n demo web-1 | head -5
 
 step "kubectl works against the same API"
 if command -v kubectl >/dev/null; then

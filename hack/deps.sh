@@ -5,6 +5,7 @@ set -euo pipefail
 
 need=()
 command -v ip >/dev/null || need+=(iproute2)
+command -v curl >/dev/null || need+=(curl)
 command -v kubectl >/dev/null || echo "deps: kubectl not found; the kubectl tests will skip" >&2
 
 if ((${#need[@]})); then

@@ -226,6 +226,9 @@ func setnsPath(path string, flag int) error {
 	return nil
 }
 
+// selfName is the command name that falls back to the running binary.
+const selfName = "switchyard"
+
 // lookPath finds an executable the way a shell would, with the
 // container's PATH (not the shim's, which has none).
 func lookPath(name string, env []string) (string, error) {
@@ -245,6 +248,14 @@ func lookPath(name string, env []string) (string, error) {
 		p := filepath.Join(dir, name)
 		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
 			return p, nil
+		}
+	}
+	// Pods may run the switchyard binary itself (`switchyard netexec`, the
+	// test server) without it being installed on PATH: the shim is that
+	// binary.
+	if name == selfName {
+		if self, err := os.Executable(); err == nil {
+			return self, nil
 		}
 	}
 	return "", fmt.Errorf("%q: executable file not found in $PATH", name)
