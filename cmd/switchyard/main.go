@@ -52,5 +52,6 @@ func newRootCmd() *cobra.Command {
 	addDaemonCommands(root, g)
 	root.AddCommand(newNetexecCmd())
 	addNodeCommands(root, g)
+	root.AddCommand(newBenchCmd(g))
 	return root
 }
