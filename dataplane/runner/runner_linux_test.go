@@ -255,7 +255,8 @@ func TestPodIsolation(t *testing.T) {
 	// (Signals the test's own parent ignored, such as glibc's real-time
 	// ones, are inherited by every exec and are not the shim's doing.)
 	status, _ := os.ReadFile(proc("status"))
-	const termSignals = 1<<(1-1) | 1<<(2-1) | 1<<(15-1) // SIGHUP, SIGINT, SIGTERM
+	// Bit n-1 is signal n: SIGHUP (1), SIGINT (2), SIGTERM (15).
+	const termSignals = 1<<0 | 1<<1 | 1<<14
 	for _, field := range []string{"SigBlk", "SigIgn"} {
 		mask, ok := statusMask(string(status), field)
 		if !ok || mask&termSignals != 0 {
