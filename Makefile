@@ -9,13 +9,13 @@ STATICCHECK_VERSION := v0.8.2
 export GOTOOLCHAIN = local
 export GOFLAGS     = -buildvcs=false
 
-.PHONY: all build test test-unit demo generate lint bench deps clean
+.PHONY: all build test test-unit demo generate lint bench deps install clean
 
 all: build
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/switchyard
-	ln -sf switchyard bin/switchyard-cni
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/switchyard-cni ./cmd/switchyard-cni
 
 # deps installs what the tests and the demo need on a fresh Debian host.
 deps:
@@ -43,6 +43,13 @@ lint:
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./ipam/...
+
+# install puts the binaries in /usr/local/bin and the CNI plugin where CNI
+# runtimes look for it.
+install: build
+	install -m 0755 $(BIN) /usr/local/bin/switchyard
+	install -d /opt/cni/bin
+	install -m 0755 bin/switchyard-cni /opt/cni/bin/switchyard-cni
 
 clean:
 	rm -rf bin bench-results
