@@ -107,13 +107,14 @@ func (s *Server) createObject(ctx context.Context, info requestInfo, obj runtime
 	}
 	undo := func() {}
 	if svc, ok := obj.(*corev1.Service); ok {
-		// A name collision is a 409, not an allocation error on the
-		// values the existing Service holds.
-		if _, err := s.store.Get(ctx, storageKey(info.Resource, m.GetNamespace(), m.GetName())); err == nil {
-			return nil, apierrors.NewAlreadyExists(info.Resource.GVR.GroupResource(), m.GetName())
-		}
 		u, _, err := s.allocateService(ctx, svc, nil)
 		if err != nil {
+			// A name collision is a 409, not an allocation error on the
+			// values the existing Service holds; looked up only then, so
+			// creates that allocate pay no extra read.
+			if _, gerr := s.store.Get(ctx, storageKey(info.Resource, m.GetNamespace(), m.GetName())); gerr == nil {
+				return nil, apierrors.NewAlreadyExists(info.Resource.GVR.GroupResource(), m.GetName())
+			}
 			return nil, err
 		}
 		undo = u

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -10,6 +9,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/switchyard-net/switchyard/dataplane/podnet"
+	"github.com/switchyard-net/switchyard/internal/cgroup"
 )
 
 // Defaults of the Config fields.
@@ -82,7 +82,7 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("agent: missing %v", missing)
 	}
 	if c.CgroupRoot == "" {
-		root, err := cgroup2Root()
+		root, err := cgroup.Root()
 		if err != nil {
 			return fmt.Errorf("agent: %w", err)
 		}
@@ -112,4 +112,4 @@ func (c *Config) setDefaults() error {
 
 // ErrNoCgroup2 means no cgroup v2 hierarchy is mounted and no CgroupRoot
 // was given.
-var ErrNoCgroup2 = errors.New("no cgroup v2 (cgroup2) mount found")
+var ErrNoCgroup2 = cgroup.ErrNoCgroup2

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/switchyard-net/switchyard/dataplane/runner"
 )
 
 // resolvConf returns the pod's /etc/resolv.conf, following the pod's
@@ -86,13 +88,7 @@ func hostsFile(pod *corev1.Pod, ip netip.Addr, domain string) []byte {
 		return nil
 	}
 	var b bytes.Buffer
-	b.WriteString("# Kubernetes-managed hosts file.\n" +
-		"127.0.0.1\tlocalhost\n" +
-		"::1\tlocalhost ip6-localhost ip6-loopback\n" +
-		"fe00::0\tip6-localnet\n" +
-		"fe00::0\tip6-mcastprefix\n" +
-		"fe00::1\tip6-allnodes\n" +
-		"fe00::2\tip6-allrouters\n")
+	b.WriteString(runner.HostsHeader)
 	if ip.IsValid() {
 		host := podHostname(pod)
 		if pod.Spec.Subdomain != "" {

@@ -132,9 +132,3 @@ func TestNewValidates(t *testing.T) {
 		t.Error("New accepted an empty config")
 	}
 }
-
-func TestUnescapeOctal(t *testing.T) {
-	if got := unescapeOctal(`/sys/fs/cgroup\040x\134y\0`); got != `/sys/fs/cgroup x\y\0` {
-		t.Errorf("unescape = %q", got)
-	}
-}

@@ -11,6 +11,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/switchyard-net/switchyard/internal/cgroup"
 )
 
 // errConfig marks a container that cannot be started as specified; it is
@@ -316,7 +318,7 @@ func (c *container) signalIfCurrent(inst *instance, sig syscall.Signal) bool {
 	}
 	inst.probeKilled = true
 	if sig != syscall.SIGKILL || os.WriteFile(filepath.Join(c.cgroup(), "cgroup.kill"), []byte("1"), 0) != nil {
-		signalCgroup(c.cgroup(), sig)
+		cgroup.Signal(c.cgroup(), sig)
 	}
 	return true
 }

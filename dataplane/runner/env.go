@@ -203,17 +203,20 @@ func podHostname(p *corev1.Pod) string {
 	return h
 }
 
+// HostsHeader opens every pod's /etc/hosts, as the kubelet writes it.
+const HostsHeader = "# Kubernetes-managed hosts file.\n" +
+	"127.0.0.1\tlocalhost\n" +
+	"::1\tlocalhost ip6-localhost ip6-loopback\n" +
+	"fe00::0\tip6-localnet\n" +
+	"fe00::0\tip6-mcastprefix\n" +
+	"fe00::1\tip6-allnodes\n" +
+	"fe00::2\tip6-allrouters\n"
+
 // defaultHosts is the /etc/hosts of a pod whose agent gave none: the
 // kubelet's layout with the pod's own address and host aliases.
 func defaultHosts(p *corev1.Pod, hostname string, ip netip.Addr) []byte {
 	var b strings.Builder
-	b.WriteString("# Kubernetes-managed hosts file.\n" +
-		"127.0.0.1\tlocalhost\n" +
-		"::1\tlocalhost ip6-localhost ip6-loopback\n" +
-		"fe00::0\tip6-localnet\n" +
-		"fe00::0\tip6-mcastprefix\n" +
-		"fe00::1\tip6-allnodes\n" +
-		"fe00::2\tip6-allrouters\n")
+	b.WriteString(HostsHeader)
 	if ip.IsValid() {
 		fmt.Fprintf(&b, "%s\t%s\n", ip, hostname)
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/switchyard-net/switchyard/internal/cgroup"
 )
 
 // instance is one run of a container: a process the runner started or
@@ -115,7 +117,7 @@ func watchChild(proc *os.Process) (*instance, error) {
 // adoptProcess returns an instance for a process recorded by an earlier
 // Runner if it is still that process (same start time) and still in the
 // container's cgroup; nil otherwise.
-func adoptProcess(pid int, ticks uint64, cgroup string) *instance {
+func adoptProcess(pid int, ticks uint64, cgroupDir string) *instance {
 	if pid <= 0 {
 		return nil
 	}
@@ -126,7 +128,7 @@ func adoptProcess(pid int, ticks uint64, cgroup string) *instance {
 	// Checked after the pidfd is open, so the pidfd is that process.
 	state, t, err := procStat(pid)
 	zombie := state == 'Z' || state == 'X' // exited, not reaped: no cgroup to check
-	if err != nil || t != ticks || (!zombie && !slices.Contains(cgroupProcs(cgroup), pid)) {
+	if err != nil || t != ticks || (!zombie && !slices.Contains(cgroup.Procs(cgroupDir), pid)) {
 		unix.Close(fd)
 		return nil
 	}

@@ -1,4 +1,7 @@
-package sandbox
+// Package cgroup finds the cgroup v2 hierarchy and kills and removes cgroup
+// subtrees. The node agent's pod runner and the sandbox both keep
+// processes in cgroups of their own and tear them down the same way.
+package cgroup
 
 import (
 	"bufio"
@@ -13,11 +16,11 @@ import (
 // ErrNoCgroup2 means no cgroup v2 hierarchy is mounted.
 var ErrNoCgroup2 = errors.New("no cgroup v2 (cgroup2) mount found")
 
-// CgroupV2Root returns the mount point of the cgroup v2 hierarchy, from
+// Root returns the mount point of the cgroup v2 hierarchy, from
 // /proc/self/mountinfo (/sys/fs/cgroup on unified hosts, often
 // /sys/fs/cgroup/unified on hybrid ones). It fails with ErrNoCgroup2 if
 // there is none.
-func CgroupV2Root() (string, error) {
+func Root() (string, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return "", fmt.Errorf("cgroup2 root: %w", err)
