@@ -181,29 +181,50 @@ func runDaemon(parent context.Context, f *daemonFlags, g *globalFlags) error {
 	if err != nil {
 		return fmt.Errorf("node agent client: %w", err)
 	}
-	ag, err := newAgent(f, rc, log)
+	node, err := newNode(f, rc, log)
 	if err != nil {
 		return err
 	}
-	err = runBoth(ctx, cp.Run, ag)
+	err = runAll(ctx, log, cp.Run, node)
 	log.Info("switchyard daemon stopped")
 	return err
 }
 
-// runBoth runs the control plane and the node agent (nil: none) under one
-// context: when either returns, the other is stopped too.
-func runBoth(ctx context.Context, cpRun func(context.Context) error, ag *agent.Agent) error {
+// runAll runs the control plane (nil: none), the node agent and the node
+// components under one context: when any returns, the others are stopped
+// too, and the first one's error is returned.
+func runAll(ctx context.Context, log *slog.Logger, cpRun func(context.Context) error, n *nodeParts) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 2)
-	go func() { errc <- cpRun(ctx) }()
-	n := 1
-	if ag != nil {
-		n++
-		go func() { errc <- ag.Run(ctx) }()
+	type named struct {
+		name string
+		run  func(context.Context) error
+	}
+	var runs []named
+	if cpRun != nil {
+		runs = append(runs, named{"control plane", cpRun})
+	}
+	if n != nil {
+		runs = append(runs, named{"agent", n.agent.Run})
+		for _, c := range n.components {
+			runs = append(runs, named{c.name, c.Run})
+		}
+		runs = append(runs, named{"metrics", func(ctx context.Context) error {
+			return serveMetrics(ctx, n.env.flags.metricsAddr, n.env.registry, log)
+		}})
+	}
+	errc := make(chan error, len(runs))
+	for _, r := range runs {
+		go func() {
+			err := r.run(ctx)
+			if err != nil && ctx.Err() == nil {
+				log.Error("stopped", "component", r.name, "err", err)
+			}
+			errc <- err
+		}()
 	}
 	var first error
-	for i := range n {
+	for i := range runs {
 		err := <-errc
 		if i == 0 {
 			first = err
@@ -213,12 +234,20 @@ func runBoth(ctx context.Context, cpRun func(context.Context) error, ag *agent.A
 	return first
 }
 
-// newAgent builds the node agent, or returns nil when the daemon runs in
-// a network namespace without a name under /var/run/netns (most likely
-// the host's own) and $SWITCHYARD_HOST_NETNS is not 1: the agent programs
-// links, routes, sysctls and nftables in the daemon's namespace, which
-// must be a deliberate choice on a host.
-func newAgent(f *daemonFlags, rc *rest.Config, log *slog.Logger) (*agent.Agent, error) {
+// nodeParts is the node side of the daemon: the agent and the components
+// that share its client.
+type nodeParts struct {
+	agent      *agent.Agent
+	env        *nodeEnv
+	components []namedComponent
+}
+
+// newNode builds the node agent and the node components, or returns nil
+// when the daemon runs in a network namespace without a name under
+// /var/run/netns (most likely the host's own) and $SWITCHYARD_HOST_NETNS
+// is not 1: the node side programs links, routes, sysctls and nftables in
+// the daemon's namespace, which must be a deliberate choice on a host.
+func newNode(f *daemonFlags, rc *rest.Config, log *slog.Logger) (*nodeParts, error) {
 	if _, named := agent.NamedNetNS(); !named && os.Getenv("SWITCHYARD_HOST_NETNS") != "1" {
 		log.Warn("node agent disabled: the daemon runs in an unnamed (host) network namespace; set SWITCHYARD_HOST_NETNS=1 to let it program this namespace")
 		return nil, nil
@@ -229,11 +258,21 @@ func newAgent(f *daemonFlags, rc *rest.Config, log *slog.Logger) (*agent.Agent, 
 	}
 	rc = rest.CopyConfig(rc)
 	rc.QPS, rc.Burst = 100, 200
-	cfg.Client, err = kubernetes.NewForConfig(rc)
+	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("node agent client: %w", err)
 	}
-	return agent.New(cfg)
+	cfg.Client = client
+	ag, err := agent.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	env := newNodeEnv(f, log, client)
+	comps, err := nodeComponents(env)
+	if err != nil {
+		return nil, err
+	}
+	return &nodeParts{agent: ag, env: env, components: comps}, nil
 }
 
 func agentConfig(f *daemonFlags, log *slog.Logger) (agent.Config, error) {
@@ -322,12 +361,12 @@ func runNodeOnly(ctx context.Context, f *daemonFlags, g *globalFlags, log *slog.
 		return fmt.Errorf("reach API server %s: %w", rc.Host, err)
 	}
 	log.Info("node agent connected", "server", rc.Host, "version", v.GitVersion, "node", f.nodeName)
-	ag, err := newAgent(f, rc, log)
-	if err != nil || ag == nil {
+	node, err := newNode(f, rc, log)
+	if err != nil || node == nil {
 		if err == nil {
 			<-ctx.Done()
 		}
 		return err
 	}
-	return ag.Run(ctx)
+	return runAll(ctx, log, nil, node)
 }
