@@ -38,6 +38,9 @@ type Config struct {
 	NodeCIDRMask  int
 	APIAddr       string // host:port to listen on
 	EtcdEndpoints []string
+	// DNSIP is the cluster DNS address: the control plane keeps the
+	// kube-system/kube-dns Service on it. Zero: no such Service.
+	DNSIP netip.Addr
 	// ExtraSANs are added to the serving certificate (node IPs, names).
 	ExtraSANs []string
 	Logger    *slog.Logger
@@ -208,14 +211,21 @@ func (cp *ControlPlane) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); errc <- cp.store.Run(ctx) }()
 	close(cp.ready)
 	cp.log.Info("api serving", "url", cp.ServerURL(), "kubeconfig", AdminKubeconfig(cp.cfg.DataDir))
-	mgr, err := cp.controllers()
+	client, err := cp.adminClient()
 	if err != nil {
 		cancel()
 		wg.Wait()
 		return err
 	}
-	wg.Add(1)
+	mgr, err := cp.controllers(client)
+	if err != nil {
+		cancel()
+		wg.Wait()
+		return err
+	}
+	wg.Add(2)
 	go func() { defer wg.Done(); errc <- mgr.Run(ctx) }()
+	go func() { defer wg.Done(); cp.keepSystemObjects(ctx, client) }()
 	var first error
 	select {
 	case <-ctx.Done():
@@ -229,7 +239,8 @@ func (cp *ControlPlane) Run(ctx context.Context) error {
 	return nil
 }
 
-func (cp *ControlPlane) controllers() (*controllers.Manager, error) {
+// adminClient is the client of the controllers and of keepSystemObjects.
+func (cp *ControlPlane) adminClient() (kubernetes.Interface, error) {
 	rc, err := clientcmd.BuildConfigFromFlags("", AdminKubeconfig(cp.cfg.DataDir))
 	if err != nil {
 		return nil, fmt.Errorf("controller client: %w", err)
@@ -239,6 +250,10 @@ func (cp *ControlPlane) controllers() (*controllers.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("controller client: %w", err)
 	}
+	return client, nil
+}
+
+func (cp *ControlPlane) controllers(client kubernetes.Interface) (*controllers.Manager, error) {
 	cidrs, err := ipam.NewNodeCIDRs(cp.store.Client(), cp.cfg.ClusterCIDR, cp.cfg.NodeCIDRMask)
 	if err != nil {
 		return nil, fmt.Errorf("node CIDR allocator: %w", err)

@@ -331,7 +331,15 @@ func controlPlaneConfig(f *daemonFlags, log *slog.Logger) (controlplane.Config, 
 	if f.nodeCIDRMask <= cluster.Bits() || f.nodeCIDRMask > 30 {
 		return controlplane.Config{}, fmt.Errorf("--node-cidr-mask %d must be longer than the cluster CIDR's /%d and at most 30", f.nodeCIDRMask, cluster.Bits())
 	}
+	dns, err := dnsIP(f.dnsIP, f.serviceCIDR)
+	if err != nil {
+		return controlplane.Config{}, err
+	}
+	if !svc.Contains(dns) {
+		return controlplane.Config{}, fmt.Errorf("--dns-ip %s is outside --service-cidr %s", dns, svc)
+	}
 	return controlplane.Config{
+		DNSIP:         dns,
 		DataDir:       f.dataDir,
 		NodeName:      f.nodeName,
 		ClusterCIDR:   cluster.Masked(),
