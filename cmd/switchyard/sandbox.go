@@ -65,6 +65,7 @@ func newSandboxUpCmd(registry *string) *cobra.Command {
 	f.StringVar(&o.DataDir, "data-dir", "", "daemon data dir (default /tmp/switchyard-sandbox-NAME; removed by down only if up created it)")
 	f.StringVar(&o.Binary, "binary", "", "switchyard binary to run (default: this one)")
 	f.DurationVar(&o.ReadyTimeout, "timeout", sandbox.DefaultReadyTimeout, "how long to wait for the API")
+	f.BoolVar(&o.Uplink, "uplink", false, "give the node an uplink "+sandbox.UplinkNodeAddr.String()+" to an outside namespace NAME-out ("+sandbox.UplinkOutsideAddr.Addr().String()+") for node-port clients; sandbox exec --outside runs there")
 	return cmd
 }
 
@@ -74,6 +75,10 @@ func printUp(w io.Writer, r *sandbox.Record) {
 	fmt.Fprintf(w, "The API listens on %s inside the sandbox, so run clients there:\n", sandbox.DefaultAPIAddr)
 	fmt.Fprintf(w, "  switchyard sandbox exec %s -- kubectl --kubeconfig %s get pods\n", r.Name, r.Kubeconfig())
 	fmt.Fprintf(w, "  switchyard sandbox exec %s -- switchyard get pods    (exec sets KUBECONFIG)\n", r.Name)
+	if r.OutsideNetNS != "" {
+		fmt.Fprintf(w, "Uplink: the node is %s on %s; an outside client (%s) lives in namespace %s:\n", sandbox.UplinkNodeAddr.Addr(), sandbox.UplinkIf, sandbox.UplinkOutsideAddr.Addr(), r.OutsideNetNS)
+		fmt.Fprintf(w, "  switchyard sandbox exec --outside %s -- curl http://%s:NODEPORT/\n", r.Name, sandbox.UplinkNodeAddr.Addr())
+	}
 	fmt.Fprintf(w, "Remove it with: switchyard sandbox down %s\n", r.Name)
 }
 
@@ -109,8 +114,9 @@ func newSandboxDownCmd(registry *string) *cobra.Command {
 }
 
 func newSandboxExecCmd(registry *string) *cobra.Command {
+	var outside bool
 	cmd := &cobra.Command{
-		Use:   "exec NAME -- COMMAND [ARG...]",
+		Use:   "exec [--outside] NAME -- COMMAND [ARG...]",
 		Short: "Run a command inside a sandbox's network namespace, with KUBECONFIG set",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -124,7 +130,7 @@ func newSandboxExecCmd(registry *string) *cobra.Command {
 			if len(argv) == 0 {
 				return errors.New("no command given: sandbox exec NAME -- COMMAND [ARG...]")
 			}
-			code, err := runSandboxExec(cmd, *registry, args[0], argv)
+			code, err := runSandboxExec(cmd, *registry, args[0], argv, outside)
 			if err != nil {
 				return err
 			}
@@ -136,13 +142,14 @@ func newSandboxExecCmd(registry *string) *cobra.Command {
 	}
 	// Everything after NAME belongs to the command, dashes included.
 	cmd.Flags().SetInterspersed(false)
+	cmd.Flags().BoolVar(&outside, "outside", false, "run in the uplink's outside namespace (sandbox up --uplink), not the node's")
 	return cmd
 }
 
 // runSandboxExec runs argv with the terminal attached. SIGTERM and SIGHUP
 // are passed on; SIGINT and SIGQUIT come from the terminal, which sends them
 // to the command as well, so they are only kept from killing us first.
-func runSandboxExec(cmd *cobra.Command, registry, name string, argv []string) (int, error) {
+func runSandboxExec(cmd *cobra.Command, registry, name string, argv []string, outside bool) (int, error) {
 	fwd := make(chan os.Signal, 4)
 	tty := make(chan os.Signal, 1)
 	signal.Notify(fwd, syscall.SIGTERM, syscall.SIGHUP)
@@ -155,6 +162,7 @@ func runSandboxExec(cmd *cobra.Command, registry, name string, argv []string) (i
 		Stdout:      cmd.OutOrStdout(),
 		Stderr:      cmd.ErrOrStderr(),
 		Signals:     fwd,
+		Outside:     outside,
 	})
 }
 

@@ -60,6 +60,9 @@ func teardown(ctx context.Context, r *Record, o DownOptions) error {
 	for _, ns := range podNetNSNames(r.NodeName) {
 		add(removeNetNS(ns))
 	}
+	if r.OutsideNetNS != "" {
+		add(removeNetNS(r.OutsideNetNS))
+	}
 	if r.NetNS != "" {
 		add(removeNetNS(r.Name))
 	}

@@ -23,6 +23,9 @@ type ExecOptions struct {
 	Env []string
 	// Signals received on this channel are sent to the command.
 	Signals <-chan os.Signal
+	// Outside runs the command in the uplink's outside namespace (see
+	// Options.Uplink) instead of the node's.
+	Outside bool
 }
 
 // Exec runs argv inside the sandbox name — in its network namespace and
@@ -41,7 +44,14 @@ func Exec(ctx context.Context, name string, argv []string, o ExecOptions) (int, 
 	if r.NetNS == "" {
 		return 0, fmt.Errorf("sandbox %s has no network namespace (half-created? run sandbox down)", name)
 	}
-	n, err := OpenNS(r.Name)
+	nsName := r.Name
+	if o.Outside {
+		if r.OutsideNetNS == "" {
+			return 0, fmt.Errorf("sandbox %s has no uplink (start it with sandbox up --uplink)", name)
+		}
+		nsName = r.OutsideNetNS
+	}
+	n, err := OpenNS(nsName)
 	if err != nil {
 		return 0, err
 	}

@@ -27,6 +27,9 @@ type Record struct {
 	Name string `json:"name"`
 	// NetNS is the network namespace's path; empty until Up creates it.
 	NetNS string `json:"netns,omitempty"`
+	// OutsideNetNS is the name of the uplink's outside namespace (see
+	// Options.Uplink); empty when there is none.
+	OutsideNetNS string `json:"outsideNetns,omitempty"`
 	// NodeName is the daemon's --node-name: its pod namespaces are
 	// sy-<NodeName>-<8 hex>, and Down removes those too.
 	NodeName string `json:"nodeName"`

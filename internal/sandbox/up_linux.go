@@ -41,6 +41,10 @@ type Options struct {
 	// Ready reports nil once the daemon is ready; Up calls it every 250ms
 	// until then (default APIReady).
 	Ready func(ctx context.Context, n *NS, r *Record) error
+	// Uplink gives the node an uplink UplinkIf (UplinkNodeAddr) to a
+	// second namespace, OutsideName(Name), holding UplinkOutsideAddr: an
+	// outside client for node ports.
+	Uplink bool
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`)
@@ -77,6 +81,11 @@ func start(ctx context.Context, o Options, r *Record) error {
 		return err
 	}
 	defer n.Close()
+	if o.Uplink {
+		if err := createUplink(o.RegistryDir, r, n); err != nil {
+			return err
+		}
+	}
 	if err := createDataDir(o.RegistryDir, r); err != nil {
 		return err
 	}
