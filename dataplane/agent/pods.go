@@ -125,6 +125,8 @@ func (a *Agent) syncPod(ctx context.Context, uid types.UID) error {
 		return a.teardown(ctx, uid, 0)
 	case pod.DeletionTimestamp != nil:
 		return a.finishDeletion(ctx, pod)
+	case podTerminal(pod) && a.runnerDone(pod.UID):
+		return a.releaseNetwork(pod)
 	}
 	ip, netnsPath, err := a.wire(ctx, pod)
 	if err != nil {
@@ -174,6 +176,43 @@ func (a *Agent) wire(ctx context.Context, pod *corev1.Pod) (netip.Addr, string, 
 	a.mu.Unlock()
 	a.log.Info("pod wired", "pod", pod.Namespace+"/"+pod.Name, "ip", ip, "netns", res.NetNSPath)
 	return ip, res.NetNSPath, nil
+}
+
+// podTerminal: the API has the pod Succeeded or Failed; it never runs again.
+func podTerminal(pod *corev1.Pod) bool {
+	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
+}
+
+// runnerDone reports whether none of the pod's processes runs (or the
+// runner does not know the pod at all).
+func (a *Agent) runnerDone(uid types.UID) bool {
+	st, ok := a.runner.Status(uid)
+	return !ok || st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed
+}
+
+// releaseNetwork gives back the network of a pod that finished for good,
+// as kubelet removes a terminated pod's sandbox: its namespace and veth go
+// and its IP returns to the pool, while the pod object, its status and its
+// logs stay until the pod is deleted.
+func (a *Agent) releaseNetwork(pod *corev1.Pod) error {
+	if pod.Spec.HostNetwork {
+		return nil
+	}
+	ctx := context.Background() // finish even while stopping: nothing waits long here
+	if err := a.dp.RemovePod(ctx, a.netnsName(pod.UID), podnet.VethName(string(pod.UID))); err != nil {
+		return fmt.Errorf("release network of finished pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	if err := a.pool.Release(string(pod.UID)); err != nil {
+		return fmt.Errorf("release IP of finished pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	a.mu.Lock()
+	_, was := a.wired[pod.UID]
+	delete(a.wired, pod.UID)
+	a.mu.Unlock()
+	if was {
+		a.log.Info("finished pod unwired", "pod", pod.Namespace+"/"+pod.Name, "phase", pod.Status.Phase, "netns", a.netnsName(pod.UID))
+	}
+	return nil
 }
 
 // finishDeletion terminates a pod being deleted within its grace period,

@@ -681,3 +681,41 @@ func TestCNIAttachmentThroughDaemon(t *testing.T) {
 		t.Error("eth0 still in the container namespace after DEL")
 	}
 }
+
+// TestFinishedPodReleasesItsNetwork: a pod that ran to completion keeps its
+// object and phase, but its namespace and veth go away, as kubelet removes
+// a terminated pod's sandbox.
+func TestFinishedPodReleasesItsNetwork(t *testing.T) {
+	n := upNode(t)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "job-1"},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers:    []corev1.Container{{Name: "main", Image: "busybox", Command: []string{"sh", "-c", "echo done"}}},
+		},
+	}
+	created, err := n.client.CoreV1().Pods("default").Create(context.Background(), pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ip string
+	n.poll("job-1 Succeeded", 30*time.Second, func(ctx context.Context) bool {
+		p, err := n.client.CoreV1().Pods("default").Get(ctx, "job-1", metav1.GetOptions{})
+		if err == nil {
+			ip = p.Status.PodIP
+		}
+		return err == nil && p.Status.Phase == corev1.PodSucceeded
+	})
+	if ip == "" {
+		t.Error("the finished pod never reported its IP")
+	}
+	netns := filepath.Join(sandbox.NetNSDir, n.podNetNS(created))
+	n.poll("the finished pod's namespace and veth removed", 10*time.Second, func(context.Context) bool {
+		_, err := os.Stat(netns)
+		return errors.Is(err, os.ErrNotExist) && !contains(n.links(), vethName(created))
+	})
+	p, err := n.client.CoreV1().Pods("default").Get(context.Background(), "job-1", metav1.GetOptions{})
+	if err != nil || p.Status.Phase != corev1.PodSucceeded {
+		t.Errorf("finished pod after release: %v, phase %v; want it kept, Succeeded", err, p.Status.Phase)
+	}
+}
