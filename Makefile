@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 export GOTOOLCHAIN = local
 export GOFLAGS     = -buildvcs=false
 
-.PHONY: all build test test-unit demo generate lint bench deps install clean
+.PHONY: all build test test-unit demo generate bpf-toolchain check-generated lint bench deps install clean
 
 all: build
 
@@ -23,7 +23,7 @@ deps:
 
 # test runs every test: unit tests with -race, privileged tests (as root,
 # inside sandbox namespaces) and the end-to-end tests against bin/switchyard.
-test: deps build
+test: deps build check-generated
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
 
@@ -33,8 +33,20 @@ test-unit:
 demo: deps build
 	hack/demo.sh
 
-generate:
+generate: bpf-toolchain
 	hack/update-openapi.sh
+	$(GO) generate ./bpf/...
+
+# bpf-toolchain installs what bpf2go needs: clang compiles, llvm-strip
+# strips, libbpf-dev has bpf_helpers.h.
+bpf-toolchain:
+	@command -v clang >/dev/null && command -v llvm-strip >/dev/null && test -f /usr/include/bpf/bpf_helpers.h || \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang llvm libbpf-dev >/dev/null
+
+# check-generated fails when the committed bpf2go output does not match
+# bpf/c (skipped without clang).
+check-generated:
+	hack/check-bpf-generated.sh
 
 lint:
 	$(GO) vet ./...

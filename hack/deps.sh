@@ -12,6 +12,11 @@ command -v nft >/dev/null || need+=(nftables)
 command -v iptables-restore >/dev/null || need+=(iptables)
 command -v conntrack >/dev/null || need+=(conntrack)
 command -v dig >/dev/null || need+=(dnsutils)
+# clang, llvm, libbpf-dev: make test checks that the committed eBPF objects
+# match bpf/c (hack/check-bpf-generated.sh).
+command -v clang >/dev/null || need+=(clang)
+command -v llvm-strip >/dev/null || need+=(llvm)
+[[ -f /usr/include/bpf/bpf_helpers.h ]] || need+=(libbpf-dev)
 # The peers the benchmarks compare with: dnsperf, nginx, wrk, iperf3.
 if [[ ${SWITCHYARD_DEPS_BENCH:-0} == 1 ]]; then
 	command -v dnsperf >/dev/null || need+=(dnsperf)
