@@ -2,13 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 
 	"github.com/switchyard-net/switchyard/dataplane/services"
+	"github.com/switchyard-net/switchyard/dataplane/services/ebpflb"
 	"github.com/switchyard-net/switchyard/dataplane/services/nftlb"
+	"github.com/switchyard-net/switchyard/internal/cgroup"
 )
 
 // newServicesComponent builds the service load-balancer of the node: the
@@ -22,7 +24,7 @@ func newServicesComponent(env *nodeEnv) (component, error) {
 		return nil, fmt.Errorf("--cluster-cidr: %w", err)
 	}
 	log := env.log.With("component", "services")
-	backend, err := newLBBackend(env.flags.lb, log)
+	backend, err := newLBBackend(env, log)
 	if err != nil {
 		return nil, err
 	}
@@ -53,19 +55,54 @@ func (c *servicesComponent) Run(ctx context.Context) error {
 }
 
 // newLBBackend opens the --lb backend in the daemon's network namespace.
-func newLBBackend(lb string, log *slog.Logger) (services.Backend, error) {
-	switch lb {
+// auto picks eBPF when the kernel runs every program it needs (and says
+// why not otherwise); eBPF always sits on top of nftables, which keeps
+// what does not come from a local socket (node ports from outside,
+// traffic policies, masquerade).
+func newLBBackend(env *nodeEnv, log *slog.Logger) (services.Backend, error) {
+	useEBPF := false
+	switch env.flags.lb {
 	case "ebpf":
-		return nil, errors.New("--lb=ebpf: not built yet")
+		if err := ebpflb.Supported(); err != nil {
+			return nil, fmt.Errorf("--lb=ebpf: %w", err)
+		}
+		useEBPF = true
 	case "auto":
-		log.Info("lb=auto chose nftables: the eBPF backend is not built yet")
+		if err := ebpflb.Supported(); err != nil {
+			log.Info("lb=auto chose nftables", "why", err.Error())
+		} else {
+			log.Info("lb=auto chose ebpf", "why", "the kernel runs the cgroup socket hooks, bpf_set_retval and bpf_sock_destroy")
+			useEBPF = true
+		}
 	case "nftables":
 	default:
-		return nil, fmt.Errorf("--lb must be auto, nftables or ebpf, not %q", lb)
+		return nil, fmt.Errorf("--lb must be auto, nftables or ebpf, not %q", env.flags.lb)
 	}
-	b, err := nftlb.New(nftlb.Config{Logger: log})
+	nft, err := nftlb.New(nftlb.Config{Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("--lb=nftables: %w", err)
+		return nil, fmt.Errorf("nftables: %w", err)
 	}
+	if !useEBPF {
+		return nft, nil
+	}
+	cg := env.flags.cgroup
+	if cg == "" {
+		if cg, err = cgroup.Root(); err != nil {
+			nft.Close()
+			return nil, fmt.Errorf("--lb=ebpf: %w", err)
+		}
+	}
+	b, err := ebpflb.New(ebpflb.Config{Cgroup: cg, PinDir: bpfPinDir(env.flags.nodeName), Inner: nft, Logger: log})
+	if err != nil {
+		nft.Close()
+		return nil, fmt.Errorf("--lb=ebpf: %w", err)
+	}
+	if err := env.registry.Register(b.Collector()); err != nil {
+		log.Warn("eBPF metrics", "err", err)
+	}
+	log.Info("eBPF socket load-balancing attached", "cgroup", cg, "pins", bpfPinDir(env.flags.nodeName))
 	return b, nil
 }
+
+// bpfPinDir is where the node's BPF maps and links are pinned.
+func bpfPinDir(node string) string { return filepath.Join("/sys/fs/bpf/switchyard", node) }

@@ -27,6 +27,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/switchyard-net/switchyard/dataplane/services"
+	"github.com/switchyard-net/switchyard/dataplane/services/ebpflb"
 	"github.com/switchyard-net/switchyard/internal/sandbox"
 )
 
@@ -37,6 +38,15 @@ import (
 // loadbalancer.go).
 
 func TestServicesNFTables(t *testing.T) { runServiceBehaviours(t, "nftables") }
+
+// TestServicesEBPF runs the same list with socket-level load-balancing in
+// the sandbox's cgroup (nftables keeps what does not come from a socket).
+func TestServicesEBPF(t *testing.T) {
+	if err := ebpflb.Supported(); err != nil {
+		t.Skipf("eBPF backend not supported here: %v", err)
+	}
+	runServiceBehaviours(t, "ebpf")
+}
 
 // Addresses of the outside client: a namespace linked to the node.
 var (
@@ -830,6 +840,9 @@ func (e *svcEnv) waitProgrammed(t *testing.T, port string) *services.Status {
 // or another tool might.
 var driftBreakers = map[string][]string{
 	"nftables": {"nft", "flush", "map", "inet", "switchyard", "svc-ips"},
+	// The eBPF backend keeps nftables for whatever is not a socket in its
+	// cgroup (the test process dials from outside it).
+	"ebpf": {"nft", "flush", "map", "inet", "switchyard", "svc-ips"},
 }
 
 func driftRepaired(t *testing.T, e *svcEnv) {
