@@ -38,6 +38,8 @@ type daemonFlags struct {
 	dnsIP         string
 	clusterDomain string
 	dnsUpstream   []string
+	dnsTTL        int
+	dnsPods       string
 	ingressHTTP   string
 	ingressHTTPS  string
 	cgroup        string
@@ -79,7 +81,9 @@ func newDaemonCmd(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.lb, "lb", "auto", "service load-balancer: auto, nftables or ebpf")
 	fl.StringVar(&f.dnsIP, "dns-ip", "", "cluster DNS address (default: 10th address of the service CIDR)")
 	fl.StringVar(&f.clusterDomain, "cluster-domain", "cluster.local", "cluster DNS domain")
-	fl.StringSliceVar(&f.dnsUpstream, "dns-upstream", nil, "upstream resolvers (default: the host's resolv.conf nameservers)")
+	fl.StringSliceVar(&f.dnsUpstream, "dns-upstream", nil, "upstream resolvers, ADDR[:PORT] (default: the host's resolv.conf nameservers; none: no forwarding)")
+	fl.IntVar(&f.dnsTTL, "dns-ttl", 5, "TTL of cluster DNS records and negative answers, in seconds")
+	fl.StringVar(&f.dnsPods, "dns-pods", "insecure", "pod records a-b-c-d.<ns>.pod.<zone>: insecure, verified or disabled")
 	fl.StringVar(&f.ingressHTTP, "ingress-http", ":80", "ingress HTTP address")
 	fl.StringVar(&f.ingressHTTPS, "ingress-https", ":443", "ingress HTTPS address")
 	fl.StringVar(&f.cgroup, "cgroup", "", "cgroup v2 directory for pod cgroups and socket hooks (default: the cgroup v2 root)")
@@ -284,7 +288,12 @@ func agentConfig(f *daemonFlags, log *slog.Logger) (agent.Config, error) {
 	if err != nil {
 		return agent.Config{}, err
 	}
+	svc, err := netip.ParsePrefix(f.serviceCIDR)
+	if err != nil {
+		return agent.Config{}, fmt.Errorf("--service-cidr: %w", err)
+	}
 	return agent.Config{
+		ServiceCIDR:   svc.Masked(),
 		NodeName:      f.nodeName,
 		DataDir:       f.dataDir,
 		CgroupRoot:    f.cgroup,

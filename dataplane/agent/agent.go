@@ -153,7 +153,7 @@ func (a *Agent) nodeWired() {
 // ensureNode wires the node namespace, retrying (and reporting the node
 // NotReady with the error) until it succeeds or ctx ends.
 func (a *Agent) ensureNode(ctx context.Context, podCIDR netip.Prefix, readyCh chan<- readiness) (podnet.Node, error) {
-	cfg := podnet.NodeConfig{PodCIDR: podCIDR, ClusterCIDR: a.cfg.ClusterCIDR, MTU: a.cfg.MTU}
+	cfg := podnet.NodeConfig{PodCIDR: podCIDR, ClusterCIDR: a.cfg.ClusterCIDR, ServiceCIDR: a.cfg.ServiceCIDR, MTU: a.cfg.MTU}
 	for {
 		n, err := a.dp.EnsureNode(ctx, cfg)
 		if err == nil {

@@ -40,6 +40,9 @@ type Config struct {
 	// ClusterCIDR holds every pod address; traffic leaving it is
 	// masqueraded. Required.
 	ClusterCIDR netip.Prefix
+	// ServiceCIDR holds the ClusterIPs (see podnet.NodeConfig.ServiceCIDR);
+	// optional.
+	ServiceCIDR netip.Prefix
 	// ClusterDNS is the nameserver of ClusterFirst pods. Required.
 	ClusterDNS netip.Addr
 	// ClusterDomain defaults to DefaultClusterDomain.

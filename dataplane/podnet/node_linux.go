@@ -56,9 +56,36 @@ func EnsureNode(ctx context.Context, cfg NodeConfig) (Node, error) {
 	if err := ensureMasquerade(cfg.ClusterCIDR); err != nil {
 		return Node{}, err
 	}
+	if err := ensureServiceRoute(h, br, cfg.ServiceCIDR, gw); err != nil {
+		return Node{}, err
+	}
 	a := br.Attrs()
 	return Node{Bridge: a.Name, BridgeIndex: a.Index, BridgeMAC: a.HardwareAddr,
 		Gateway: gw, PodCIDR: cfg.PodCIDR, MTU: a.MTU}, nil
+}
+
+// ensureServiceRoute routes svc to the bridge (source: the gateway) when
+// the namespace has no IPv4 default route; with one, the default route
+// already gets the node's own ClusterIP connections to the output hook,
+// as on any kube-proxy node, and nothing is added.
+func ensureServiceRoute(h *netlink.Handle, br netlink.Link, svc netip.Prefix, gw netip.Addr) error {
+	if !svc.IsValid() || !svc.Addr().Is4() {
+		return nil
+	}
+	routes, err := routeList(h, 0)
+	if err != nil {
+		return fmt.Errorf("list routes: %w", err)
+	}
+	for _, r := range routes {
+		if r.Dst == nil || isDefault(r.Dst) {
+			return nil
+		}
+	}
+	route := &netlink.Route{LinkIndex: br.Attrs().Index, Dst: ipNet(svc.Masked()), Src: gw.AsSlice(), Scope: netlink.SCOPE_LINK}
+	if err := h.RouteReplace(route); err != nil {
+		return fmt.Errorf("route %s to %s: %w", svc, br.Attrs().Name, err)
+	}
+	return nil
 }
 
 // uplinkMTU is the MTU of the interface holding the IPv4 default route, or

@@ -460,3 +460,39 @@ func (n *testNode) hasChain(t *testing.T, name string) bool {
 	}
 	return ch != nil
 }
+
+// TestServiceRoute: without a default route the service CIDR is routed to
+// the bridge (so the node's own connections to a ClusterIP reach the
+// output hook); with one, nothing is added.
+func TestServiceRoute(t *testing.T) {
+	svc := netip.MustParsePrefix("10.96.0.0/12")
+	for _, uplink := range []bool{false, true} {
+		n := newTestNode(t, uplink)
+		cfg := nodeConfig()
+		cfg.ServiceCIDR = svc
+		n.ensureNode(t, cfg)
+		n.ensureNode(t, cfg) // idempotent
+		var routed bool
+		n.do(t, func() error {
+			h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+			if err != nil {
+				return err
+			}
+			defer h.Close()
+			routes, err := routeList(h, 0)
+			if err != nil {
+				return err
+			}
+			for _, r := range routes {
+				if r.Dst != nil && prefixOf(r.Dst) == svc {
+					l, err := h.LinkByIndex(r.LinkIndex)
+					routed = err == nil && l.Attrs().Name == DefaultBridge
+				}
+			}
+			return nil
+		})
+		if routed == uplink {
+			t.Errorf("uplink %v: service CIDR routed to the bridge = %v, want %v", uplink, routed, !uplink)
+		}
+	}
+}

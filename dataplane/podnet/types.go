@@ -31,6 +31,11 @@ type NodeConfig struct {
 	PodCIDR     netip.Prefix // this node's pod block, e.g. 10.244.1.0/24; its first address is the gateway on the bridge
 	ClusterCIDR netip.Prefix // all pods, e.g. 10.244.0.0/16: pod traffic leaving it is masqueraded
 	MTU         int          // 0 = the MTU of the default route's interface, or 1500 without one
+	// ServiceCIDR holds the ClusterIPs. When the node has no default route
+	// (a sandbox node without an uplink), EnsureNode routes it to the
+	// bridge: the kernel needs a route before the output hook can DNAT
+	// the node's own connections to a ClusterIP. Zero: no route.
+	ServiceCIDR netip.Prefix
 }
 
 // Node is what EnsureNode converged.
