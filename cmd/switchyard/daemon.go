@@ -48,6 +48,7 @@ type daemonFlags struct {
 	server        string
 	logFormat     string
 	logLevel      string
+	cleanup       bool
 }
 
 func addDaemonCommands(root *cobra.Command, g *globalFlags) {
@@ -92,6 +93,7 @@ func newDaemonCmd(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.server, "server", "", "API server URL for a node-only agent")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fl.BoolVar(&f.cleanup, "cleanup", false, "remove the service load-balancing this node programmed (nftables objects, eBPF programs and pins) and exit")
 	return cmd
 }
 
@@ -168,6 +170,9 @@ func runDaemon(parent context.Context, f *daemonFlags, g *globalFlags) error {
 	}
 	ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if f.cleanup {
+		return runCleanup(ctx, f, log)
+	}
 	if !f.controlPlane {
 		return runNodeOnly(ctx, f, g, log)
 	}

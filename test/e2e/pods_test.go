@@ -40,9 +40,10 @@ type node struct {
 	registry string
 }
 
-// upNode boots a sandbox node; its data dir belongs to the test (so that
-// the pod IP pool can be inspected after Down).
-func upNode(t *testing.T) *node {
+// upNode boots a sandbox node with extra daemon flags; its data dir
+// belongs to the test (so that the pod IP pool can be inspected after
+// Down).
+func upNode(t *testing.T, extra ...string) *node {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the daemon wires pods inside a sandbox network namespace")
@@ -53,7 +54,7 @@ func upNode(t *testing.T) *node {
 	defer cancel()
 	rec, err := sandbox.Up(ctx, sandbox.Options{
 		Name: name, Binary: binary, DataDir: t.TempDir(), RegistryDir: n.registry,
-		ExtraArgs: []string{"--log-level", "debug"},
+		ExtraArgs: append([]string{"--log-level", "debug"}, extra...),
 	})
 	if err != nil {
 		t.Fatalf("sandbox up: %v", err)

@@ -22,8 +22,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
 	"github.com/switchyard-net/switchyard/dataplane/services"
@@ -180,48 +178,7 @@ func newSvcEnv(t *testing.T, lb string) *svcEnv {
 }
 
 // upNodeArgs is upNode with extra daemon flags.
-func upNodeArgs(t *testing.T, extra ...string) *node {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the daemon programs services inside a sandbox network namespace")
-	}
-	n := &node{t: t, registry: t.TempDir()}
-	name := "sy-e2e-" + sandbox.UniqueSuffix()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	rec, err := sandbox.Up(ctx, sandbox.Options{
-		Name: name, Binary: binary, DataDir: t.TempDir(), RegistryDir: n.registry,
-		ExtraArgs: append([]string{"--log-level", "debug"}, extra...),
-	})
-	if err != nil {
-		t.Fatalf("sandbox up: %v", err)
-	}
-	n.rec = rec
-	t.Cleanup(func() {
-		if t.Failed() || os.Getenv("E2E_DAEMON_LOG") != "" {
-			b, _ := os.ReadFile(rec.LogFile())
-			t.Logf("daemon log (tail):\n%s", tail(string(b), 12000))
-		}
-		err := sandbox.Down(context.Background(), name, sandbox.DownOptions{RegistryDir: n.registry, StopTimeout: 5 * time.Second})
-		if err != nil && !errors.Is(err, sandbox.ErrNotFound) {
-			t.Errorf("sandbox down: %v", err)
-		}
-	})
-	if n.ns, err = sandbox.OpenNS(name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.ns.Close() })
-	rc, err := clientcmd.BuildConfigFromFlags("", rec.Kubeconfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc.Dial = n.ns.DialContext
-	rc.QPS, rc.Burst = 100, 200
-	if n.client, err = kubernetes.NewForConfig(rc); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
+func upNodeArgs(t *testing.T, extra ...string) *node { return upNode(t, extra...) }
 
 // servicePod is a netexec pod serving HTTP on port (named "http") and
 // UDP on 8081 (named "udp"). An unready pod's probe checks a closed port.
