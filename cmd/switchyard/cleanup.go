@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/switchyard-net/switchyard/dataplane/agent"
+	"github.com/switchyard-net/switchyard/dataplane/podnet"
 	"github.com/switchyard-net/switchyard/dataplane/services/ebpflb"
 	"github.com/switchyard-net/switchyard/dataplane/services/nftlb"
 )
@@ -15,7 +16,8 @@ import (
 // runCleanup is `switchyard daemon --cleanup`: like kube-proxy --cleanup,
 // it removes the service load-balancing this node programmed in the
 // daemon's network namespace (the nftables objects of the services and
-// the pinned eBPF programs and maps), and exits. Pod wiring is left alone: pods may
+// the pinned eBPF programs and maps) and the cluster DNS address, and
+// exits. Pod wiring is left alone: pods may
 // still run.
 func runCleanup(ctx context.Context, f *daemonFlags, log *slog.Logger) error {
 	if _, named := agent.NamedNetNS(); !named && os.Getenv("SWITCHYARD_HOST_NETNS") != "1" {
@@ -36,6 +38,15 @@ func runCleanup(ctx context.Context, f *daemonFlags, log *slog.Logger) error {
 		errs = append(errs, fmt.Errorf("nftables: %w", err))
 	} else {
 		log.Info("cleanup: service nftables objects removed")
+	}
+	dns, err := dnsIP(f.dnsIP, f.serviceCIDR)
+	if err == nil {
+		err = podnet.RemoveLocalAddr(ctx, dns)
+	}
+	if err != nil {
+		errs = append(errs, fmt.Errorf("cluster DNS address: %w", err))
+	} else {
+		log.Info("cleanup: cluster DNS address removed", "addr", dns)
 	}
 	return errors.Join(errs...)
 }

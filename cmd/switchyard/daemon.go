@@ -93,7 +93,7 @@ func newDaemonCmd(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.server, "server", "", "API server URL for a node-only agent")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fl.BoolVar(&f.cleanup, "cleanup", false, "remove the service load-balancing this node programmed (nftables objects, eBPF programs and pins) and exit")
+	fl.BoolVar(&f.cleanup, "cleanup", false, "remove the service load-balancing this node programmed (nftables objects, eBPF programs and pins) and the cluster DNS address, and exit")
 	return cmd
 }
 

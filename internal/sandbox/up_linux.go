@@ -136,6 +136,12 @@ func (o Options) record() (*Record, error) {
 	if _, ok := flagValue(o.ExtraArgs, "cgroup"); !ok && cg != "" {
 		args = append(args, "--cgroup", cg)
 	}
+	// A sandbox node has no way out: pods' names outside the cluster get an
+	// answer at once instead of a forwarding timeout, and nothing is sent
+	// to the host's resolvers.
+	if _, ok := flagValue(o.ExtraArgs, "dns-upstream"); !ok {
+		args = append(args, "--dns-upstream", "none")
+	}
 	args = append(args, o.ExtraArgs...)
 	return &Record{Name: name, NodeName: nodeName, DataDir: dataDir, Binary: bin, Args: args, Created: time.Now().UTC()}, nil
 }

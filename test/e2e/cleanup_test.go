@@ -37,10 +37,11 @@ func TestDaemonCleanup(t *testing.T) {
 		return string(out)
 	}
 	pins := filepath.Join("/sys/fs/bpf/switchyard", n.rec.NodeName)
-	n.poll("the node wired and the service programmed", 20*time.Second, func(context.Context) bool {
+	n.poll("the node wired, the DNS address bound and the service programmed", 20*time.Second, func(context.Context) bool {
 		_, err := os.Stat(pins)
 		table := nftList()
-		return strings.Contains(table, "pod-masquerade") && strings.Contains(table, "svc-ips") && (lb != "ebpf" || err == nil)
+		lo, _ := n.ns.Command(context.Background(), "ip", "-4", "addr", "show", "dev", "lo").Output()
+		return strings.Contains(string(lo), "10.96.0.10") && strings.Contains(table, "pod-masquerade") && strings.Contains(table, "svc-ips") && (lb != "ebpf" || err == nil)
 	})
 
 	if err := syscall.Kill(-n.rec.PID, syscall.SIGKILL); err != nil {
@@ -66,5 +67,8 @@ func TestDaemonCleanup(t *testing.T) {
 	}
 	if _, err := os.Stat(pins); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("BPF pins %s after --cleanup: %v", pins, err)
+	}
+	if addrs, err := n.ns.Command(context.Background(), "ip", "-4", "addr", "show", "dev", "lo").Output(); err != nil || strings.Contains(string(addrs), "10.96.0.10") {
+		t.Errorf("cluster DNS address on lo after --cleanup (%v):\n%s", err, addrs)
 	}
 }
