@@ -1,7 +1,27 @@
 package main
 
-// newIngressComponent builds the ingress node component from env, or returns nil
-// when it is switched off. Owned by the ingress work; see components.go.
+import (
+	"os"
+
+	"github.com/switchyard-net/switchyard/ingress"
+	"github.com/switchyard-net/switchyard/ingress/proxy"
+)
+
+// newIngressComponent builds the ingress proxy on --ingress-http and
+// --ingress-https, or returns nil when both are empty. Its access log goes
+// to stderr as JSON lines, batched.
 func newIngressComponent(env *nodeEnv) (component, error) {
-	return nil, nil
+	f := env.flags
+	if f.ingressHTTP == "" && f.ingressHTTPS == "" {
+		return nil, nil
+	}
+	return ingress.New(ingress.Config{
+		NodeName:  f.nodeName,
+		Client:    env.client,
+		Factory:   env.factory,
+		Proxy:     proxy.Config{HTTPAddr: f.ingressHTTP, HTTPSAddr: f.ingressHTTPS},
+		Log:       env.log.With("component", "ingress"),
+		AccessLog: os.Stderr,
+		Registry:  env.registry,
+	})
 }

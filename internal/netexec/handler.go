@@ -64,6 +64,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.shutdown(w)
 	case "/bytes":
 		h.bytes(w, r)
+	case WebSocketPath:
+		h.websocket(w, r)
 	default:
 		if h.size > 0 {
 			writeFill(w, h.sizeLen, h.size)

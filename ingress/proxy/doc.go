@@ -1,0 +1,38 @@
+// Package proxy is the data path of the ingress: it accepts client
+// connections on the HTTP and HTTPS addresses, finds the route in the
+// current [router.Table] and forwards each request to one ready endpoint
+// (pod IP:targetPort) of the backend Service.
+//
+// # Two engines
+//
+// Plain HTTP/1.1 — on the HTTP address and on TLS connections that
+// negotiated http/1.1 — goes through a purpose-built fast path on
+// github.com/valyala/fasthttp: request and response headers are parsed
+// into pooled buffers, the route lookup does not allocate, and every
+// endpoint has a pool of keep-alive upstream connections. Go's
+// net/http + httputil.ReverseProxy costs 4–6x nginx's CPU per request on
+// this path (see BENCHMARKS.md). TLS connections that negotiate h2 by ALPN
+// go to net/http's HTTP/2 server and httputil.ReverseProxy, which also
+// carries gRPC (an h2c upstream with the backend-protocol annotation).
+// Upgrade requests (WebSocket) are tunnelled byte for byte after the
+// request head is forwarded.
+//
+// # Reload
+//
+// The route table is immutable and swapped with one atomic store
+// ([Proxy.SetTable]); in-flight requests finish on the backend they
+// picked, idle client connections stay open, and upstream connection pools
+// are kept per endpoint address across reloads.
+//
+// # Balancing and failure handling
+//
+// Round-robin per request by default, least-request (power of two random
+// choices) by option. A connect failure is retried on another endpoint (at
+// most [maxAttempts] tries in all); an endpoint that fails [ejectAfter]
+// times in a row is skipped for [ejectFor] (passive outlier detection),
+// unless every endpoint is ejected. Status codes: 404 no route, 503 no
+// ready endpoint, 502 connect failure or reset, 504 upstream timeout, 413
+// body too large, 308 redirect to HTTPS for TLS hosts.
+//
+// All methods of [Proxy] are safe for concurrent use.
+package proxy

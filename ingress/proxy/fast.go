@@ -1,0 +1,300 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+var (
+	hdrXFF         = []byte("X-Forwarded-For")
+	hdrXFProto     = []byte("X-Forwarded-Proto")
+	hdrXFHost      = []byte("X-Forwarded-Host")
+	hdrXFPort      = []byte("X-Forwarded-Port")
+	hdrXRealIP     = []byte("X-Real-IP")
+	hdrLocation    = []byte("Location")
+	schemeHTTP     = []byte("http")
+	schemeHTTPS    = []byte("https")
+	commaSpace     = []byte(", ")
+	textPlain      = []byte("text/plain; charset=utf-8")
+	tokenUpgrade   = []byte("upgrade")
+	httpsPrefix    = []byte("https://")
+	hopByHopHeader = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+		"Proxy-Authorization", "TE", "Trailer", "Upgrade"}
+)
+
+// serveFast is the HTTP/1.1 handler of the fast path.
+func (p *Proxy) serveFast(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	b, ok := p.table.Load().Match(ctx.Host(), ctx.Path())
+	if !ok {
+		p.fastStatus(ctx, nil, nil, fasthttp.StatusNotFound, "404 page not found\n", start)
+		return
+	}
+	if b.Opts.SSLRedirect && !ctx.IsTLS() {
+		p.redirect(ctx, b, start)
+		return
+	}
+	req := &ctx.Request
+	if cl := req.Header.ContentLength(); b.Opts.MaxBodyBytes > 0 && int64(cl) > b.Opts.MaxBodyBytes {
+		ctx.SetConnectionClose()
+		p.fastStatus(ctx, b, nil, fasthttp.StatusRequestEntityTooLarge, "413 request entity too large\n", start)
+		return
+	}
+	if req.Header.ConnectionUpgrade() && len(req.Header.Peek("Upgrade")) > 0 {
+		p.tunnel(ctx, b, start)
+		return
+	}
+	p.prepareRequest(ctx)
+	var limit *limitReader
+	if b.Opts.MaxBodyBytes > 0 && req.Header.ContentLength() == -1 {
+		if s := ctx.RequestBodyStream(); s != nil {
+			limit = &limitReader{r: s, left: b.Opts.MaxBodyBytes}
+			req.SetBodyStream(limit, -1)
+		}
+	}
+	p.forward(ctx, b, limit, start)
+}
+
+// forward sends the prepared request to an endpoint of b, retrying
+// connect failures on other endpoints, and relays the response.
+func (p *Proxy) forward(ctx *fasthttp.RequestCtx, b *Backend, limit *limitReader, start time.Time) {
+	var triedBuf [maxAttempts]*Upstream
+	tried := triedBuf[:0]
+	// The upstream response is read into its own Response: fasthttp
+	// decides whether to pool the upstream connection from the response's
+	// Connection header when the body stream is closed, and the server
+	// marks the client's response "close" when the client asked for that.
+	resp := fasthttp.AcquireResponse()
+	for {
+		now := start.UnixNano()
+		u := b.pick(tried, now)
+		if u == nil {
+			fasthttp.ReleaseResponse(resp)
+			if len(tried) == 0 {
+				p.fastStatus(ctx, b, nil, fasthttp.StatusServiceUnavailable, "503 no ready endpoints\n", start)
+			} else {
+				p.fastStatus(ctx, b, tried[len(tried)-1], fasthttp.StatusBadGateway, "502 bad gateway\n", start)
+			}
+			return
+		}
+		tried = append(tried, u)
+		u.inflight.Add(1)
+		err := u.hc.DoTimeout(&ctx.Request, resp, b.Opts.ResponseTimeout)
+		u.inflight.Add(-1)
+		if err == nil {
+			u.succeeded()
+			p.relayResponse(ctx, b, u, resp, start)
+			return
+		}
+		resp.Reset()
+		var de *dialError
+		if !errors.As(err, &de) {
+			fasthttp.ReleaseResponse(resp)
+		}
+		switch {
+		case limit != nil && limit.exceeded:
+			ctx.SetConnectionClose()
+			p.fastStatus(ctx, b, u, fasthttp.StatusRequestEntityTooLarge, "413 request entity too large\n", start)
+			return
+		case errors.As(err, &de):
+			u.failed(now)
+			p.metrics.upstreamError(b, "connect")
+			if len(tried) < maxAttempts {
+				continue
+			}
+			fasthttp.ReleaseResponse(resp)
+			p.fastStatus(ctx, b, u, fasthttp.StatusBadGateway, "502 bad gateway\n", start)
+		case errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, os.ErrDeadlineExceeded):
+			p.metrics.upstreamError(b, "timeout")
+			p.fastStatus(ctx, b, u, fasthttp.StatusGatewayTimeout, "504 gateway timeout\n", start)
+		case errors.Is(err, fasthttp.ErrNoFreeConns):
+			p.metrics.upstreamError(b, "pool")
+			p.fastStatus(ctx, b, u, fasthttp.StatusServiceUnavailable, "503 upstream connection limit\n", start)
+		default:
+			u.failed(now)
+			p.metrics.upstreamError(b, "reset")
+			p.fastStatus(ctx, b, u, fasthttp.StatusBadGateway, "502 bad gateway\n", start)
+		}
+		return
+	}
+}
+
+// prepareRequest removes hop-by-hop headers and sets the X-Forwarded-*
+// headers. The client's "Connection: close" ends the client connection
+// after this response, not the pooled upstream one.
+func (p *Proxy) prepareRequest(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Request.Header
+	if h.ConnectionClose() {
+		ctx.SetConnectionClose()
+		h.ResetConnectionClose()
+	}
+	removeConnectionTokens(h)
+	for _, k := range hopByHopHeader {
+		h.Del(k)
+	}
+	p.setForwarded(ctx)
+}
+
+// setForwarded sets X-Forwarded-For (appended), -Proto, -Host, -Port and
+// X-Real-IP without allocating.
+func (p *Proxy) setForwarded(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Request.Header
+	var ipBuf [64]byte
+	ip := clientIP(ipBuf[:0], ctx.RemoteAddr())
+	if prior := h.PeekBytes(hdrXFF); len(prior) > 0 {
+		var buf [256]byte
+		v := append(append(append(buf[:0], prior...), commaSpace...), ip...)
+		h.SetBytesKV(hdrXFF, v)
+	} else {
+		h.SetBytesKV(hdrXFF, ip)
+	}
+	h.SetBytesKV(hdrXRealIP, ip)
+	h.SetBytesKV(hdrXFHost, ctx.Host())
+	if ctx.IsTLS() {
+		// The upstream leg is plain HTTP: fasthttp refuses an https URI
+		// on a cleartext HostClient.
+		ctx.Request.URI().SetSchemeBytes(schemeHTTP)
+		h.SetBytesKV(hdrXFProto, schemeHTTPS)
+		h.SetBytesKV(hdrXFPort, p.httpsPort)
+	} else {
+		h.SetBytesKV(hdrXFProto, schemeHTTP)
+		h.SetBytesKV(hdrXFPort, p.httpPort)
+	}
+}
+
+// removeConnectionTokens deletes the headers the Connection header names
+// (RFC 9110 7.6.1), except the ones fasthttp handles itself.
+func removeConnectionTokens(h *fasthttp.RequestHeader) {
+	v := h.Peek("Connection")
+	for len(v) > 0 {
+		var tok []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			tok, v = v[:i], v[i+1:]
+		} else {
+			tok, v = v, nil
+		}
+		tok = bytes.TrimSpace(tok)
+		if len(tok) == 0 || bytes.EqualFold(tok, []byte("close")) || bytes.EqualFold(tok, []byte("keep-alive")) ||
+			bytes.EqualFold(tok, tokenUpgrade) {
+			continue
+		}
+		h.DelBytes(tok)
+	}
+}
+
+// clientIP appends the peer's IP without allocating.
+func clientIP(dst []byte, a net.Addr) []byte {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(ta.IP); ok {
+			return ip.Unmap().AppendTo(dst)
+		}
+	}
+	return append(dst, a.String()...)
+}
+
+// relayResponse moves the upstream response up into the client's,
+// cleaned of hop-by-hop headers; a streamed body is relayed as it comes
+// and releases the upstream connection when the server has written it.
+func (p *Proxy) relayResponse(ctx *fasthttp.RequestCtx, b *Backend, u *Upstream, up *fasthttp.Response, start time.Time) {
+	h := &ctx.Response.Header
+	up.Header.CopyTo(h)
+	// The upstream's "Connection: close" was for the pooled connection.
+	h.ResetConnectionClose()
+	for _, k := range hopByHopHeader {
+		h.Del(k)
+	}
+	h.SetServer(p.cfg.ServerName)
+	size := up.Header.ContentLength()
+	if up.BodyStream() != nil {
+		ub := upstreamBodyPool.Get().(*upstreamBody)
+		ub.resp = up
+		ctx.Response.SetBodyStream(ub, size)
+	} else {
+		ctx.Response.SetBody(up.Body())
+		fasthttp.ReleaseResponse(up)
+	}
+	p.done(ctx, b, u, ctx.Response.StatusCode(), int64(size), start)
+}
+
+// upstreamBody relays an upstream response body; Close returns the
+// upstream connection to its pool (or closes it when the body was not
+// read to the end).
+type upstreamBody struct{ resp *fasthttp.Response }
+
+var upstreamBodyPool = sync.Pool{New: func() any { return new(upstreamBody) }}
+
+func (b *upstreamBody) Read(p []byte) (int, error) { return b.resp.BodyStream().Read(p) }
+
+func (b *upstreamBody) Close() error {
+	err := b.resp.CloseBodyStream()
+	fasthttp.ReleaseResponse(b.resp)
+	b.resp = nil
+	upstreamBodyPool.Put(b)
+	return err
+}
+
+// redirect answers 308 to the same URL over https.
+func (p *Proxy) redirect(ctx *fasthttp.RequestCtx, b *Backend, start time.Time) {
+	var buf [512]byte
+	loc := append(buf[:0], httpsPrefix...)
+	host := ctx.Host()
+	if i := bytes.LastIndexByte(host, ':'); i >= 0 && bytes.IndexByte(host[i:], ']') < 0 {
+		host = host[:i]
+	}
+	loc = append(loc, host...)
+	if string(p.httpsPort) != "443" {
+		loc = append(append(loc, ':'), p.httpsPort...)
+	}
+	loc = append(loc, ctx.RequestURI()...)
+	ctx.Response.Header.SetBytesKV(hdrLocation, loc)
+	p.fastStatus(ctx, b, nil, fasthttp.StatusPermanentRedirect, "", start)
+}
+
+// fastStatus answers with a proxy-made status and body.
+func (p *Proxy) fastStatus(ctx *fasthttp.RequestCtx, b *Backend, u *Upstream, code int, body string, start time.Time) {
+	ctx.Response.SetStatusCode(code)
+	ctx.Response.Header.SetContentTypeBytes(textPlain)
+	ctx.Response.Header.SetServer(p.cfg.ServerName)
+	ctx.Response.SetBodyString(body)
+	p.done(ctx, b, u, code, int64(len(body)), start)
+}
+
+// fastError answers requests fasthttp could not parse.
+func (p *Proxy) fastError(ctx *fasthttp.RequestCtx, err error) {
+	code := fasthttp.StatusBadRequest
+	var big *fasthttp.ErrSmallBuffer
+	if errors.As(err, &big) {
+		code = fasthttp.StatusRequestHeaderFieldsTooLarge
+	} else if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		code = fasthttp.StatusRequestEntityTooLarge
+	}
+	ctx.SetConnectionClose()
+	p.fastStatus(ctx, nil, nil, code, fasthttp.StatusMessage(code)+"\n", time.Now())
+}
+
+// limitReader fails a streamed (chunked) request body beyond left bytes.
+type limitReader struct {
+	r        io.Reader
+	left     int64
+	exceeded bool
+}
+
+var errBodyTooLarge = errors.New("request body too large")
+
+func (l *limitReader) Read(b []byte) (int, error) {
+	n, err := l.r.Read(b)
+	l.left -= int64(n)
+	if l.left < 0 {
+		l.exceeded = true
+		return 0, errBodyTooLarge
+	}
+	return n, err
+}

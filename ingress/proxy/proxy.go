@@ -1,0 +1,338 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+
+	"github.com/switchyard-net/switchyard/ingress/router"
+)
+
+// Table is the route table the proxy serves.
+type Table = router.Table[*Backend]
+
+// Config configures a [Proxy]. Zero durations and sizes take the defaults
+// given per field.
+type Config struct {
+	// HTTPAddr and HTTPSAddr are the listen addresses; "" switches one off.
+	HTTPAddr, HTTPSAddr string
+	// Listen opens the listeners (default net.Listen); tests use it to
+	// listen inside a network namespace.
+	Listen func(network, addr string) (net.Listener, error)
+	// GetCertificate chooses the server certificate by SNI; required with
+	// HTTPSAddr.
+	GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	// ReadHeaderTimeout bounds reading a request head, also the TLS
+	// handshake (default 10s; slowloris).
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes keep-alive client connections idle this long
+	// (default 75s).
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request head (default 16 KiB); larger ones
+	// get 431.
+	MaxHeaderBytes int
+	// ConnectTimeout bounds connecting to an endpoint (default 5s).
+	ConnectTimeout time.Duration
+	// ResponseTimeout bounds the wait for response headers (default 60s).
+	ResponseTimeout time.Duration
+	// MaxBodyBytes bounds request bodies (default 100 MiB; < 0 unlimited).
+	MaxBodyBytes int64
+	// ShutdownTimeout is how long Run waits for in-flight requests after
+	// its context ends (default 10s).
+	ShutdownTimeout time.Duration
+	// ServerName is the Server header of every response (default
+	// "switchyard").
+	ServerName string
+	// Log gets errors; AccessLog (nil: off) one JSON-able record per
+	// request.
+	Log, AccessLog *slog.Logger
+	// Registry gets the metrics (nil: not registered).
+	Registry prometheus.Registerer
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.ReadHeaderTimeout, 10*time.Second)
+	def(&c.IdleTimeout, 75*time.Second)
+	def(&c.ConnectTimeout, 5*time.Second)
+	def(&c.ResponseTimeout, 60*time.Second)
+	def(&c.ShutdownTimeout, 10*time.Second)
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = 16 << 10
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 100 << 20
+	}
+	if c.ServerName == "" {
+		c.ServerName = "switchyard"
+	}
+	if c.Listen == nil {
+		c.Listen = net.Listen
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Proxy is the ingress data path. Create it with [New], give it routes
+// with [Proxy.SetTable], serve with [Proxy.Run].
+type Proxy struct {
+	cfg                 Config
+	table               atomic.Pointer[Table]
+	fast                *fasthttp.Server
+	h2                  *http.Server
+	h2conns             chan net.Conn // TLS connections that negotiated h2
+	metrics             *metrics
+	httpsPort, httpPort []byte // for X-Forwarded-Port and redirects
+
+	mu        sync.Mutex // guards upstreams and gen
+	upstreams map[string]*Upstream
+	gen       int64
+	transport *http.Transport // h2 path, HTTP/1.1 upstreams
+	h2cTrans  *http.Transport // h2 path, h2c upstreams
+}
+
+// New validates cfg and returns a proxy with an empty table (every
+// request 404) until SetTable.
+func New(cfg Config) (*Proxy, error) {
+	cfg.setDefaults()
+	if cfg.HTTPSAddr != "" && cfg.GetCertificate == nil {
+		return nil, errors.New("proxy: HTTPS address without GetCertificate")
+	}
+	m, err := newMetrics(cfg.Registry)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{cfg: cfg, metrics: m, upstreams: map[string]*Upstream{}, h2conns: make(chan net.Conn)}
+	p.httpPort, p.httpsPort = []byte(portOf(cfg.HTTPAddr, "80")), []byte(portOf(cfg.HTTPSAddr, "443"))
+	p.table.Store(router.Compile[*Backend](nil, nil))
+	p.fast = &fasthttp.Server{
+		Handler:                       p.serveFast,
+		Name:                          cfg.ServerName,
+		ReadTimeout:                   cfg.ReadHeaderTimeout,
+		IdleTimeout:                   cfg.IdleTimeout,
+		ReadBufferSize:                cfg.MaxHeaderBytes,
+		MaxRequestBodySize:            64 << 10, // read ahead in memory; larger bodies stream
+		StreamRequestBody:             true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePreParseMultipartForm:  true,
+		NoDefaultContentType:          true,
+		NoDefaultDate:                 true,
+		CloseOnShutdown:               true,
+		SecureErrorLogMessage:         true,
+		Logger:                        fastLogger{cfg.Log},
+		ErrorHandler:                  p.fastError,
+	}
+	if cfg.Registry != nil {
+		active := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "switchyard_ingress_active_connections", Help: "Open client connections (HTTP/1.1 and TLS; HTTP/2 not included).",
+		}, func() float64 { return float64(p.fast.GetOpenConnectionsCount()) })
+		if err := cfg.Registry.Register(active); err != nil {
+			return nil, fmt.Errorf("register ingress metrics: %w", err)
+		}
+	}
+	p.transport, p.h2cTrans = newTransports(cfg)
+	p.h2 = &http.Server{
+		Handler:           http.HandlerFunc(p.serveH2),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
+		TLSConfig:         &tls.Config{NextProtos: []string{"h2"}},
+	}
+	return p, nil
+}
+
+func portOf(addr, def string) string {
+	if _, port, err := net.SplitHostPort(addr); err == nil && port != "" {
+		return port
+	}
+	return def
+}
+
+// SetTable swaps in a new route table; requests that already matched keep
+// their backend. Upstreams no longer listed by any backend of t have their
+// idle connections closed.
+func (p *Proxy) SetTable(t *Table) {
+	p.table.Store(t)
+	p.metrics.reloads.Inc()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for addr, u := range p.upstreams {
+		if u.lastUsed.Load() < p.gen {
+			u.hc.CloseIdleConnections()
+			delete(p.upstreams, addr)
+		}
+	}
+	p.gen++
+}
+
+// NewBackend returns a backend for the route of ingress (namespace/name)
+// to service (namespace/name:port) over the endpoint addresses
+// ("ip:port"). Build all backends of a table, then SetTable it.
+func (p *Proxy) NewBackend(ingress, service string, addrs []string, opts Options) *Backend {
+	b := &Backend{Ingress: ingress, Service: service, Opts: opts, metrics: p.metrics.route(ingress, service)}
+	if b.Opts.ConnectTimeout == 0 {
+		b.Opts.ConnectTimeout = p.cfg.ConnectTimeout
+	}
+	if b.Opts.ResponseTimeout == 0 {
+		b.Opts.ResponseTimeout = p.cfg.ResponseTimeout
+	}
+	if b.Opts.MaxBodyBytes == 0 {
+		b.Opts.MaxBodyBytes = p.cfg.MaxBodyBytes
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, a := range addrs {
+		u := p.upstreams[a]
+		if u == nil {
+			u = p.newUpstream(a)
+			p.upstreams[a] = u
+		}
+		u.dialNanos.Store(int64(b.Opts.ConnectTimeout))
+		u.lastUsed.Store(p.gen)
+		b.Endpoints = append(b.Endpoints, u)
+	}
+	// Start round-robin at a random place so that reloads do not send
+	// a burst to the first endpoint.
+	if n := len(b.Endpoints); n > 0 {
+		b.rr.Store(uint32(time.Now().UnixNano() % int64(n)))
+	}
+	return b
+}
+
+func (p *Proxy) newUpstream(addr string) *Upstream {
+	u := &Upstream{Addr: addr}
+	u.dialNanos.Store(int64(p.cfg.ConnectTimeout))
+	u.hc = &fasthttp.HostClient{
+		Addr: addr,
+		Dial: func(addr string) (net.Conn, error) {
+			c, err := net.DialTimeout("tcp", addr, time.Duration(u.dialNanos.Load()))
+			if err != nil {
+				return nil, &dialError{err}
+			}
+			return c, nil
+		},
+		MaxConns:                      4096,
+		MaxIdleConnDuration:           60 * time.Second,
+		ReadBufferSize:                16 << 10,
+		StreamResponseBody:            true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		NoDefaultUserAgentHeader:      true,
+		MaxIdemponentCallAttempts:     2,
+	}
+	return u
+}
+
+// dialError marks a failure to connect: nothing was sent, so any request
+// may go to another endpoint.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return "connect: " + e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// Run listens on the configured addresses and serves until ctx ends, then
+// stops accepting and waits up to ShutdownTimeout for in-flight requests.
+func (p *Proxy) Run(ctx context.Context) error {
+	var lns []net.Listener
+	closeAll := func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}
+	for _, a := range []string{p.cfg.HTTPAddr, p.cfg.HTTPSAddr} {
+		if a == "" {
+			lns = append(lns, nil)
+			continue
+		}
+		l, err := p.cfg.Listen("tcp", a)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("ingress listen %s: %w", a, err)
+		}
+		lns = append(lns, l)
+	}
+	return p.Serve(ctx, lns[0], lns[1])
+}
+
+// Serve is Run on listeners the caller opened (either may be nil).
+func (p *Proxy) Serve(ctx context.Context, httpLn, httpsLn net.Listener) error {
+	errc := make(chan error, 3)
+	running := 0
+	if httpLn == nil {
+		// fasthttp's Shutdown only waits for connections when it serves a
+		// listener: give it one that never accepts.
+		httpLn = newChanListener(nil)
+	}
+	running++
+	go func() { errc <- p.fast.Serve(httpLn) }()
+	if httpsLn != nil {
+		running += 2
+		go func() { errc <- p.h2.Serve(newChanListener(p.h2conns)) }()
+		go func() { errc <- p.serveTLS(ctx, httpsLn) }()
+	}
+	p.cfg.Log.Info("ingress serving", "http", addrOf(httpLn), "https", addrOf(httpsLn))
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		running--
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
+	defer cancel()
+	if httpsLn != nil {
+		httpsLn.Close()
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); p.fast.ShutdownWithContext(sctx) }()
+	go func() { defer wg.Done(); p.h2.Shutdown(sctx) }()
+	wg.Wait()
+	// fasthttp's Shutdown does nothing if Serve has not started yet:
+	// closing the listener ends a Serve that starts late.
+	httpLn.Close()
+	for range running {
+		if e := <-errc; err == nil && e != nil && !errors.Is(e, http.ErrServerClosed) && !errors.Is(e, net.ErrClosed) {
+			err = e
+		}
+	}
+	p.transport.CloseIdleConnections()
+	p.h2cTrans.CloseIdleConnections()
+	if err != nil {
+		return fmt.Errorf("ingress serve: %w", err)
+	}
+	return nil
+}
+
+func addrOf(l net.Listener) string {
+	if l == nil {
+		return ""
+	}
+	if a := l.Addr(); a != nil {
+		return a.String()
+	}
+	return ""
+}
+
+// fastLogger sends fasthttp's own messages (malformed requests and the
+// like) to the debug log.
+type fastLogger struct{ log *slog.Logger }
+
+func (l fastLogger) Printf(format string, args ...any) {
+	l.log.Debug(fmt.Sprintf(format, args...), "source", "fasthttp")
+}
