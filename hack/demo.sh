@@ -19,8 +19,8 @@ trap cleanup EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 in_sandbox() { "$SY" sandbox exec "$NAME" -- "$@"; }
 
-step "Boot a sandboxed node: network namespace $NAME with the daemon inside"
-"$SY" sandbox up --name "$NAME"
+step "Boot a sandboxed node: network namespace $NAME with the daemon inside, and an outside client on its uplink"
+"$SY" sandbox up --name "$NAME" --uplink
 
 step "Apply ordinary Kubernetes YAML (examples/web.yaml)"
 in_sandbox "$SY" apply -f examples/web.yaml
@@ -47,6 +47,33 @@ IP2=$(in_sandbox "$SY" get pod web-2 -n demo -o json | sed -n 's/.*"podIP": "\([
 in_sandbox "$SY" exec -n demo web-1 -- curl -s "http://$IP2:8080/hostname"
 echo
 in_sandbox "$SY" exec -n demo web-1 -- sh -c 'echo "hostname: $(hostname)"; cat /etc/resolv.conf'
+
+jsonfield() { sed -n "s/.*\"$1\": \"\([^\"]*\)\".*/\1/p" | head -1; }
+CIP=$(in_sandbox "$SY" get svc api -n demo -o json | jsonfield clusterIP)
+step "Services: from web-1, the api Service's ClusterIP ($CIP) answers through the node's load-balancer"
+in_sandbox "$SY" exec -n demo web-1 -- curl -s --max-time 5 "http://$CIP/hostname"
+echo
+
+step "NodePort from outside the node: 203.0.113.2 → 203.0.113.1:30080, spread over web-1 and web-2"
+for _ in 1 2 3 4 5 6; do
+	"$SY" sandbox exec --outside "$NAME" -- curl -s --max-time 5 http://203.0.113.1:30080/hostname
+	echo
+done
+
+step "Cluster DNS: web-1 resolves services by short name through its search path"
+in_sandbox "$SY" exec -n demo web-1 -- getent hosts api
+in_sandbox "$SY" exec -n demo web-1 -- curl -s --max-time 5 http://api/hostname
+echo
+in_sandbox "$SY" exec -n demo web-1 -- getent hosts kube-dns.kube-system
+
+step "Ingress: one address, two services by Host and path (from outside the node)"
+echo "web.example.com/      → $("$SY" sandbox exec --outside "$NAME" -- curl -s --max-time 5 -H 'Host: web.example.com' http://203.0.113.1/hostname)"
+echo "web.example.com/api/x → $("$SY" sandbox exec --outside "$NAME" -- curl -s --max-time 5 -H 'Host: web.example.com' http://203.0.113.1/api/x | sed -n 's/.*"hostname": *"\([^"]*\)".*/\1/p')"
+echo "other.example.com/    → HTTP $("$SY" sandbox exec --outside "$NAME" -- curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'Host: other.example.com' http://203.0.113.1/)"
+
+step "What the node's load-balancer programmed (switchyard status)"
+in_sandbox "$SY" status
+in_sandbox "$SY" status services
 
 step "Container logs"
 in_sandbox "$SY" logs -n demo web-1 | head -5
