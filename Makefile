@@ -53,8 +53,13 @@ lint:
 	test -x $(GOBIN)/staticcheck || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(GOBIN)/staticcheck $$($(GO) list ./... | grep -v /generated)
 
+# bench runs a short version of the benchmarks (the full ones: README,
+# BENCHMARKS.md): Go benchmarks of the allocators and the service
+# backends, then the service-routing benchmark at 1 and 1,000 services.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./ipam/...
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./dataplane/services/nftlb/ ./bpf/
+	$(BIN) bench services --services 1,1000 --runs 1 --duration 2s --changes 3
 
 # install puts the binaries in /usr/local/bin and the CNI plugin where CNI
 # runtimes look for it.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -22,6 +23,9 @@ func newBenchCmd(_ *globalFlags) *cobra.Command {
 		Short: "Benchmarks against the tools switchyard replaces, in sandbox namespaces (needs root)",
 	}
 	cmd.AddCommand(newBenchPodsCmd())
+	cmd.AddCommand(newBenchDNSCmd())
+	cmd.AddCommand(newBenchServicesCmd())
+	cmd.AddCommand(newBenchIngressCmd())
 	return cmd
 }
 
@@ -48,7 +52,7 @@ Prints medians and p99s side by side and writes JSON to --out.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if out == "" {
-				out = filepath.Join("bench-results", "pods-"+time.Now().UTC().Format("20060102T150405Z")+".json")
+				out = defaultBenchOut("pods")
 			}
 			o.Log = cmd.ErrOrStderr()
 			if o.Pods == 0 {
@@ -58,12 +62,7 @@ Prints medians and p99s side by side and writes JSON to --out.`,
 			if err != nil {
 				return err
 			}
-			res.WriteTable(cmd.OutOrStdout())
-			if err := res.WriteJSON(out); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "results written to %s\n", out)
-			return nil
+			return reportBench(cmd, res, out)
 		},
 	}
 	f := cmd.Flags()
@@ -78,3 +77,25 @@ Prints medians and p99s side by side and writes JSON to --out.`,
 	f.BoolVar(&o.NoInstall, "no-install", false, "use the reference plugins only if already in the cache")
 	return cmd
 }
+
+// benchResult is what every bench subcommand prints and saves.
+type benchResult interface {
+	WriteTable(io.Writer)
+	WriteJSON(path string) error
+}
+
+// defaultBenchOut is bench-results/<name>-<UTC timestamp>.json.
+func defaultBenchOut(name string) string {
+	return filepath.Join("bench-results", name+"-"+time.Now().UTC().Format("20060102T150405Z")+".json")
+}
+
+// reportBench prints res as a table and writes it as JSON to out.
+func reportBench(cmd *cobra.Command, res benchResult, out string) error {
+	res.WriteTable(cmd.OutOrStdout())
+	if err := res.WriteJSON(out); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "results written to %s\n", out)
+	return nil
+}
+

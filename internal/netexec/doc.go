@@ -35,4 +35,13 @@
 // /bytes, fixed-size mode, and UDP) do not allocate beyond what net/http
 // itself does per request; the UDP loop does not allocate at all. See the
 // benchmarks in this package.
+//
+// # Load client
+//
+// Dial (`switchyard netexec --dial HOST:PORT --hold N --rate R --duration
+// D --report FILE`) is the other end: it keeps N keep-alive connections
+// busy with a request each per interval and opens R new connections a
+// second (one request each), counts every failed connect, failed request
+// and wrong answer, and writes a JSON report. The restart-under-load tests
+// run it in a pod to prove that an agent restart loses nothing.
 package netexec

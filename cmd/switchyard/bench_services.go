@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/switchyard-net/switchyard/dataplane/services"
+	"github.com/switchyard-net/switchyard/dataplane/services/nftlb"
+	"github.com/switchyard-net/switchyard/internal/bench"
+	"github.com/switchyard-net/switchyard/internal/sandbox"
+)
+
+// benchPaths are the paths `bench services --lb` can measure. A new
+// load-balancer is one entry here (internal/bench cannot import the
+// dataplane, so the backends are wired in from cmd).
+func benchPaths() map[string]bench.Path {
+	return map[string]bench.Path{
+		"direct":          bench.DirectPath(),
+		"iptables":        bench.IptablesPath(),
+		"iptables-legacy": bench.IptablesLegacyPath(),
+		"nftables": {Name: "nftables", Note: "switchyard nftlb backend (dataplane/services/nftlb)",
+			New: func(_ context.Context, node *sandbox.NS, cidr netip.Prefix) (bench.LB, error) {
+				b, err := nftlb.New(nftlb.Config{NetNS: node.Path(), Logger: slog.New(slog.DiscardHandler)})
+				if err != nil {
+					return nil, err
+				}
+				return &backendLB{b: b, cidr: cidr}, nil
+			}},
+	}
+}
+
+func newBenchServicesCmd() *cobra.Command {
+	var (
+		o         bench.ServicesOptions
+		lbs       []string
+		jsonOut   string
+		pngOut    string
+		servicesN []int
+		replot    string
+	)
+	cmd := &cobra.Command{
+		Use:   "services",
+		Short: "Service routing: pod → ClusterIP → pod through nftables and kube-proxy's iptables layout, beside direct pod IP",
+		Long: `Builds a sandbox node (a network namespace with a bridge), a client pod and
+server pods running netexec, programs N services of --endpoints endpoints each
+(the server pods, cycled) through each load-balancer, and measures from the
+client pod, for each path (--lb):
+  - TCP throughput with 1 and 4 streams, HTTP keep-alive requests/s, new
+    connections/s (connect, one request, close), p50/p99 latency, and the CPU
+    time per operation of the cgroup holding servers and load generator;
+  - the time to program all N services from nothing, and the latency of one
+    endpoint change with N present.
+Paths: direct (pod IPs), nftables (switchyard's backend), iptables (a
+kube-proxy iptables-mode ruleset loaded with iptables-restore inside the node
+namespace). Medians of --runs runs; ratios to direct. Writes a Markdown table,
+JSON (--json) and a PNG chart (--png). Nothing outside the sandbox is changed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if replot != "" {
+				return replotServices(cmd, replot, pngOut)
+			}
+			if err := needRoot(); err != nil {
+				return err
+			}
+			paths := benchPaths()
+			for _, name := range lbs {
+				p, ok := paths[name]
+				if !ok {
+					return fmt.Errorf("--lb %s: unknown path (have %s)", name, strings.Join(sortedKeys(paths), ", "))
+				}
+				o.Paths = append(o.Paths, p)
+			}
+			o.Services = servicesN
+			// SIGHUP and SIGPIPE (a closed terminal, `| head`) clean up too.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
+			defer stop()
+			stamp := time.Now().UTC().Format("20060102T150405Z")
+			if jsonOut == "" {
+				jsonOut = filepath.Join("bench-results", "services-"+stamp+".json")
+			}
+			if pngOut == "" {
+				pngOut = strings.TrimSuffix(jsonOut, ".json") + ".png"
+			}
+			o.Log = cmd.ErrOrStderr()
+			res, err := bench.RunServices(ctx, o)
+			if res != nil && len(res.Runs) > 0 {
+				res.Command = strings.Join(os.Args, " ")
+				res.WriteTable(cmd.OutOrStdout())
+				if werr := res.WriteJSON(jsonOut); werr != nil {
+					return werr
+				}
+				if werr := res.WritePNG(pngOut); werr != nil {
+					return werr
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "results written to %s and %s\n", jsonOut, pngOut)
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.IntSliceVar(&servicesN, "services", []int{1, 1000, 10000, 50000}, "service counts to measure")
+	f.IntVar(&o.Endpoints, "endpoints", 5, "endpoints per service")
+	f.IntVar(&o.Servers, "servers", 0, "server pods (default: --endpoints)")
+	f.IntVar(&o.Runs, "runs", 3, "repetitions; medians are reported")
+	f.DurationVar(&o.Duration, "duration", 5*time.Second, "measured window of each load test")
+	f.DurationVar(&o.Warmup, "warmup", 500*time.Millisecond, "warm-up before each window")
+	f.IntVar(&o.Concurrency, "concurrency", 16, "connections of the keep-alive and new-connection tests")
+	f.IntVar(&o.Changes, "changes", 5, "timed endpoint changes per path and service count (stops after a minute)")
+	f.IntVar(&o.Targets, "targets", 8, "services (spread over the list, the last included) the client's connections go to")
+	f.StringSliceVar(&o.Tests, "tests", bench.AllTests, "load tests: stream1, stream4, rr, conn")
+	f.StringSliceVar(&lbs, "lb", []string{"direct", "nftables", "iptables", "iptables-legacy"},
+		"paths to measure: direct, nftables, iptables (iptables-restore as installed), iptables-legacy")
+	f.DurationVar(&o.ProgramTimeout, "program-timeout", 5*time.Minute,
+		"give up on a path whose programming of all services takes longer (it is then skipped at larger counts and in later runs)")
+	f.StringVar(&jsonOut, "json", "", "JSON results file (default bench-results/services-<timestamp>.json)")
+	f.StringVar(&pngOut, "png", "", "PNG chart (default: the JSON file's name with .png)")
+	f.StringVar(&replot, "replot", "", "print the table of an earlier --json FILE and redraw its chart (--png; no root needed, nothing measured)")
+	cmd.AddCommand(&cobra.Command{
+		Use:                "child",
+		Hidden:             true,
+		Short:              "A child process of the benchmark (server or load generator)",
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return bench.ChildMain(ctx, args, cmd.OutOrStdout())
+		},
+	})
+	return cmd
+}
+
+// replotServices prints the table of a JSON result and redraws its chart.
+func replotServices(cmd *cobra.Command, jsonIn, pngOut string) error {
+	b, err := os.ReadFile(jsonIn)
+	if err != nil {
+		return err
+	}
+	var res bench.ServicesResult
+	if err := json.Unmarshal(b, &res); err != nil {
+		return fmt.Errorf("%s: %w", jsonIn, err)
+	}
+	if pngOut == "" {
+		pngOut = strings.TrimSuffix(jsonIn, ".json") + ".png"
+	}
+	res.WriteTable(cmd.OutOrStdout())
+	if err := res.WritePNG(pngOut); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "chart written to %s\n", pngOut)
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// backendLB drives a services.Backend (nftables now, eBPF later) from the
+// benchmark's synthetic services. Like the proxier, it hands Sync a new
+// State per change that shares the unchanged ServicePort pointers.
+type backendLB struct {
+	b     services.Backend
+	cidr  netip.Prefix
+	ports map[services.PortName]*services.ServicePort
+}
+
+func toServicePort(s bench.Service) (services.PortName, *services.ServicePort) {
+	name := services.PortName{Namespace: s.Namespace, Name: s.Name, Port: s.PortName, Protocol: corev1.ProtocolTCP}
+	eps := make([]services.Endpoint, len(s.Endpoints))
+	for i, ep := range s.Endpoints {
+		eps[i] = services.Endpoint{Addr: ep.Addr(), Port: ep.Port(), Local: true}
+	}
+	return name, &services.ServicePort{Name: name, ClusterIPs: []netip.Addr{s.ClusterIP}, Port: s.Port,
+		Protocol: corev1.ProtocolTCP, ClusterEndpoints: eps, ExternalEndpoints: eps}
+}
+
+func (l *backendLB) Program(ctx context.Context, svcs []bench.Service) error {
+	l.ports = make(map[services.PortName]*services.ServicePort, len(svcs))
+	for _, s := range svcs {
+		name, sp := toServicePort(s)
+		l.ports[name] = sp
+	}
+	_, err := l.b.Sync(ctx, &services.State{Ports: l.ports, ClusterCIDR: l.cidr})
+	return err
+}
+
+func (l *backendLB) Update(ctx context.Context, svcs []bench.Service, changed int) error {
+	ports := maps.Clone(l.ports)
+	name, sp := toServicePort(svcs[changed])
+	ports[name] = sp
+	if _, err := l.b.Sync(ctx, &services.State{Ports: ports, ClusterCIDR: l.cidr}); err != nil {
+		return err
+	}
+	l.ports = ports
+	return nil
+}
+
+func (l *backendLB) Clear(ctx context.Context) error {
+	err := l.b.Cleanup(ctx)
+	if cerr := l.b.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
