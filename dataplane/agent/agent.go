@@ -2,9 +2,11 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -35,6 +37,7 @@ type Agent struct {
 	runner podRunner
 
 	newRunner func(runner.Config) (podRunner, error) // newRunner, or a fake in tests
+	hostDNS   hostDNS                                // the node's resolv.conf, read by New
 
 	mu      sync.Mutex                // guards the fields below
 	hostIP  netip.Addr                // the node's InternalIP, once known
@@ -49,7 +52,12 @@ func New(cfg Config) (*Agent, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
+	hostConf, err := os.ReadFile(cfg.HostResolvConf)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("agent: host resolv.conf: %w", err)
+	}
 	return &Agent{
+		hostDNS: parseResolvConf(hostConf),
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "agent", "node", cfg.NodeName),
 		now:     time.Now,

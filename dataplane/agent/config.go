@@ -45,6 +45,10 @@ type Config struct {
 	ServiceCIDR netip.Prefix
 	// ClusterDNS is the nameserver of ClusterFirst pods. Required.
 	ClusterDNS netip.Addr
+	// HostResolvConf is the node's resolv.conf (kubelet's --resolv-conf):
+	// dnsPolicy Default starts from it and ClusterFirst appends its search
+	// domains. Default "/etc/resolv.conf"; a missing file counts as empty.
+	HostResolvConf string
 	// ClusterDomain defaults to DefaultClusterDomain.
 	ClusterDomain string
 	// MTU of pod interfaces and the bridge; 0 = the uplink's.
@@ -90,6 +94,9 @@ func (c *Config) setDefaults() error {
 			return fmt.Errorf("agent: %w", err)
 		}
 		c.CgroupRoot = root
+	}
+	if c.HostResolvConf == "" {
+		c.HostResolvConf = "/etc/resolv.conf"
 	}
 	if c.ClusterDomain == "" {
 		c.ClusterDomain = DefaultClusterDomain

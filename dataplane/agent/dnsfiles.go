@@ -11,24 +11,69 @@ import (
 	"github.com/switchyard-net/switchyard/dataplane/runner"
 )
 
+// Limits kubelet applies to a pod's resolv.conf (pkg/kubelet/network/dns):
+// glibc reads at most three nameservers, and the search line is capped.
+const (
+	maxDNSNameservers  = 3
+	maxDNSSearches     = 32
+	maxDNSSearchLength = 2048
+)
+
+// hostDNS is what the node's own resolv.conf says (kubelet's
+// --resolv-conf): the base of dnsPolicy Default, and the search domains
+// ClusterFirst appends to the cluster's.
+type hostDNS struct {
+	servers, search, options []string
+}
+
+// parseResolvConf reads the nameserver, search/domain and options lines.
+func parseResolvConf(data []byte) hostDNS {
+	var h hostDNS
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") || strings.HasPrefix(f[0], ";") {
+			continue
+		}
+		switch f[0] {
+		case "nameserver":
+			if len(f) > 1 {
+				h.servers = append(h.servers, f[1])
+			}
+		case "search", "domain": // the last one wins, as in glibc
+			h.search = append([]string(nil), f[1:]...)
+		case "options":
+			h.options = append(h.options, f[1:]...)
+		}
+	}
+	return h
+}
+
 // resolvConf returns the pod's /etc/resolv.conf, following the pod's
 // dnsPolicy as kubelet does: ClusterFirst (the default) uses the cluster
-// DNS with the search path <ns>.svc.<domain> svc.<domain> <domain> and
-// ndots:5; Default (and ClusterFirst for hostNetwork pods) keeps the
-// host's file (nil); None starts empty. dnsConfig is appended in every
-// case but Default.
-func resolvConf(pod *corev1.Pod, dns netip.Addr, domain string) []byte {
+// DNS with the search path <ns>.svc.<domain> svc.<domain> <domain> then
+// the host's search domains, and ndots:5; Default starts from the host's
+// file (nil, the file itself, when there is no dnsConfig to merge), as
+// does ClusterFirst for hostNetwork pods; None starts empty. dnsConfig is
+// merged in every case, then kubelet's limits apply (3 nameservers, 32
+// search domains of at most 2048 characters in all).
+func resolvConf(pod *corev1.Pod, dns netip.Addr, domain string, host hostDNS) []byte {
 	policy := pod.Spec.DNSPolicy
 	if policy == "" {
 		policy = corev1.DNSClusterFirst
 	}
-	if policy == corev1.DNSDefault || (policy == corev1.DNSClusterFirst && pod.Spec.HostNetwork) {
+	hostBased := policy == corev1.DNSDefault || (policy == corev1.DNSClusterFirst && pod.Spec.HostNetwork)
+	if hostBased && pod.Spec.DNSConfig == nil {
 		return nil
 	}
 	var servers, search, opts []string
-	if policy != corev1.DNSNone {
+	switch {
+	case hostBased:
+		servers = append(servers, host.servers...)
+		search = append(search, host.search...)
+		opts = append(opts, host.options...)
+	case policy != corev1.DNSNone:
 		servers = []string{dns.String()}
-		search = []string{pod.Namespace + ".svc." + domain, "svc." + domain, domain}
+		search = appendNew([]string{pod.Namespace + ".svc." + domain, "svc." + domain, domain}, host.search...)
 		opts = []string{"ndots:5"}
 	}
 	if c := pod.Spec.DNSConfig; c != nil {
@@ -42,6 +87,10 @@ func resolvConf(pod *corev1.Pod, dns netip.Addr, domain string) []byte {
 			opts = mergeOption(opts, o.Name, opt)
 		}
 	}
+	if len(servers) > maxDNSNameservers {
+		servers = servers[:maxDNSNameservers]
+	}
+	search = capSearch(search)
 	var b bytes.Buffer
 	if len(search) > 0 {
 		fmt.Fprintf(&b, "search %s\n", strings.Join(search, " "))
@@ -53,6 +102,18 @@ func resolvConf(pod *corev1.Pod, dns netip.Addr, domain string) []byte {
 		fmt.Fprintf(&b, "options %s\n", strings.Join(opts, " "))
 	}
 	return b.Bytes()
+}
+
+// capSearch keeps the first domains within kubelet's limits.
+func capSearch(search []string) []string {
+	n := 0
+	for i, s := range search {
+		n += len(s) + 1
+		if i == maxDNSSearches || n-1 > maxDNSSearchLength {
+			return search[:i]
+		}
+	}
+	return search
 }
 
 func appendNew(list []string, more ...string) []string {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -17,26 +18,46 @@ func TestResolvConf(t *testing.T) {
 		spec corev1.PodSpec
 		want string
 	}{
-		{"cluster first by default", corev1.PodSpec{},
-			"search web.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n"},
+		{"cluster first by default, host search domains appended", corev1.PodSpec{},
+			"search web.svc.cluster.local svc.cluster.local cluster.local corp.example\nnameserver 10.96.0.10\noptions ndots:5\n"},
 		{"default keeps the host's", corev1.PodSpec{DNSPolicy: corev1.DNSDefault}, ""},
 		{"host network cluster first keeps the host's", corev1.PodSpec{HostNetwork: true}, ""},
 		{"host network with ClusterFirstWithHostNet", corev1.PodSpec{HostNetwork: true, DNSPolicy: corev1.DNSClusterFirstWithHostNet},
-			"search web.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n"},
+			"search web.svc.cluster.local svc.cluster.local cluster.local corp.example\nnameserver 10.96.0.10\noptions ndots:5\n"},
 		{"dnsConfig merges", corev1.PodSpec{DNSConfig: &corev1.PodDNSConfig{
 			Nameservers: []string{"1.1.1.1"}, Searches: []string{"example.com", "svc.cluster.local"},
 			Options: []corev1.PodDNSConfigOption{{Name: "ndots", Value: &ndots}, {Name: "edns0"}},
-		}}, "search web.svc.cluster.local svc.cluster.local cluster.local example.com\nnameserver 10.96.0.10\nnameserver 1.1.1.1\noptions ndots:2 edns0\n"},
+		}}, "search web.svc.cluster.local svc.cluster.local cluster.local corp.example example.com\nnameserver 10.96.0.10\nnameserver 1.1.1.1\noptions ndots:2 edns0\n"},
 		{"none uses dnsConfig only", corev1.PodSpec{DNSPolicy: corev1.DNSNone, DNSConfig: &corev1.PodDNSConfig{Nameservers: []string{"9.9.9.9"}}},
 			"nameserver 9.9.9.9\n"},
+		{"default merges dnsConfig into the host's", corev1.PodSpec{DNSPolicy: corev1.DNSDefault, DNSConfig: &corev1.PodDNSConfig{
+			Nameservers: []string{"9.9.9.9"}, Searches: []string{"pod.example"}}},
+			"search corp.example pod.example\nnameserver 192.0.2.53\nnameserver 9.9.9.9\noptions rotate\n"},
+		{"at most three nameservers", corev1.PodSpec{DNSConfig: &corev1.PodDNSConfig{Nameservers: []string{"1.1.1.1", "8.8.8.8", "9.9.9.9"}}},
+			"search web.svc.cluster.local svc.cluster.local cluster.local corp.example\nnameserver 10.96.0.10\nnameserver 1.1.1.1\nnameserver 8.8.8.8\noptions ndots:5\n"},
 	}
+	host := parseResolvConf([]byte("# host\nnameserver 192.0.2.53\nsearch corp.example\noptions rotate\n"))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "web"}, Spec: tt.spec}
-			if diff := cmp.Diff(tt.want, string(resolvConf(pod, dns, "cluster.local"))); diff != "" {
+			if diff := cmp.Diff(tt.want, string(resolvConf(pod, dns, "cluster.local", host))); diff != "" {
 				t.Errorf("resolv.conf (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestCapSearch(t *testing.T) {
+	many := make([]string, 40)
+	for i := range many {
+		many[i] = "d.example"
+	}
+	if got := capSearch(many); len(got) != maxDNSSearches {
+		t.Errorf("capSearch kept %d of 40 domains, want %d", len(got), maxDNSSearches)
+	}
+	long := []string{strings.Repeat("a", 1500), strings.Repeat("b", 600), "c"}
+	if got := capSearch(long); len(got) != 1 {
+		t.Errorf("capSearch kept %d domains over 2048 characters, want 1", len(got))
 	}
 }
 

@@ -136,7 +136,7 @@ func (a *Agent) syncPod(ctx context.Context, uid types.UID) error {
 		Pod:        pod,
 		NetNSPath:  netnsPath,
 		PodIP:      ip,
-		ResolvConf: resolvConf(pod, a.cfg.ClusterDNS, a.cfg.ClusterDomain),
+		ResolvConf: resolvConf(pod, a.cfg.ClusterDNS, a.cfg.ClusterDomain, a.hostDNS),
 		Hosts:      hostsFile(pod, ip, a.cfg.ClusterDomain),
 	})
 	if err != nil {
