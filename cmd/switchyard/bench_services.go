@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -15,12 +16,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/switchyard-net/switchyard/dataplane/services"
+	"github.com/switchyard-net/switchyard/dataplane/services/ebpflb"
 	"github.com/switchyard-net/switchyard/dataplane/services/nftlb"
 	"github.com/switchyard-net/switchyard/internal/bench"
+	"github.com/switchyard-net/switchyard/internal/cgroup"
 	"github.com/switchyard-net/switchyard/internal/sandbox"
 )
 
@@ -33,14 +38,109 @@ func benchPaths() map[string]bench.Path {
 		"iptables":        bench.IptablesPath(),
 		"iptables-legacy": bench.IptablesLegacyPath(),
 		"nftables": {Name: "nftables", Note: "switchyard nftlb backend (dataplane/services/nftlb)",
-			New: func(_ context.Context, node *sandbox.NS, cidr netip.Prefix) (bench.LB, error) {
-				b, err := nftlb.New(nftlb.Config{NetNS: node.Path(), Logger: slog.New(slog.DiscardHandler)})
+			New: func(_ context.Context, node bench.Node) (bench.LB, error) {
+				b, err := nftlb.New(nftlb.Config{NetNS: node.NS.Path(), Logger: slog.New(slog.DiscardHandler)})
 				if err != nil {
 					return nil, err
 				}
-				return &backendLB{b: b, cidr: cidr}, nil
+				return &backendLB{b: b, cidr: node.ClusterCIDR}, nil
 			}},
+		"ebpf": {Name: "ebpf", Note: "switchyard eBPF backend (dataplane/services/ebpflb): cgroup connect4 hooks on the " +
+			"benchmark's cgroup (load generator and servers), over the nftlb backend in the node namespace as in the daemon; " +
+			"its programming times include nftlb's", New: newEBPFBenchLB},
 	}
+}
+
+// newEBPFBenchLB makes the eBPF backend for one pass of the benchmark.
+// Its socket hooks attach only to the cgroup the benchmark created (the
+// load generator and the servers; never the host's root cgroup, nor the
+// benchmark process), its maps and links are pinned in a directory of
+// its own under /sys/fs/bpf/switchyard, and, as in the daemon, the
+// nftables backend in the node namespace is its inner backend. Clear
+// detaches the hooks and removes the pins and the rules.
+func newEBPFBenchLB(ctx context.Context, node bench.Node) (bench.LB, error) {
+	if err := ebpflb.Supported(); err != nil {
+		return nil, err
+	}
+	root, err := cgroup.Root()
+	if err != nil {
+		return nil, err
+	}
+	if node.Cgroup == "" || !strings.HasPrefix(filepath.Clean(node.Cgroup), filepath.Clean(root)+"/") {
+		return nil, fmt.Errorf("ebpf path: refusing cgroup %q: want a cgroup the benchmark created below %s", node.Cgroup, root)
+	}
+	if node.Name == "" {
+		return nil, errors.New("ebpf path: the benchmark has no name for its pin directory")
+	}
+	inner, err := nftlb.New(nftlb.Config{NetNS: node.NS.Path(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, err
+	}
+	pinDir := bpfPinDir("bench-" + node.Name + "-" + sandbox.UniqueSuffix())
+	b, err := ebpflb.New(ebpflb.Config{Cgroup: node.Cgroup, PinDir: pinDir, Inner: inner, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, errors.Join(err, ebpflb.RemovePins(pinDir), inner.Cleanup(ctx), inner.Close())
+	}
+	return &ebpfBenchLB{backendLB: backendLB{b: b, cidr: node.ClusterCIDR}, eb: b, pinDir: pinDir}, nil
+}
+
+// ebpfBenchLB is backendLB over the eBPF backend. Clear also checks that
+// the socket hooks translated the load generator's connections: the
+// benchmark's own probes come from outside the cgroup and go through the
+// inner nftables rules, so a hook that saw nothing would otherwise pass
+// nftables' figures off as eBPF's.
+type ebpfBenchLB struct {
+	backendLB
+	eb         *ebpflb.Backend
+	pinDir     string
+	programmed bool
+}
+
+func (l *ebpfBenchLB) Program(ctx context.Context, svcs []bench.Service) error {
+	err := l.backendLB.Program(ctx, svcs)
+	l.programmed = err == nil
+	return err
+}
+
+func (l *ebpfBenchLB) Clear(ctx context.Context) error {
+	var errs []error
+	if l.programmed && ctx.Err() == nil {
+		n, err := translatedConnections(l.eb)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case n == 0:
+			errs = append(errs, errors.New("the socket hooks translated no connection: the load did not go through eBPF"))
+		}
+	}
+	errs = append(errs, l.backendLB.Clear(ctx), ebpflb.RemovePins(l.pinDir))
+	return errors.Join(errs...)
+}
+
+// translatedConnections sums the per-service connection counters of the
+// socket hooks.
+func translatedConnections(b *ebpflb.Backend) (float64, error) {
+	ch := make(chan prometheus.Metric, 64)
+	go func() {
+		b.Collector().Collect(ch)
+		close(ch)
+	}()
+	var n float64
+	var errs []error
+	for m := range ch {
+		var pb dto.Metric
+		if err := m.Write(&pb); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if strings.Contains(m.Desc().String(), `"switchyard_services_ebpf_connections_total"`) && pb.GetCounter() != nil {
+			n += pb.GetCounter().GetValue()
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return 0, fmt.Errorf("read eBPF connection counters: %w", err)
+	}
+	return n, nil
 }
 
 func newBenchServicesCmd() *cobra.Command {
@@ -64,9 +164,10 @@ client pod, for each path (--lb):
     time per operation of the cgroup holding servers and load generator;
   - the time to program all N services from nothing, and the latency of one
     endpoint change with N present.
-Paths: direct (pod IPs), nftables (switchyard's backend), iptables (a
-kube-proxy iptables-mode ruleset loaded with iptables-restore inside the node
-namespace). Medians of --runs runs; ratios to direct. Writes a Markdown table,
+Paths: direct (pod IPs), nftables (switchyard's backend), ebpf (switchyard's
+eBPF backend: socket hooks attached to the benchmark's own cgroup, over
+nftables), iptables (a kube-proxy iptables-mode ruleset loaded with
+iptables-restore inside the node namespace). Medians of --runs runs; ratios to direct. Writes a Markdown table,
 JSON (--json) and a PNG chart (--png). Nothing outside the sandbox is changed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -123,7 +224,7 @@ JSON (--json) and a PNG chart (--png). Nothing outside the sandbox is changed.`,
 	f.IntVar(&o.Targets, "targets", 8, "services (spread over the list, the last included) the client's connections go to")
 	f.StringSliceVar(&o.Tests, "tests", bench.AllTests, "load tests: stream1, stream4, rr, conn")
 	f.StringSliceVar(&lbs, "lb", []string{"direct", "nftables", "iptables", "iptables-legacy"},
-		"paths to measure: direct, nftables, iptables (iptables-restore as installed), iptables-legacy")
+		"paths to measure: direct, nftables, ebpf, iptables (iptables-restore as installed), iptables-legacy")
 	f.DurationVar(&o.ProgramTimeout, "program-timeout", 5*time.Minute,
 		"give up on a path whose programming of all services takes longer (it is then skipped at larger counts and in later runs)")
 	f.StringVar(&jsonOut, "json", "", "JSON results file (default bench-results/services-<timestamp>.json)")
@@ -173,7 +274,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// backendLB drives a services.Backend (nftables now, eBPF later) from the
+// backendLB drives a services.Backend (nftables or eBPF) from the
 // benchmark's synthetic services. Like the proxier, it hands Sync a new
 // State per change that shares the unchanged ServicePort pointers.
 type backendLB struct {

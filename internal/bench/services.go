@@ -38,13 +38,30 @@ type LB interface {
 	Clear(ctx context.Context) error
 }
 
+// Node is what a Path's LB is made for: the sandbox node of one
+// benchmark.
+type Node struct {
+	// NS is the node network namespace (the bridge, where netfilter
+	// load-balancers program their rules).
+	NS          *sandbox.NS
+	ClusterCIDR netip.Prefix
+	// Cgroup is the cgroup v2 directory the benchmark created, holding
+	// only the load generator and the servers (the benchmark process
+	// itself is outside it): socket-level load-balancers attach here,
+	// and nowhere else.
+	Cgroup string
+	// Name is unique to this benchmark (its netns and cgroup prefix),
+	// for names outside the sandbox such as bpffs pins.
+	Name string
+}
+
 // Path is one way from the client pod to the servers. Adding a
 // load-balancer to the benchmark is adding a Path.
 type Path struct {
 	Name string
-	// New makes the LB for the node namespace; nil means the direct path
-	// (the client dials the pod addresses the services resolve to).
-	New func(ctx context.Context, node *sandbox.NS, clusterCIDR netip.Prefix) (LB, error)
+	// New makes the LB for the node; nil means the direct path (the
+	// client dials the pod addresses the services resolve to).
+	New func(ctx context.Context, node Node) (LB, error)
 	// Note is printed beside the figures (e.g. the iptables backend).
 	Note string
 }
@@ -77,7 +94,7 @@ type ServicesOptions struct {
 	ProgramTimeout time.Duration
 	Tests          []string // load tests (default AllTests)
 	// Paths to measure, in order (default: direct and the built-in
-	// iptables path; the command adds nftables and later ebpf).
+	// iptables path; the command adds nftables and ebpf).
 	Paths []Path
 	// Exec is the argv prefix that starts a child process; the role and
 	// its arguments are appended (ChildMain handles them). Default: this
@@ -325,7 +342,7 @@ func measurePath(ctx context.Context, o *ServicesOptions, topo *svcTopo, p Path,
 			targets = append(targets, netip.AddrPortFrom(a, svcServerPort).String())
 		}
 	} else {
-		lb, err := p.New(ctx, topo.node, svcClusterCIDR)
+		lb, err := p.New(ctx, Node{NS: topo.node, ClusterCIDR: svcClusterCIDR, Cgroup: topo.cgroup, Name: o.Prefix})
 		if err != nil {
 			return r, fmt.Errorf("new %s: %w", p.Name, err)
 		}

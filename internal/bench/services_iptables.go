@@ -218,11 +218,11 @@ func iptablesPath(name, bin string) Path {
 	} else {
 		note += bin + " not found"
 	}
-	return Path{Name: name, Note: note, New: func(_ context.Context, node *sandbox.NS, clusterCIDR netip.Prefix) (LB, error) {
+	return Path{Name: name, Note: note, New: func(_ context.Context, node Node) (LB, error) {
 		if _, err := exec.LookPath(bin); err != nil {
 			return nil, fmt.Errorf("%s path: %w (apt-get install iptables)", name, err)
 		}
-		return &iptLB{node: node, bin: bin, gen: iptRuleset{clusterCIDR: clusterCIDR}}, nil
+		return &iptLB{node: node.NS, bin: bin, gen: iptRuleset{clusterCIDR: node.ClusterCIDR}}, nil
 	}}
 }
 
