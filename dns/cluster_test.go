@@ -149,18 +149,25 @@ func startStub(t testing.TB) *stub {
 		}
 		w.WriteMsg(m)
 	})
-	udp := &miekg.Server{Addr: "127.0.0.1:0", Net: "udp", Handler: h}
-	ready := make(chan struct{})
-	udp.NotifyStartedFunc = func() { close(ready) }
-	go udp.ListenAndServe()
-	<-ready
-	st.addr = udp.PacketConn.LocalAddr().(interface{ AddrPort() netip.AddrPort }).AddrPort()
-	tcp := &miekg.Server{Addr: st.addr.String(), Net: "tcp", Handler: h}
-	tready := make(chan struct{})
-	tcp.NotifyStartedFunc = func() { close(tready) }
-	go tcp.ListenAndServe()
-	<-tready
-	st.srv = []*miekg.Server{udp, tcp}
+	// UDP on a free port, then TCP on the same number; that one may be
+	// taken by another process, so try again with a new port.
+	for attempt := 0; ; attempt++ {
+		udp := &miekg.Server{Addr: "127.0.0.1:0", Net: "udp", Handler: h}
+		if err := startMiekg(udp); err != nil {
+			t.Fatalf("stub upstream: %v", err)
+		}
+		st.addr = udp.PacketConn.LocalAddr().(interface{ AddrPort() netip.AddrPort }).AddrPort()
+		tcp := &miekg.Server{Addr: st.addr.String(), Net: "tcp", Handler: h}
+		err := startMiekg(tcp)
+		if err == nil {
+			st.srv = []*miekg.Server{udp, tcp}
+			break
+		}
+		udp.Shutdown()
+		if attempt == 20 {
+			t.Fatalf("stub upstream: no port free for UDP and TCP: %v", err)
+		}
+	}
 	t.Cleanup(func() {
 		for _, s := range st.srv {
 			s.Shutdown()
@@ -248,4 +255,19 @@ func (ts *testServer) ask(t testing.TB, name string, qtype uint16, edns bool, tc
 		t.Fatalf("%s %s: %v", name, miekg.TypeToString[qtype], err)
 	}
 	return r
+}
+
+// startMiekg starts s and returns once it serves, or with the error that
+// kept it from listening.
+func startMiekg(s *miekg.Server) error {
+	ready := make(chan struct{})
+	s.NotifyStartedFunc = func() { close(ready) }
+	errc := make(chan error, 1)
+	go func() { errc <- s.ListenAndServe() }()
+	select {
+	case <-ready:
+		return nil
+	case err := <-errc:
+		return err
+	}
 }

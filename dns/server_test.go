@@ -158,10 +158,9 @@ func TestLoopProbe(t *testing.T) {
 			w.WriteMsg(reply)
 		}
 	})}
-	ready := make(chan struct{})
-	relay.NotifyStartedFunc = func() { close(ready) }
-	go relay.ListenAndServe()
-	<-ready
+	if err := startMiekg(relay); err != nil {
+		t.Fatal(err)
+	}
 	defer relay.Shutdown()
 	relayAddr := relay.PacketConn.LocalAddr().(*net.UDPAddr).AddrPort()
 

@@ -79,6 +79,9 @@ var AllTests = []string{TestStream1, TestStream4, TestRR, TestConn}
 
 // ServicesOptions configure RunServices. Zero values take the defaults.
 type ServicesOptions struct {
+	// StreamSize is the size of each stream download (default 64 MiB);
+	// short smoke runs use less so one completes within the window.
+	StreamSize  int
 	Services    []int         // service counts (default 1, 1000, 10000, 50000)
 	Endpoints   int           // endpoints per service (default 5)
 	Servers     int           // server pods (default Endpoints)
@@ -429,7 +432,7 @@ func program(ctx context.Context, o *ServicesOptions, lb LB, svcs []Service, r *
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func runTest(ctx context.Context, o *ServicesOptions, topo *svcTopo, test string, targets []string) (Figures, error) {
-	spec := LoadSpec{Targets: targets, Conns: o.Concurrency, Duration: o.Duration, Warmup: o.Warmup}
+	spec := LoadSpec{Targets: targets, Conns: o.Concurrency, Duration: o.Duration, Warmup: o.Warmup, StreamSize: o.StreamSize}
 	switch test {
 	case TestStream1:
 		spec.Mode, spec.Conns = ModeStream, 1

@@ -199,7 +199,7 @@ func TestServicesSmoke(t *testing.T) {
 		t.Skip("-short")
 	}
 	prefix := "sybt-" + sandbox.UniqueSuffix()
-	o := ServicesOptions{Services: []int{1}, Endpoints: 2, Runs: 1, Duration: 300 * time.Millisecond,
+	o := ServicesOptions{Services: []int{1}, Endpoints: 2, Runs: 1, Duration: 300 * time.Millisecond, StreamSize: 1 << 20,
 		Warmup: 100 * time.Millisecond, Concurrency: 4, Changes: 2, Prefix: prefix,
 		Exec: []string{os.Args[0]}, Env: []string{childEnv + "=1"}, Log: testLog{t}}
 	res, err := RunServices(context.Background(), o)
