@@ -2,11 +2,9 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -14,10 +12,7 @@ import (
 
 	miekg "github.com/miekg/dns"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/switchyard-net/switchyard/internal/sandbox"
 )
 
 // dnsUpstream is the stub upstream resolver the DNS test runs inside the
@@ -28,43 +23,7 @@ const dnsUpstream = "127.0.0.1:5300"
 // resolver inside the node namespace, which answers outside.test.
 func upDNSNode(t *testing.T) *node {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the daemon wires pods inside a sandbox network namespace")
-	}
-	n := &node{t: t, registry: t.TempDir()}
-	name := "sy-e2e-" + sandbox.UniqueSuffix()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	rec, err := sandbox.Up(ctx, sandbox.Options{
-		Name: name, Binary: binary, DataDir: t.TempDir(), RegistryDir: n.registry,
-		ExtraArgs: []string{"--log-level", "debug", "--dns-upstream", dnsUpstream},
-	})
-	if err != nil {
-		t.Fatalf("sandbox up: %v", err)
-	}
-	n.rec = rec
-	t.Cleanup(func() {
-		if t.Failed() || os.Getenv("E2E_DAEMON_LOG") != "" {
-			b, _ := os.ReadFile(rec.LogFile())
-			t.Logf("daemon log (tail):\n%s", tail(string(b), 8000))
-		}
-		err := sandbox.Down(context.Background(), name, sandbox.DownOptions{RegistryDir: n.registry, StopTimeout: 5 * time.Second})
-		if err != nil && !errors.Is(err, sandbox.ErrNotFound) {
-			t.Errorf("sandbox down: %v", err)
-		}
-	})
-	if n.ns, err = sandbox.OpenNS(name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.ns.Close() })
-	rc, err := clientcmd.BuildConfigFromFlags("", rec.Kubeconfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc.Dial = n.ns.DialContext
-	if n.client, err = kubernetes.NewForConfig(rc); err != nil {
-		t.Fatal(err)
-	}
+	n := upNode(t, "--dns-upstream", dnsUpstream)
 	pc, err := n.ns.ListenPacket("udp", dnsUpstream)
 	if err != nil {
 		t.Fatal(err)
