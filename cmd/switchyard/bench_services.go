@@ -29,6 +29,15 @@ import (
 	"github.com/switchyard-net/switchyard/internal/sandbox"
 )
 
+// newNftablesBenchLB is the nftlb backend in the sandbox node.
+func newNftablesBenchLB(_ context.Context, node bench.Node) (bench.LB, error) {
+	b, err := nftlb.New(nftlb.Config{NetNS: node.NS.Path(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, err
+	}
+	return &backendLB{b: b, cidr: node.ClusterCIDR}, nil
+}
+
 // benchPaths are the paths `bench services --lb` can measure. A new
 // load-balancer is one entry here (internal/bench cannot import the
 // dataplane, so the backends are wired in from cmd).
@@ -37,14 +46,8 @@ func benchPaths() map[string]bench.Path {
 		"direct":          bench.DirectPath(),
 		"iptables":        bench.IptablesPath(),
 		"iptables-legacy": bench.IptablesLegacyPath(),
-		"nftables": {Name: "nftables", Note: "switchyard nftlb backend (dataplane/services/nftlb)",
-			New: func(_ context.Context, node bench.Node) (bench.LB, error) {
-				b, err := nftlb.New(nftlb.Config{NetNS: node.NS.Path(), Logger: slog.New(slog.DiscardHandler)})
-				if err != nil {
-					return nil, err
-				}
-				return &backendLB{b: b, cidr: node.ClusterCIDR}, nil
-			}},
+		"nftables":        {Name: "nftables", Note: "switchyard nftlb backend (dataplane/services/nftlb)", New: newNftablesBenchLB},
+		"direct-ct":       {Name: "direct-ct", DialPods: true, Note: "pod IPs with the nftables services loaded: conntrack runs, as on a node with the pods' masquerade", New: newNftablesBenchLB},
 		"ebpf": {Name: "ebpf", Note: "switchyard eBPF backend (dataplane/services/ebpflb): cgroup connect4 hooks on the " +
 			"benchmark's cgroup (load generator and servers), over the nftlb backend in the node namespace as in the daemon; " +
 			"its programming times include nftlb's", New: newEBPFBenchLB},

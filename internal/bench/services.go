@@ -64,6 +64,11 @@ type Path struct {
 	New func(ctx context.Context, node Node) (LB, error)
 	// Note is printed beside the figures (e.g. the iptables backend).
 	Note string
+	// DialPods makes the client dial the pod addresses although New
+	// programmed the services: the cost of the rules being loaded (and
+	// conntrack running, as on any node with the pods' masquerade) on
+	// traffic that does not use them.
+	DialPods bool
 }
 
 // Load tests, in the order they run.
@@ -367,6 +372,12 @@ func measurePath(ctx context.Context, o *ServicesOptions, topo *svcTopo, p Path,
 		}
 		for _, i := range idx {
 			targets = append(targets, netip.AddrPortFrom(svcs[i].ClusterIP, svcs[i].Port).String())
+		}
+		if p.DialPods {
+			targets = targets[:0]
+			for _, a := range topo.serverAddrs {
+				targets = append(targets, netip.AddrPortFrom(a, svcServerPort).String())
+			}
 		}
 	}
 	for _, t := range targets {
