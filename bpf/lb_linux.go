@@ -241,8 +241,23 @@ func Remove(pinDir string) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("remove bpf pins in %s: %w", pinDir, err)
 	}
+	removeEmptyParent(pinDir)
 	return nil
 }
+
+// removeEmptyParent removes the directory Open created above pinDir (by
+// convention /sys/fs/bpf/switchyard) once its last node is gone; a
+// parent that still holds pins, or that is the bpffs mount itself, stays.
+func removeEmptyParent(pinDir string) {
+	parent := filepath.Dir(filepath.Clean(pinDir))
+	if parent == "/" || parent == bpffsRoot {
+		return
+	}
+	_ = os.Remove(parent) // fails (and keeps it) unless empty
+}
+
+// bpffsRoot is where the BPF filesystem is mounted by convention.
+const bpffsRoot = "/sys/fs/bpf"
 
 // ensureBPFFS checks that dir lies on a bpffs mount, mounting one at
 // /sys/fs/bpf when dir is under it and nothing is mounted there yet (the
@@ -264,12 +279,11 @@ func ensureBPFFS(dir string) error {
 		}
 		p = filepath.Dir(p)
 	}
-	const def = "/sys/fs/bpf"
-	if p != def && p != "/sys/fs" && p != "/sys" {
+	if p != bpffsRoot && p != "/sys/fs" && p != "/sys" {
 		return fmt.Errorf("pin directory %s is not on a bpffs mount", dir)
 	}
-	if err := unix.Mount("bpffs", def, "bpf", 0, "mode=0700"); err != nil {
-		return fmt.Errorf("mount bpffs at %s: %w", def, err)
+	if err := unix.Mount("bpffs", bpffsRoot, "bpf", 0, "mode=0700"); err != nil {
+		return fmt.Errorf("mount bpffs at %s: %w", bpffsRoot, err)
 	}
 	return nil
 }

@@ -67,7 +67,6 @@ func PinDir(t testing.TB, remove func(string) error) string {
 		if err := remove(dir); err != nil {
 			t.Errorf("remove pins: %v", err)
 		}
-		os.Remove("/sys/fs/bpf/switchyard") // only when empty
 	})
 	return dir
 }

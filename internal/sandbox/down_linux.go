@@ -71,6 +71,7 @@ func teardown(ctx context.Context, r *Record, o DownOptions) error {
 	}
 	if nameRE.MatchString(r.NodeName) {
 		add(removeAll(filepath.Join(bpfPinRoot, r.NodeName)))
+		_ = os.Remove(bpfPinRoot) // once the last node's pins are gone
 	}
 	add(removeData(r, o.KeepData))
 	if len(errs) > 0 {
