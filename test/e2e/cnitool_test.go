@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -98,16 +99,16 @@ func TestCnitool(t *testing.T) {
 // nsLinks lists the interface names in a namespace.
 func nsLinks(t *testing.T, ns *sandbox.NS) []string {
 	t.Helper()
-	out, err := ns.Command(context.Background(), "ip", "-o", "link", "show").Output()
+	var names []string
+	err := ns.Do(func() error {
+		ifs, err := net.Interfaces()
+		for _, i := range ifs {
+			names = append(names, i.Name)
+		}
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	var names []string
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 1 {
-			names = append(names, strings.SplitN(strings.TrimSuffix(f[1], ":"), "@", 2)[0])
-		}
 	}
 	return names
 }

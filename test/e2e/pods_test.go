@@ -342,18 +342,7 @@ func TestPodsWiredReachableAndDeleted(t *testing.T) {
 // links lists the interface names of the node namespace.
 func (n *node) links() []string {
 	n.t.Helper()
-	var names []string
-	err := n.ns.Do(func() error {
-		ifs, err := net.Interfaces()
-		for _, i := range ifs {
-			names = append(names, i.Name)
-		}
-		return err
-	})
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	return names
+	return nsLinks(n.t, n.ns)
 }
 
 func contains(list []string, s string) bool {

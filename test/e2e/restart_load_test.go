@@ -53,7 +53,7 @@ func TestRestartUnderLoad(t *testing.T) {
 }
 
 func restartUnderLoad(t *testing.T, lb string) {
-	n := upNodeArgs(t, "--lb", lb)
+	n := upNode(t, "--lb", lb)
 	e := &svcEnv{n: n, lb: lb, ctx: context.Background(), nodeName: n.rec.NodeName}
 	svc := e.createService(t, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "load"},

@@ -109,7 +109,7 @@ func runServiceBehaviours(t *testing.T, lb string) {
 }
 
 func newSvcEnv(t *testing.T, lb string) *svcEnv {
-	n := upNodeArgs(t, "--lb", lb)
+	n := upNode(t, "--lb", lb)
 	e := &svcEnv{n: n, lb: lb, ctx: context.Background(), nodeName: n.rec.NodeName}
 	e.out = sandbox.NewTestNS(t, "sy-e2e-out")
 	if err := sandbox.Link(n.ns, "sy-out", nodeOutsideAddr, e.out, "eth0", outsideAddr); err != nil {
@@ -177,8 +177,6 @@ func newSvcEnv(t *testing.T, lb string) *svcEnv {
 	return e
 }
 
-// upNodeArgs is upNode with extra daemon flags.
-func upNodeArgs(t *testing.T, extra ...string) *node { return upNode(t, extra...) }
 
 // servicePod is a netexec pod serving HTTP on port (named "http") and
 // UDP on 8081 (named "udp"). An unready pod's probe checks a closed port.
