@@ -1,7 +1,6 @@
 package ingress
 
 import (
-	"cmp"
 	"fmt"
 	"net"
 	"slices"
@@ -22,7 +21,6 @@ import (
 
 // snapshot is what one rebuild reads from the caches.
 type snapshot struct {
-	classes   []*networkingv1.IngressClass
 	ingresses []*networkingv1.Ingress
 	services  corelisters.ServiceLister
 	slices    discoverylisters.EndpointSliceLister
@@ -81,12 +79,7 @@ func build(s snapshot, cs classSet, p *proxy.Proxy) built {
 			out.ours = append(out.ours, ing)
 		}
 	}
-	slices.SortFunc(out.ours, func(a, b *networkingv1.Ingress) int {
-		if c := a.CreationTimestamp.Time.Compare(b.CreationTimestamp.Time); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
-	})
+	slices.SortFunc(out.ours, func(a, b *networkingv1.Ingress) int { return order(a).Compare(order(b)) })
 	var rules []router.Rule[*proxy.Backend]
 	var defaults []router.Default[*proxy.Backend]
 	for _, ing := range out.ours {
@@ -203,11 +196,7 @@ func (ib *ingressBuilder) backend(b networkingv1.IngressBackend, secure bool) *p
 		ib.problem("resource backends are not supported")
 		return ib.p.NewBackend(ns+"/"+ib.ing.Name, "", nil, opts)
 	}
-	port := b.Service.Port.Name
-	if port == "" {
-		port = strconv.Itoa(int(b.Service.Port.Number))
-	}
-	svcKey := ns + "/" + b.Service.Name + ":" + port
+	svcKey := ns + "/" + b.Service.Name + ":" + portString(b.Service.Port)
 	key := svcKey + "/" + strconv.FormatBool(secure)
 	if be := ib.backends[key]; be != nil {
 		return be
@@ -284,5 +273,3 @@ func readyAddrs(eps []*discoveryv1.EndpointSlice, sp *corev1.ServicePort) []stri
 	slices.Sort(out)
 	return slices.Compact(out)
 }
-
-func everything() labels.Selector { return labels.Everything() }

@@ -9,6 +9,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
@@ -90,9 +91,9 @@ func TestBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	classes, _ := f.Networking().V1().IngressClasses().Lister().List(everything())
-	ings, _ := f.Networking().V1().Ingresses().Lister().List(everything())
-	b := build(snapshot{classes: classes, ingresses: ings, services: f.Core().V1().Services().Lister(),
+	classes, _ := f.Networking().V1().IngressClasses().Lister().List(labels.Everything())
+	ings, _ := f.Networking().V1().Ingresses().Lister().List(labels.Everything())
+	b := build(snapshot{ingresses: ings, services: f.Core().V1().Services().Lister(),
 		slices: f.Discovery().V1().EndpointSlices().Lister(), secrets: f.Core().V1().Secrets().Lister()},
 		ourClasses(classes, Controller, DefaultClassName), p)
 	var served []string

@@ -145,7 +145,7 @@ func (in *Ingress) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-tick.C:
-			if !in.status.known() {
+			if in.status.pending() {
 				in.rebuild(ctx)
 			}
 		case <-in.dirty:
@@ -167,10 +167,10 @@ func (in *Ingress) rebuild(ctx context.Context) {
 	ings, _ := f.Networking().V1().Ingresses().Lister().List(labels.Everything())
 	cs := ourClasses(classes, Controller, DefaultClassName)
 	b := build(snapshot{
-		classes: classes, ingresses: ings,
-		services: f.Core().V1().Services().Lister(),
-		slices:   f.Discovery().V1().EndpointSlices().Lister(),
-		secrets:  f.Core().V1().Secrets().Lister(),
+		ingresses: ings,
+		services:  f.Core().V1().Services().Lister(),
+		slices:    f.Discovery().V1().EndpointSlices().Lister(),
+		secrets:   f.Core().V1().Secrets().Lister(),
 	}, cs, in.proxy)
 	for _, err := range in.certs.Set(b.tls) {
 		b.problems = append(b.problems, err.Error())

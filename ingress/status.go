@@ -24,7 +24,9 @@ func newStatusWriter(c kubernetes.Interface, node string, log *slog.Logger) *sta
 	return &statusWriter{client: c, node: node, log: log}
 }
 
-func (s *statusWriter) known() bool { return s.addr != "" }
+// pending reports whether the node's address is still to be learnt
+// (without a node name there is nothing to learn, and no status to write).
+func (s *statusWriter) pending() bool { return s.addr == "" && s.node != "" }
 
 func (s *statusWriter) nodeAddr(ctx context.Context) string {
 	if s.addr != "" || s.node == "" {

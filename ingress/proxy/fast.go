@@ -96,21 +96,22 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, b *Backend, limit *limitReader
 		}
 		resp.Reset()
 		var de *dialError
-		if !errors.As(err, &de) {
-			fasthttp.ReleaseResponse(resp)
-		}
-		switch {
-		case limit != nil && limit.exceeded:
-			ctx.SetConnectionClose()
-			p.fastStatus(ctx, b, u, fasthttp.StatusRequestEntityTooLarge, "413 request entity too large\n", start)
-			return
-		case errors.As(err, &de):
+		dialFailed := errors.As(err, &de)
+		tooLarge := limit != nil && limit.exceeded
+		if dialFailed && !tooLarge {
+			// Nothing was sent: try another endpoint with the same resp.
 			u.failed(now)
 			p.metrics.upstreamError(b, "connect")
 			if len(tried) < maxAttempts {
 				continue
 			}
-			fasthttp.ReleaseResponse(resp)
+		}
+		fasthttp.ReleaseResponse(resp)
+		switch {
+		case tooLarge:
+			ctx.SetConnectionClose()
+			p.fastStatus(ctx, b, u, fasthttp.StatusRequestEntityTooLarge, "413 request entity too large\n", start)
+		case dialFailed:
 			p.fastStatus(ctx, b, u, fasthttp.StatusBadGateway, "502 bad gateway\n", start)
 		case errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, os.ErrDeadlineExceeded):
 			p.metrics.upstreamError(b, "timeout")

@@ -22,12 +22,16 @@ type Order struct {
 	Key     string
 }
 
-func (o Order) before(p Order) bool {
-	if !o.Created.Equal(p.Created) {
-		return o.Created.Before(p.Created)
+// Compare is -1 when o ranks before p, +1 when after, 0 when equal (for
+// slices.SortFunc).
+func (o Order) Compare(p Order) int {
+	if c := o.Created.Compare(p.Created); c != 0 {
+		return c
 	}
-	return o.Key < p.Key
+	return strings.Compare(o.Key, p.Key)
 }
+
+func (o Order) before(p Order) bool { return o.Compare(p) < 0 }
 
 // Rule is one host/path of an Ingress and the target serving it.
 type Rule[T any] struct {

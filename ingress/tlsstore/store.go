@@ -85,7 +85,9 @@ type Entry struct {
 func (s *Store) Set(entries []Entry) []error {
 	next := &certSet{exact: map[string]*tls.Certificate{}, wildcard: map[string]*tls.Certificate{}}
 	var errs []error
+	inUse := make(map[string]bool, len(entries))
 	for _, e := range entries {
+		inUse[secretKey(e.Secret)] = true
 		cert, err := s.parse(e.Secret)
 		if err != nil {
 			errs = append(errs, err)
@@ -107,13 +109,30 @@ func (s *Store) Set(entries []Entry) []error {
 		}
 	}
 	s.set.Store(next)
+	s.forgetExcept(inUse)
 	return errs
+}
+
+// forgetExcept drops the cached key pairs of Secrets no longer listed, so
+// that deleted Secrets do not stay in memory.
+func (s *Store) forgetExcept(inUse map[string]bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.seen {
+		if !inUse[k] {
+			delete(s.seen, k)
+		}
+	}
+}
+
+func secretKey(sec *corev1.Secret) string {
+	return string(sec.UID) + "/" + sec.Namespace + "/" + sec.Name
 }
 
 // parse returns the Secret's key pair, from the cache when its
 // resourceVersion is unchanged.
 func (s *Store) parse(sec *corev1.Secret) (*tls.Certificate, error) {
-	key := string(sec.UID) + "/" + sec.Namespace + "/" + sec.Name
+	key := secretKey(sec)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c, ok := s.seen[key]; ok && c.version == sec.ResourceVersion && sec.ResourceVersion != "" {

@@ -41,10 +41,9 @@ type Config struct {
 // Server is a bound netexec server. Create it with [Listen], run it with
 // [Server.Serve]. Its methods are safe for concurrent use.
 type Server struct {
-	httpLn  net.Listener
-	udpConn *net.UDPConn
-	http    *http.Server
-	udp     *udpServer
+	httpLn net.Listener
+	http   *http.Server
+	udp    *udpServer // nil when UDP is off
 
 	stopOnce  sync.Once
 	stop      chan struct{} // closed by /shutdown
@@ -110,7 +109,6 @@ func (s *Server) listen(cfg Config) error {
 		if err != nil {
 			return fmt.Errorf("netexec: listen udp: %w", err)
 		}
-		s.udpConn = c
 		s.udp = &udpServer{conn: c, hostname: []byte(cfg.Hostname)}
 	}
 	return nil
@@ -126,10 +124,10 @@ func (s *Server) HTTPAddr() net.Addr {
 
 // UDPAddr is the bound UDP address, or nil when UDP is off.
 func (s *Server) UDPAddr() net.Addr {
-	if s.udpConn == nil {
+	if s.udp == nil {
 		return nil
 	}
-	return s.udpConn.LocalAddr()
+	return s.udp.conn.LocalAddr()
 }
 
 func (s *Server) requestStop() { s.stopOnce.Do(func() { close(s.stop) }) }
@@ -191,8 +189,8 @@ func (s *Server) Close() error {
 				errs = append(errs, err)
 			}
 		}
-		if s.udpConn != nil {
-			errs = append(errs, s.udpConn.Close())
+		if s.udp != nil {
+			errs = append(errs, s.udp.conn.Close())
 		}
 		s.closeErr = errors.Join(errs...)
 	})
