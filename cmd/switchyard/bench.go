@@ -98,4 +98,3 @@ func reportBench(cmd *cobra.Command, res benchResult, out string) error {
 	fmt.Fprintf(cmd.OutOrStdout(), "results written to %s\n", out)
 	return nil
 }
-

@@ -192,9 +192,8 @@ JSON (--json) and a PNG chart (--png). Nothing outside the sandbox is changed.`,
 			// SIGHUP and SIGPIPE (a closed terminal, `| head`) clean up too.
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 			defer stop()
-			stamp := time.Now().UTC().Format("20060102T150405Z")
 			if jsonOut == "" {
-				jsonOut = filepath.Join("bench-results", "services-"+stamp+".json")
+				jsonOut = defaultBenchOut("services")
 			}
 			if pngOut == "" {
 				pngOut = strings.TrimSuffix(jsonOut, ".json") + ".png"

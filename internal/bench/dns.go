@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -343,20 +342,6 @@ func (s *dnsServer) stop() {
 	}
 }
 
-// cpuUsec is the cgroup's CPU time so far.
-func (s *dnsServer) cpuUsec() (float64, error) {
-	b, err := os.ReadFile(filepath.Join(s.cg, "cpu.stat"))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
-			return strconv.ParseFloat(v, 64)
-		}
-	}
-	return 0, errors.New("no usage_usec in cpu.stat")
-}
-
 func waitAnswering(ctx context.Context, addr netip.AddrPort, timeout time.Duration) error {
 	c := &miekg.Client{Net: "udp", Timeout: 200 * time.Millisecond}
 	deadline := time.Now().Add(timeout)
@@ -410,7 +395,7 @@ func measureDNS(ctx context.Context, dnsperf string, s *dnsServer, file string, 
 	}
 	var f DNSFigures
 	maxArgs := append(slices.Clone(base), "-l", secs, "-c", "4", "-q", "500")
-	before, err := s.cpuUsec()
+	before, err := cgroupUsage(s.cg)
 	if err != nil {
 		return f, nil, err
 	}
@@ -418,11 +403,11 @@ func measureDNS(ctx context.Context, dnsperf string, s *dnsServer, file string, 
 	if err != nil {
 		return f, nil, err
 	}
-	after, _ := s.cpuUsec()
+	after, _ := cgroupUsage(s.cg)
 	completed := dnsperfField(out, "Queries completed:")
 	f.QPS = dnsperfField(out, "Queries per second:")
 	if completed > 0 {
-		f.CPUus = (after - before) / completed
+		f.CPUus = float64(after-before) / completed
 	}
 	f.RcodeNote = dnsperfRcodes(out)
 	fixedArgs := append(slices.Clone(base), "-l", secs, "-Q", strconv.Itoa(o.Rate), "-v")
@@ -499,13 +484,7 @@ func dnsperfLatencies(out []byte) []time.Duration {
 }
 
 func medianFigures(runs []DNSFigures) DNSFigures {
-	col := func(get func(DNSFigures) float64) float64 {
-		var v []float64
-		for _, r := range runs {
-			v = append(v, get(r))
-		}
-		return MedianOf(v)
-	}
+	col := func(get func(DNSFigures) float64) float64 { return medianBy(runs, get) }
 	m := DNSFigures{
 		QPS:     col(func(f DNSFigures) float64 { return f.QPS }),
 		CPUus:   col(func(f DNSFigures) float64 { return f.CPUus }),
@@ -520,16 +499,7 @@ func medianFigures(runs []DNSFigures) DNSFigures {
 }
 
 // WriteJSON writes the result to path, creating its directory.
-func (r *DNSResult) WriteJSON(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
+func (r *DNSResult) WriteJSON(path string) error { return writeJSON(path, r) }
 
 // WriteTable prints the medians side by side, with switchyard's ratio to
 // each CoreDNS configuration.

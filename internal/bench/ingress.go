@@ -197,13 +197,7 @@ func medianMeasure(ms []IngressMeasure) IngressMeasure {
 	if len(ms) == 0 {
 		return IngressMeasure{}
 	}
-	pick := func(f func(IngressMeasure) float64) float64 {
-		var v []float64
-		for _, m := range ms {
-			v = append(v, f(m))
-		}
-		return MedianOf(v)
-	}
+	pick := func(f func(IngressMeasure) float64) float64 { return medianBy(ms, f) }
 	errs := 0
 	for _, m := range ms {
 		errs += m.Errors

@@ -1,11 +1,8 @@
 package bench
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -21,13 +18,7 @@ func IngressBackends(s string) []string {
 }
 
 // WriteJSON writes the result to path (directories created).
-func (r *IngressResult) WriteJSON(path string) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeFileMkdir(path, append(b, '\n'))
-}
+func (r *IngressResult) WriteJSON(path string) error { return writeJSON(path, r) }
 
 // WriteTable prints the medians side by side.
 func (r *IngressResult) WriteTable(w io.Writer) {
@@ -45,11 +36,4 @@ func (r *IngressResult) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "%-32s %12.0f %12.0f %6.2fx %7.2fms %7.2fms %7.2fms %7.2fms %10.1f %10.1f %3d/%-3d\n",
 			row.Scenario.Name, s.RPS, n.RPS, ratio, s.P50, n.P50, s.P99, n.P99, s.CPUus, n.CPUus, s.Errors, n.Errors)
 	}
-}
-
-func writeFileMkdir(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, data, 0o644)
 }

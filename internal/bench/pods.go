@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -708,18 +707,7 @@ func summarize(runs []Run) Run {
 }
 
 // WriteJSON writes the result to path, creating its directory.
-func (r *PodsResult) WriteJSON(path string) error {
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
+func (r *PodsResult) WriteJSON(path string) error { return writeJSON(path, r) }
 
 // WriteTable prints the summary side by side.
 func (r *PodsResult) WriteTable(w io.Writer) {

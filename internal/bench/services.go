@@ -519,15 +519,8 @@ func summarizeServices(runs [][]PathResult) []PathResult {
 			out = append(out, s)
 			continue
 		}
-		med := func(f func(PathResult) float64) float64 {
-			var v []float64
-			for _, r := range g {
-				v = append(v, f(r))
-			}
-			return MedianOf(v)
-		}
-		s.ProgramMs = med(func(r PathResult) float64 { return r.ProgramMs })
-		s.ChangeMs = med(func(r PathResult) float64 { return r.ChangeMs })
+		s.ProgramMs = medianBy(g, func(r PathResult) float64 { return r.ProgramMs })
+		s.ChangeMs = medianBy(g, func(r PathResult) float64 { return r.ChangeMs })
 		for _, r := range g {
 			s.ChangeN += r.ChangeN
 		}
@@ -541,13 +534,7 @@ func summarizeServices(runs [][]PathResult) []PathResult {
 			if len(fs) == 0 {
 				continue
 			}
-			m := func(f func(Figures) float64) float64 {
-				var v []float64
-				for _, x := range fs {
-					v = append(v, f(x))
-				}
-				return MedianOf(v)
-			}
+			m := func(f func(Figures) float64) float64 { return medianBy(fs, f) }
 			var ops, errs int64
 			for _, x := range fs {
 				ops, errs = ops+x.Ops, errs+x.Errors

@@ -1,28 +1,14 @@
 package bench
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 )
 
 // WriteJSON writes the result to path, creating its directory.
-func (r *ServicesResult) WriteJSON(path string) error {
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
+func (r *ServicesResult) WriteJSON(path string) error { return writeJSON(path, r) }
 
 // find returns the summary row of path at n services.
 func (r *ServicesResult) find(path string, n int) (PathResult, bool) {

@@ -60,3 +60,14 @@ func MedianOf(vs []float64) float64 {
 	slices.Sort(s)
 	return median(s)
 }
+
+// medianBy returns the median of f over xs (the per-figure median of a set
+// of runs), 0 when empty.
+func medianBy[T any](xs []T, f func(T) float64) float64 {
+	v := make([]float64, len(xs))
+	for i, x := range xs {
+		v[i] = f(x)
+	}
+	slices.Sort(v)
+	return median(v)
+}
