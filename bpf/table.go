@@ -66,16 +66,16 @@ func (t *table) lookup(name string, svc *Service) *svcState {
 	if s := t.byName[name]; s != nil {
 		return s
 	}
-	for _, f := range svc.Frontends {
-		s := t.byFrontend[frontendKey(f, svc.Proto)]
-		if s != nil && s.name == "" && s.proto == svc.Proto {
-			s.name = name
-			t.byName[name] = s
-			return s
-		}
-		break
+	if len(svc.Frontends) == 0 {
+		return nil
 	}
-	return nil
+	s := t.byFrontend[frontendKey(svc.Frontends[0], svc.Proto)]
+	if s == nil || s.name != "" || s.proto != svc.Proto {
+		return nil
+	}
+	s.name = name
+	t.byName[name] = s
+	return s
 }
 
 // plan is the difference between a service's kernel state and a desired

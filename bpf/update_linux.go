@@ -3,9 +3,9 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -138,11 +138,7 @@ func (lb *LB) write(s *svcState, p *plan, flags, affinity uint32) error {
 		s.gen ^= 1
 	}
 	if p.slotsChanged {
-		keys := make([]lbSlotKey, len(p.ids))
-		for i := range p.ids {
-			keys[i] = slotKey(s.id, s.gen, i)
-		}
-		if err := putAll(m.SySlots, keys, p.ids); err != nil {
+		if err := putAll(m.SySlots, slotKeys(s.id, s.gen, len(p.ids)), p.ids); err != nil {
 			return fmt.Errorf("write slots: %w", err)
 		}
 	}
@@ -267,25 +263,18 @@ func (lb *LB) PruneUnclaimed() (int, error) {
 func (lb *LB) Names() []string {
 	lb.mu.Lock()
 	defer lb.mu.Unlock()
-	if lb.st == nil {
-		return nil
-	}
-	names := make([]string, 0, len(lb.st.byName))
-	for n := range lb.st.byName {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(lb.st.byName))
 }
 
 // Service returns the service called name as programmed.
 func (lb *LB) Service(name string) (Service, bool) {
 	lb.mu.Lock()
 	defer lb.mu.Unlock()
-	if lb.st == nil || lb.st.byName[name] == nil {
+	s := lb.st.byName[name]
+	if s == nil {
 		return Service{}, false
 	}
-	return lb.st.byName[name].service(), true
+	return s.service(), true
 }
 
 func (s *svcState) service() Service {

@@ -199,9 +199,9 @@ func (s *Server) forward(ctx context.Context, m *miekg.Msg, q miekg.Question, na
 		m.Rcode = miekg.RcodeServerFailure
 		return
 	}
-	if capped, _, err := s.cache.Capped(reply); err == nil {
+	if capped, ttl, err := s.cache.Capped(reply); err == nil {
 		if !strings.ContainsRune(name, '\\') {
-			if e, err := s.cache.NewEntry(reply, name, q.Qtype); err == nil {
+			if e, err := s.cache.EntryOf(capped, ttl, name, q.Qtype); err == nil {
 				s.cache.Put(cacheKey(name, q.Qtype, do), e)
 			}
 		}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The privileged tests need sockets created by a process inside the test
@@ -70,19 +72,8 @@ func errLine(err error) string {
 }
 
 func errnoName(e syscall.Errno) string {
-	switch e {
-	case syscall.ECONNREFUSED:
-		return "ECONNREFUSED"
-	case syscall.ECONNABORTED:
-		return "ECONNABORTED"
-	case syscall.ECONNRESET:
-		return "ECONNRESET"
-	case syscall.EDESTADDRREQ:
-		return "EDESTADDRREQ"
-	case syscall.ENETUNREACH:
-		return "ENETUNREACH"
-	case syscall.EPERM:
-		return "EPERM"
+	if name := unix.ErrnoName(e); name != "" {
+		return name
 	}
 	return fmt.Sprintf("errno(%d)", int(e))
 }

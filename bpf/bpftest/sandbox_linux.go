@@ -133,17 +133,25 @@ func (s *Sandbox) UDPServer(addr, name string) (ap netip.AddrPort, mute func()) 
 	return netip.MustParseAddrPort(c.LocalAddr().String()), func() { muted.Store(true) }
 }
 
-// clientCmd builds a client process that starts inside the namespace and
-// the test cgroup (clone3 into the cgroup: no window outside it).
-func (s *Sandbox) clientCmd(spec string) (*exec.Cmd, func()) {
+// command builds a client process running spec (started in the
+// namespace by run or Stream).
+func command(spec string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), clientEnv+"="+spec)
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
+// clientCmd is command for a process that also starts inside the test
+// cgroup (clone3 into the cgroup: no window outside it); done closes the
+// cgroup once the process has started.
+func (s *Sandbox) clientCmd(spec string) (cmd *exec.Cmd, done func()) {
 	s.t.Helper()
 	cg, err := os.Open(s.Cgroup)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), clientEnv+"="+spec)
-	cmd.Stderr = os.Stderr
+	cmd = command(spec)
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
 	return cmd, func() { cg.Close() }
 }
@@ -162,10 +170,7 @@ func (s *Sandbox) Client(op string, addr netip.AddrPort, n int) []string {
 // cgroup: the socket hooks do not see it.
 func (s *Sandbox) ClientOutside(op string, addr netip.AddrPort, n int) []string {
 	s.t.Helper()
-	cmd, done := s.clientCmd(fmt.Sprintf("%s %s %d", op, addr, n))
-	done()
-	cmd.SysProcAttr = nil
-	return s.run(cmd, op, addr)
+	return s.run(command(fmt.Sprintf("%s %s %d", op, addr, n)), op, addr)
 }
 
 func (s *Sandbox) run(cmd *exec.Cmd, op string, addr netip.AddrPort) []string {

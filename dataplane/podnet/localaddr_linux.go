@@ -39,10 +39,8 @@ func EnsureLocalAddr(ctx context.Context, label string, addr netip.Addr) error {
 	}
 	addr = addr.Unmap()
 	return withLoopback(func(h *netlink.Handle, lo netlink.Link) error {
-		if lo.Attrs().RawFlags&unix.IFF_UP == 0 {
-			if err := h.LinkSetUp(lo); err != nil {
-				return fmt.Errorf("set lo up: %w", err)
-			}
+		if err := ensureLoUp(h); err != nil {
+			return err
 		}
 		want := netip.PrefixFrom(addr, addr.BitLen())
 		addrs, err := retryDump(func() ([]netlink.Addr, error) { return h.AddrList(lo, netlink.FAMILY_ALL) })

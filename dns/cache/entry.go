@@ -53,21 +53,25 @@ func (c *Cache) NewEntry(reply *dns.Msg, qname string, qtype uint16) (*Entry, er
 	if err != nil {
 		return nil, err
 	}
+	return c.EntryOf(m, ttl, qname, qtype)
+}
+
+// EntryOf packs m and ttl, as Capped returned them, as the entry for
+// qname and qtype (see NewEntry), so that a caller that needs the capped
+// records as well copies them once. It sets m's question.
+func (c *Cache) EntryOf(m *dns.Msg, ttl uint32, qname string, qtype uint16) (*Entry, error) {
 	m.Question = []dns.Question{{Name: qname, Qtype: qtype, Qclass: dns.ClassINET}}
 	packed, err := m.Pack()
 	if err != nil {
 		return nil, fmt.Errorf("pack cached answer for %s: %w", qname, err)
 	}
-	qlen := wire.HeaderLen + len(qname) + 1 + 4
-	if qname == "." {
-		qlen = wire.HeaderLen + 1 + 4
-	}
+	qlen := wire.HeaderLen + wire.NameLen(qname) + 4
 	body := wire.Body{Data: packed[qlen:], An: uint16(len(m.Answer)), Ns: uint16(len(m.Ns)), Ar: uint16(len(m.Extra))}
 	if body.TTLOffsets, err = wire.TTLOffsets(body.Data, len(m.Answer)+len(m.Ns)+len(m.Extra)); err != nil {
 		return nil, fmt.Errorf("walk cached answer for %s: %w", qname, err)
 	}
 	now := c.cfg.Now()
-	return &Entry{Body: body, Rcode: reply.Rcode, stored: now, expiry: now.Add(time.Duration(ttl) * time.Second)}, nil
+	return &Entry{Body: body, Rcode: m.Rcode, stored: now, expiry: now.Add(time.Duration(ttl) * time.Second)}, nil
 }
 
 // entryTTL is the lifetime of a reply in seconds.

@@ -62,7 +62,7 @@ func isSelf(u netip.AddrPort, self []netip.AddrPort) bool {
 		if u.Port() != s.Port() {
 			continue
 		}
-		if u.Addr() == s.Addr() || (s.Addr().IsUnspecified() && (u.Addr().IsLoopback() || localAddr(u.Addr()))) {
+		if u.Addr() == s.Addr() || (s.Addr().IsUnspecified() && IsLocal(u.Addr())) {
 			return true
 		}
 	}

@@ -43,12 +43,17 @@ func packRR(buf []byte, rr dns.RR, qname string) ([]byte, error) {
 	}
 	tmp = tmp[:n]
 	if strings.EqualFold(rr.Header().Name, qname) {
-		skip := len(qname) + 1 // wire length of a fully qualified name
-		if qname == "." {
-			skip = 1
-		}
 		buf = append(buf, 0xC0, HeaderLen)
-		return append(buf, tmp[skip:]...), nil
+		return append(buf, tmp[NameLen(qname):]...), nil
 	}
 	return append(buf, tmp...), nil
+}
+
+// NameLen is the wire length of a fully qualified name without escapes
+// in presentation format ("." is 1 byte: the root label).
+func NameLen(name string) int {
+	if name == "." {
+		return 1
+	}
+	return len(name) + 1
 }
