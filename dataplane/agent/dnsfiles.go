@@ -151,7 +151,7 @@ func hostsFile(pod *corev1.Pod, ip netip.Addr, domain string) []byte {
 	var b bytes.Buffer
 	b.WriteString(runner.HostsHeader)
 	if ip.IsValid() {
-		host := podHostname(pod)
+		host := runner.PodHostname(pod)
 		if pod.Spec.Subdomain != "" {
 			fmt.Fprintf(&b, "%s\t%s.%s.%s.svc.%s\t%s\n", ip, host, pod.Spec.Subdomain, pod.Namespace, domain, host)
 		} else {
@@ -165,11 +165,4 @@ func hostsFile(pod *corev1.Pod, ip netip.Addr, domain string) []byte {
 		}
 	}
 	return b.Bytes()
-}
-
-func podHostname(pod *corev1.Pod) string {
-	if pod.Spec.Hostname != "" {
-		return pod.Spec.Hostname
-	}
-	return pod.Name
 }

@@ -190,9 +190,9 @@ func expand(s string, lookup func(string) (string, bool)) string {
 	return b.String()
 }
 
-// podHostname is the pod's hostname: spec.hostname, or the pod's name cut
-// to 63 characters without a trailing '-' or '.', as the kubelet does.
-func podHostname(p *corev1.Pod) string {
+// PodHostname is the pod's hostname as kubelet sets it: spec.hostname,
+// else the pod name cut to 63 characters.
+func PodHostname(p *corev1.Pod) string {
 	if p.Spec.Hostname != "" {
 		return p.Spec.Hostname
 	}

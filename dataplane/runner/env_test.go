@@ -146,8 +146,8 @@ func TestPodHostname(t *testing.T) {
 		{long, "", strings.Repeat("a", 62)},
 	} {
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: tc.name}, Spec: corev1.PodSpec{Hostname: tc.hostname}}
-		if got := podHostname(p); got != tc.want {
-			t.Errorf("podHostname(%q, %q) = %q, want %q", tc.name, tc.hostname, got, tc.want)
+		if got := PodHostname(p); got != tc.want {
+			t.Errorf("PodHostname(%q, %q) = %q, want %q", tc.name, tc.hostname, got, tc.want)
 		}
 	}
 }

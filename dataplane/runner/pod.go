@@ -128,7 +128,7 @@ func (p *pod) hostname() string {
 		h, _ := os.Hostname()
 		return h
 	}
-	return podHostname(p.spec.Pod)
+	return PodHostname(p.spec.Pod)
 }
 
 // files are the pod's copies of /etc files, by target.
