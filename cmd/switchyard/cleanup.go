@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 
-	"github.com/switchyard-net/switchyard/dataplane/agent"
 	"github.com/switchyard-net/switchyard/dataplane/podnet"
 	"github.com/switchyard-net/switchyard/dataplane/services/ebpflb"
 	"github.com/switchyard-net/switchyard/dataplane/services/nftlb"
@@ -20,7 +18,7 @@ import (
 // exits. Pod wiring is left alone: pods may
 // still run.
 func runCleanup(ctx context.Context, f *daemonFlags, log *slog.Logger) error {
-	if _, named := agent.NamedNetNS(); !named && os.Getenv("SWITCHYARD_HOST_NETNS") != "1" {
+	if !nodeNetNSAllowed() {
 		return errors.New("--cleanup: the daemon runs in an unnamed (host) network namespace; set SWITCHYARD_HOST_NETNS=1 to clean it")
 	}
 	var errs []error

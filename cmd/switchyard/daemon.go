@@ -257,7 +257,7 @@ type nodeParts struct {
 // is not 1: the node side programs links, routes, sysctls and nftables in
 // the daemon's namespace, which must be a deliberate choice on a host.
 func newNode(f *daemonFlags, rc *rest.Config, log *slog.Logger) (*nodeParts, error) {
-	if _, named := agent.NamedNetNS(); !named && os.Getenv("SWITCHYARD_HOST_NETNS") != "1" {
+	if !nodeNetNSAllowed() {
 		log.Warn("node agent disabled: the daemon runs in an unnamed (host) network namespace; set SWITCHYARD_HOST_NETNS=1 to let it program this namespace")
 		return nil, nil
 	}
@@ -282,6 +282,14 @@ func newNode(f *daemonFlags, rc *rest.Config, log *slog.Logger) (*nodeParts, err
 		return nil, err
 	}
 	return &nodeParts{agent: ag, env: env, components: comps}, nil
+}
+
+// nodeNetNSAllowed reports whether the node side may program the
+// daemon's network namespace: it has a name under /var/run/netns, or
+// $SWITCHYARD_HOST_NETNS is 1.
+func nodeNetNSAllowed() bool {
+	_, named := agent.NamedNetNS()
+	return named || os.Getenv("SWITCHYARD_HOST_NETNS") == "1"
 }
 
 func agentConfig(f *daemonFlags, log *slog.Logger) (agent.Config, error) {

@@ -57,7 +57,7 @@ func (a *Agent) setNodeStatus(n *corev1.Node, r readiness) {
 	n.Status.Conditions = kept
 	n.Status.Addresses = nodeAddresses(a.cfg.NodeName, a.getGateway())
 	n.Status.Capacity = capacity()
-	n.Status.Allocatable = capacity()
+	n.Status.Allocatable = n.Status.Capacity.DeepCopy()
 	n.Status.NodeInfo = nodeInfo(a.cfg.Version)
 }
 

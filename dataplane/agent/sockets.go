@@ -18,8 +18,8 @@ import (
 
 // Socket names in the data dir.
 const (
-	CNISocket   = "cni.sock"   // the CNI plugin's agent socket
-	AgentSocket = "agent.sock" // logs and exec (internal/nodeapi)
+	CNISocket   = "cni.sock"         // the CNI plugin's agent socket
+	AgentSocket = nodeapi.SocketName // logs and exec (internal/nodeapi)
 )
 
 // serveSockets serves the CNI plugin and the node API on their unix

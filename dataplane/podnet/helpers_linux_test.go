@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -234,4 +235,10 @@ func askRemote(tb testing.TB, ns *sandbox.NS, network, addr string) string {
 		tb.Fatalf("answer %q: %v", line, err)
 	}
 	return ap.Addr().String()
+}
+
+// readSysctl reads /proc/sys/<key> in the calling thread's namespace.
+func readSysctl(key string) (string, error) {
+	b, err := os.ReadFile(filepath.Join("/proc/sys", key))
+	return strings.TrimSpace(string(b)), err
 }

@@ -24,11 +24,6 @@ func writeSysctl(key, value string) error {
 	return nil
 }
 
-func readSysctl(key string) (string, error) {
-	b, err := os.ReadFile(filepath.Join("/proc/sys", key))
-	return strings.TrimSpace(string(b)), err
-}
-
 // brNFCallIPTables makes bridged IPv4 traffic traverse the IP hooks, so a
 // pod → ClusterIP → pod reply that is bridged at L2 on sy0 is still
 // un-NATed by conntrack. br_netfilter's sysctls are per namespace here, and

@@ -80,9 +80,9 @@ type Proxier struct {
 	staleUDP  map[PortName]*ServicePort
 	lastStart time.Time
 
-	// state is the last State handed to Sync, programmed the last one
-	// Sync accepted (read by the status publisher).
-	state, programmed atomic.Pointer[State]
+	// programmed is the last State Sync accepted (read by the status
+	// publisher).
+	programmed atomic.Pointer[State]
 	// mu guards st.
 	mu sync.Mutex
 	st Status
@@ -254,7 +254,6 @@ func (p *Proxier) sync(ctx context.Context, full bool) error {
 		}
 	}
 	st := &State{Ports: maps.Clone(p.ports), ClusterCIDR: p.cfg.ClusterCIDR}
-	p.state.Store(st)
 	res, err := p.cfg.Backend.Sync(ctx, st)
 	elapsed := time.Since(p.lastStart)
 	p.health.update(healthTargets(st))
@@ -282,7 +281,7 @@ func (p *Proxier) apply(changes map[types.NamespacedName]serviceObjects, full bo
 		for _, sp := range translate(so.service, so.slices, p.cfg.NodeName) {
 			if prev, ok := old[sp.Name]; ok {
 				delete(old, sp.Name)
-				if !full && samePort(prev, sp) {
+				if !full && SamePort(prev, sp) {
 					sp = prev
 				} else {
 					p.markUDP(prev)
@@ -341,7 +340,3 @@ func (p *Proxier) cleanConntrack() {
 		p.log.Info("deleted stale UDP conntrack entries", "count", deleted)
 	}
 }
-
-// State returns the last State handed to the backend (nil before the
-// first sync).
-func (p *Proxier) State() *State { return p.state.Load() }

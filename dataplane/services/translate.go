@@ -217,8 +217,17 @@ func usable(all []candidate, inScope func(Endpoint) bool) []Endpoint {
 	return out
 }
 
-// samePort reports whether two ServicePorts program the same thing.
-func samePort(a, b *ServicePort) bool {
+// SamePort reports whether two ServicePorts program the same thing. The
+// proxier uses it to keep an unchanged port's pointer; a Backend given a
+// new pointer uses it to skip rewriting a port whose contents did not
+// change.
+func SamePort(a, b *ServicePort) bool {
+	if a == b {
+		return true
+	}
+	if a == nil || b == nil {
+		return false
+	}
 	return a.Name == b.Name && a.Port == b.Port && a.Protocol == b.Protocol && a.NodePort == b.NodePort &&
 		a.AffinityTimeout == b.AffinityTimeout && a.ExternalLocal == b.ExternalLocal &&
 		a.HealthCheckNodePort == b.HealthCheckNodePort &&

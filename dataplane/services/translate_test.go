@@ -298,7 +298,7 @@ func TestTranslate(t *testing.T) {
 
 func TestSamePort(t *testing.T) {
 	base := port(func(p *ServicePort) { p.ClusterEndpoints = []Endpoint{e("10.244.0.2", 80, true)} })
-	if !samePort(base, port(func(p *ServicePort) { p.ClusterEndpoints = []Endpoint{e("10.244.0.2", 80, true)} })) {
+	if !SamePort(base, port(func(p *ServicePort) { p.ClusterEndpoints = []Endpoint{e("10.244.0.2", 80, true)} })) {
 		t.Error("equal ports differ")
 	}
 	for name, mut := range map[string]func(*ServicePort){
@@ -313,7 +313,7 @@ func TestSamePort(t *testing.T) {
 	} {
 		other := port(func(p *ServicePort) { p.ClusterEndpoints = []Endpoint{e("10.244.0.2", 80, true)} })
 		mut(other)
-		if samePort(base, other) {
+		if SamePort(base, other) {
 			t.Errorf("%s: change not seen", name)
 		}
 	}

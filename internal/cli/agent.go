@@ -13,7 +13,7 @@ import (
 
 // AgentSocketName is the node agent's socket in the data dir, beside
 // admin.kubeconfig.
-const AgentSocketName = "agent.sock"
+const AgentSocketName = nodeapi.SocketName
 
 // AgentSocket finds the local node agent's socket: $SWITCHYARD_AGENT_SOCKET,
 // else the directory of the kubeconfig in use (the daemon writes

@@ -8,6 +8,10 @@ import (
 	"sync"
 )
 
+// SocketName is the agent's socket in its data dir, beside
+// admin.kubeconfig: the agent listens there and the CLI looks there.
+const SocketName = "agent.sock"
+
 // Stream ids of exec frames.
 const (
 	streamStdin  byte = 0

@@ -80,4 +80,3 @@ func TestUplinkReachesNodeAddress(t *testing.T) {
 		t.Errorf("outside namespace left after Down: %v", err)
 	}
 }
-

@@ -12,7 +12,6 @@ import (
 
 	miekg "github.com/miekg/dns"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 )
 
 // dnsUpstream is the stub upstream resolver the DNS test runs inside the

@@ -177,7 +177,6 @@ func newSvcEnv(t *testing.T, lb string) *svcEnv {
 	return e
 }
 
-
 // servicePod is a netexec pod serving HTTP on port (named "http") and
 // UDP on 8081 (named "udp"). An unready pod's probe checks a closed port.
 func servicePod(name string, port int32, labels map[string]string, ready bool) *corev1.Pod {

@@ -165,6 +165,14 @@ func baseChains() []*chainDef {
 		return []ruleDef{{commentPrefix + "new ipv4 connections: jump " + to,
 			cat(nfproto4(), ctStateNew(), verdict(expr.VerdictJump, to))}}
 	}
+	jumpServices := func() []ruleDef {
+		return []ruleDef{{commentPrefix + "ipv4: jump " + chServices, cat(nfproto4(), verdict(expr.VerdictJump, chServices))}}
+	}
+	rejectUndefined := func() []ruleDef {
+		return []ruleDef{{commentPrefix + "undefined ClusterIP ports: ip daddr @svc-clusterips goto svc-reject",
+			cat(nfproto4(), ctStateNew(), payload(reg1, 16, 4), lookup(sets[setClusterIPs].name, reg1, false),
+				verdict(expr.VerdictGoto, chReject))}}
+	}
 	post := []ruleDef{
 		{commentPrefix + "masquerade marked packets",
 			cat(markIsSet(), clearMark(), []expr.Any{&expr.Masq{}})},
@@ -197,22 +205,18 @@ func baseChains() []*chainDef {
 				[]expr.Any{&expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_PORT_UNREACH}}},
 		}},
 		{name: chNatPre, base: &baseSpec{nftables.ChainTypeNAT, nftables.ChainHookPrerouting, prio(dstnat)},
-			rules: []ruleDef{{commentPrefix + "ipv4: jump " + chServices, cat(nfproto4(), verdict(expr.VerdictJump, chServices))}}},
+			rules: jumpServices()},
 		{name: chNatOut, base: &baseSpec{nftables.ChainTypeNAT, nftables.ChainHookOutput, prio(dstnat)},
-			rules: []ruleDef{{commentPrefix + "ipv4: jump " + chServices, cat(nfproto4(), verdict(expr.VerdictJump, chServices))}}},
+			rules: jumpServices()},
 		{name: chNatPost, base: &baseSpec{nftables.ChainTypeNAT, nftables.ChainHookPostrouting, prio(srcnat)}, rules: post},
 		{name: chFilterPre, base: &baseSpec{nftables.ChainTypeFilter, nftables.ChainHookPrerouting, prio(dstnat - 10)},
 			rules: jumpNew(chEPCheck)},
 		{name: chFilterOut, base: &baseSpec{nftables.ChainTypeFilter, nftables.ChainHookOutput, prio(dstnat - 10)},
 			rules: jumpNew(chEPCheck)},
 		{name: chPortsPre, base: &baseSpec{nftables.ChainTypeFilter, nftables.ChainHookPrerouting, prio(dstnat + 10)},
-			rules: []ruleDef{{commentPrefix + "undefined ClusterIP ports: ip daddr @svc-clusterips goto svc-reject",
-				cat(nfproto4(), ctStateNew(), payload(reg1, 16, 4), lookup(sets[setClusterIPs].name, reg1, false),
-					verdict(expr.VerdictGoto, chReject))}}},
+			rules: rejectUndefined()},
 		{name: chPortsOut, base: &baseSpec{nftables.ChainTypeFilter, nftables.ChainHookOutput, prio(dstnat + 10)},
-			rules: []ruleDef{{commentPrefix + "undefined ClusterIP ports: ip daddr @svc-clusterips goto svc-reject",
-				cat(nfproto4(), ctStateNew(), payload(reg1, 16, 4), lookup(sets[setClusterIPs].name, reg1, false),
-					verdict(expr.VerdictGoto, chReject))}}},
+			rules: rejectUndefined()},
 	}
 }
 

@@ -139,19 +139,3 @@ func buildPort(sp *services.ServicePort, cluster netip.Prefix, pickers map[picke
 	}
 	return rec
 }
-
-// equalPort reports whether two ServicePorts program the same thing.
-func equalPort(a, b *services.ServicePort) bool {
-	if a == b {
-		return true
-	}
-	if a == nil || b == nil {
-		return false
-	}
-	return a.Name == b.Name && a.Port == b.Port && a.Protocol == b.Protocol && a.NodePort == b.NodePort &&
-		a.AffinityTimeout == b.AffinityTimeout && a.ExternalLocal == b.ExternalLocal &&
-		a.HealthCheckNodePort == b.HealthCheckNodePort &&
-		slices.Equal(a.ClusterIPs, b.ClusterIPs) && slices.Equal(a.ExternalIPs, b.ExternalIPs) &&
-		slices.Equal(a.LoadBalancerIPs, b.LoadBalancerIPs) &&
-		slices.Equal(a.ClusterEndpoints, b.ClusterEndpoints) && slices.Equal(a.ExternalEndpoints, b.ExternalEndpoints)
-}

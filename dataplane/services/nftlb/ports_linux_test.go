@@ -91,12 +91,12 @@ func TestEqualPort(t *testing.T) {
 			ClusterIPs:       []netip.Addr{netip.MustParseAddr("10.96.0.1")},
 			ClusterEndpoints: []services.Endpoint{{Addr: netip.MustParseAddr("10.244.1.2"), Port: 80}}}
 	}
-	if !equalPort(mk(), mk()) {
+	if !services.SamePort(mk(), mk()) {
 		t.Error("equal ports compare unequal")
 	}
 	b := mk()
 	b.ClusterEndpoints[0].Port = 81
-	if equalPort(mk(), b) {
+	if services.SamePort(mk(), b) {
 		t.Error("different endpoint ports compare equal")
 	}
 }

@@ -316,7 +316,7 @@ func (b *Backend) syncIncremental(st *services.State) (services.SyncResult, erro
 			delete(b.byPtr, old.sp)
 			kept++
 		}
-		if old != nil && equalPort(old.sp, sp) {
+		if old != nil && services.SamePort(old.sp, sp) {
 			old.sp = sp
 			b.byPtr[sp] = old
 			continue
