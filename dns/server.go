@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -140,6 +141,18 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Listen binds the UDP sockets and the TCP listener.
 func (s *Server) Listen() error {
+	// With port 0 the UDP sockets pick a free port and TCP takes the same
+	// number, which another process may hold: pick again (bounded).
+	for attempt := 0; ; attempt++ {
+		s.udp, s.tcp = nil, nil
+		err := s.listen()
+		if err == nil || s.cfg.Addr.Port() != 0 || !errors.Is(err, syscall.EADDRINUSE) || attempt == 20 {
+			return err
+		}
+	}
+}
+
+func (s *Server) listen() error {
 	lc := listenConfig()
 	addr := s.cfg.Addr
 	for i := range s.cfg.UDPSockets {
