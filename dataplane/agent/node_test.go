@@ -10,12 +10,15 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 func newTestAgent(t *testing.T) (*Agent, *fake.Clientset) {
 	t.Helper()
 	client := fake.NewClientset()
+	statusWritesKeepMetadata(client)
 	a, err := New(Config{
 		Client: client, NodeName: "n1", DataDir: t.TempDir(), CgroupRoot: t.TempDir(),
 		ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16"), ClusterDNS: netip.MustParseAddr("10.96.0.10"),
@@ -25,6 +28,48 @@ func newTestAgent(t *testing.T) (*Agent, *fake.Clientset) {
 		t.Fatal(err)
 	}
 	return a, client
+}
+
+// statusWritesKeepMetadata makes the fake clientset's status updates act
+// like the API server's status subresource: only the status is taken
+// from the request; metadata and spec stay as stored. Without it an agent
+// status write racing a test's update (say, one setting
+// deletionTimestamp) silently undoes that update.
+func statusWritesKeepMetadata(client *fake.Clientset) {
+	client.PrependReactor("update", "*", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		up, ok := action.(k8stesting.UpdateAction)
+		if !ok || up.GetSubresource() != "status" {
+			return false, nil, nil
+		}
+		stored, err := client.Tracker().Get(up.GetResource(), up.GetNamespace(), objectName(up.GetObject()))
+		if err != nil {
+			return true, nil, err
+		}
+		var merged runtime.Object
+		switch in := up.GetObject().(type) {
+		case *corev1.Pod:
+			p := stored.(*corev1.Pod).DeepCopy()
+			p.Status = in.Status
+			merged = p
+		case *corev1.Node:
+			n := stored.(*corev1.Node).DeepCopy()
+			n.Status = in.Status
+			merged = n
+		default:
+			return false, nil, nil
+		}
+		if err := client.Tracker().Update(up.GetResource(), merged, up.GetNamespace()); err != nil {
+			return true, nil, err
+		}
+		return true, merged, nil
+	})
+}
+
+func objectName(obj runtime.Object) string {
+	if o, ok := obj.(metav1.Object); ok {
+		return o.GetName()
+	}
+	return ""
 }
 
 func readyCondition(t *testing.T, n *corev1.Node) corev1.NodeCondition {
