@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"math/rand/v2"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -71,6 +72,8 @@ type Upstream struct {
 	ejectUntil atomic.Int64 // unix nanos
 	dialNanos  atomic.Int64 // connect timeout in effect
 	lastUsed   atomic.Int64 // table generation that last listed it
+	retired    atomic.Bool  // no longer listed: event loops close its idle connections
+	ap         netip.AddrPort
 }
 
 // pick chooses an endpoint that is not in tried and not ejected; when all

@@ -3,19 +3,28 @@
 // current [router.Table] and forwards each request to one ready endpoint
 // (pod IP:targetPort) of the backend Service.
 //
-// # Two engines
+// # Engines
 //
-// Plain HTTP/1.1 — on the HTTP address and on TLS connections that
-// negotiated http/1.1 — goes through a purpose-built fast path on
-// github.com/valyala/fasthttp: request and response headers are parsed
-// into pooled buffers, the route lookup does not allocate, and every
-// endpoint has a pool of keep-alive upstream connections. Go's
-// net/http + httputil.ReverseProxy costs 4–6x nginx's CPU per request on
-// this path (see BENCHMARKS.md). TLS connections that negotiate h2 by ALPN
-// go to net/http's HTTP/2 server and httputil.ReverseProxy, which also
-// carries gRPC (an h2c upstream with the backend-protocol annotation).
-// Upgrade requests (WebSocket) are tunnelled byte for byte after the
-// request head is forwarded.
+// Plain HTTP/1.1 on the HTTP address is served by an event loop (loop*.go):
+// one edge-triggered epoll instance per P that owns client and upstream
+// sockets, reads only when epoll reported data, parses heads in place
+// with package h1 and writes each response head with its body in one
+// write — the syscall pattern of nginx, where a goroutine per connection
+// pays an extra failed read per socket per request. It serves requests
+// without a body or with a Content-Length body and relays responses
+// framed by length, chunked or connection close; anything else (HTTP/1.0,
+// Upgrade, Expect, chunked uploads, paths that need normalising) is
+// handed, with the bytes read so far, to the second engine.
+//
+// The second engine is github.com/valyala/fasthttp: it serves those
+// hand-offs and TLS connections that negotiated http/1.1, parses headers
+// into pooled buffers, and keeps a pool of keep-alive upstream
+// connections per endpoint. Go's net/http + httputil.ReverseProxy costs
+// 4-6x nginx's CPU per request (see BENCHMARKS.md). TLS connections that
+// negotiate h2 by ALPN go to net/http's HTTP/2 server and
+// httputil.ReverseProxy, which also carries gRPC (an h2c upstream with the
+// backend-protocol annotation). Upgrade requests (WebSocket) are tunnelled
+// byte for byte after the request head is forwarded.
 //
 // # Reload
 //

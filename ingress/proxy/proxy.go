@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,9 @@ type Config struct {
 	// ShutdownTimeout is how long Run waits for in-flight requests after
 	// its context ends (default 10s).
 	ShutdownTimeout time.Duration
+	// FastHTTPOnly serves plain HTTP with the fasthttp engine alone,
+	// without the event loop (benchmarks compare the two).
+	FastHTTPOnly bool
 	// ServerName is the Server header of every response (default
 	// "switchyard").
 	ServerName string
@@ -104,6 +108,8 @@ type Proxy struct {
 	gen       int64
 	transport *http.Transport // h2 path, HTTP/1.1 upstreams
 	h2cTrans  *http.Transport // h2 path, h2c upstreams
+
+	loops atomic.Pointer[loopServer] // nil when plain HTTP is not on the event loop
 }
 
 // New validates cfg and returns a proxy with an empty table (every
@@ -140,7 +146,13 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Registry != nil {
 		active := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "switchyard_ingress_active_connections", Help: "Open client connections (HTTP/1.1 and TLS; HTTP/2 not included).",
-		}, func() float64 { return float64(p.fast.GetOpenConnectionsCount()) })
+		}, func() float64 {
+			n := int64(p.fast.GetOpenConnectionsCount())
+			if ls := p.loops.Load(); ls != nil {
+				n += ls.clients()
+			}
+			return float64(n)
+		})
 		if err := cfg.Registry.Register(active); err != nil {
 			return nil, fmt.Errorf("register ingress metrics: %w", err)
 		}
@@ -174,6 +186,7 @@ func (p *Proxy) SetTable(t *Table) {
 	defer p.mu.Unlock()
 	for addr, u := range p.upstreams {
 		if u.lastUsed.Load() < p.gen {
+			u.retired.Store(true)
 			u.hc.CloseIdleConnections()
 			delete(p.upstreams, addr)
 		}
@@ -217,6 +230,7 @@ func (p *Proxy) NewBackend(ingress, service string, addrs []string, opts Options
 
 func (p *Proxy) newUpstream(addr string) *Upstream {
 	u := &Upstream{Addr: addr}
+	u.ap, _ = netip.ParseAddrPort(addr) // the event loop dials only ip:port
 	u.dialNanos.Store(int64(p.cfg.ConnectTimeout))
 	u.hc = &fasthttp.HostClient{
 		Addr: addr,
@@ -272,40 +286,71 @@ func (p *Proxy) Run(ctx context.Context) error {
 
 // Serve is Run on listeners the caller opened (either may be nil).
 func (p *Proxy) Serve(ctx context.Context, httpLn, httpsLn net.Listener) error {
+	var ls *loopServer
+	if httpLn != nil && !p.cfg.FastHTTPOnly {
+		s, ok, err := newLoopServer(p, httpLn, loopCount())
+		if err != nil {
+			return fmt.Errorf("ingress event loop: %w", err)
+		}
+		if ok {
+			ls = s
+		}
+	}
+	p.loops.Store(ls)
 	errc := make(chan error, 3)
 	running := 0
-	if httpLn == nil {
+	fastLn := httpLn
+	if httpLn == nil || ls != nil {
 		// fasthttp's Shutdown only waits for connections when it serves a
 		// listener: give it one that never accepts.
-		httpLn = newChanListener(nil)
+		fastLn = newChanListener(nil)
 	}
 	running++
-	go func() { errc <- p.fast.Serve(httpLn) }()
+	go func() { errc <- p.fast.Serve(fastLn) }()
+	loopc := make(chan error, 1)
+	loopCtx, stopLoops := context.WithCancel(context.Background())
+	defer stopLoops()
+	if ls != nil {
+		go func() { loopc <- ls.run(loopCtx, p.cfg.ShutdownTimeout) }()
+	}
 	if httpsLn != nil {
 		running += 2
 		go func() { errc <- p.h2.Serve(newChanListener(p.h2conns)) }()
 		go func() { errc <- p.serveTLS(ctx, httpsLn) }()
 	}
-	p.cfg.Log.Info("ingress serving", "http", addrOf(httpLn), "https", addrOf(httpsLn))
+	p.cfg.Log.Info("ingress serving", "http", addrOf(httpLn), "https", addrOf(httpsLn), "event_loops", len(lsLoops(ls)))
 	var err error
+	loopEnded := ls == nil
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 		running--
+	case err = <-loopc:
+		loopEnded = true
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
 	defer cancel()
 	if httpsLn != nil {
 		httpsLn.Close()
 	}
+	stopLoops()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); p.fast.ShutdownWithContext(sctx) }()
 	go func() { defer wg.Done(); p.h2.Shutdown(sctx) }()
+	if !loopEnded {
+		if e := <-loopc; err == nil {
+			err = e
+		}
+	}
 	wg.Wait()
 	// fasthttp's Shutdown does nothing if Serve has not started yet:
-	// closing the listener ends a Serve that starts late.
-	httpLn.Close()
+	// closing the listener ends a Serve that starts late. The loops are
+	// done with httpLn by now.
+	fastLn.Close()
+	if httpLn != nil {
+		httpLn.Close()
+	}
 	for range running {
 		if e := <-errc; err == nil && e != nil && !errors.Is(e, http.ErrServerClosed) && !errors.Is(e, net.ErrClosed) {
 			err = e
@@ -317,6 +362,13 @@ func (p *Proxy) Serve(ctx context.Context, httpLn, httpsLn net.Listener) error {
 		return fmt.Errorf("ingress serve: %w", err)
 	}
 	return nil
+}
+
+func lsLoops(ls *loopServer) []*loop {
+	if ls == nil {
+		return nil
+	}
+	return ls.loops
 }
 
 func addrOf(l net.Listener) string {

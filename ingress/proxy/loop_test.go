@@ -1,0 +1,341 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/switchyard-net/switchyard/ingress/router"
+)
+
+// These tests cover what the event loop (the plain-HTTP engine) does on
+// its own: pipelining, response framings, stale pooled connections,
+// timeouts, hand-off to the fasthttp engine and large bodies both ways.
+
+// route points every request on the proxy's HTTP address at addrs.
+func route(tp *testProxy, addrs ...string) {
+	p := tp.p
+	p.SetTable(router.Compile([]router.Rule[*Backend]{
+		{Path: "/", Target: p.NewBackend("d/i", "d/s:80", addrs, Options{})},
+	}, nil))
+}
+
+// rawExchange writes raw to the proxy and reads responses until n were
+// read or the proxy closed.
+func rawExchange(t *testing.T, addr, raw string, n int) ([]*http.Response, []string, bool) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var resps []*http.Response
+	var bodies []string
+	for range n {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v", len(resps)+1, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("response %d body: %v", len(resps)+1, err)
+		}
+		resps, bodies = append(resps, resp), append(bodies, string(b))
+	}
+	// Closed means EOF soon after the last response.
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	_, err = br.ReadByte()
+	return resps, bodies, err == io.EOF
+}
+
+func TestLoopPipelinedRequestsAnswerInOrder(t *testing.T) {
+	tp := startProxy(t)
+	route(tp, serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(50 * time.Millisecond)
+		}
+		fmt.Fprint(w, r.URL.Path)
+	})))
+	raw := "GET /slow HTTP/1.1\r\nHost: a\r\n\r\nGET /two HTTP/1.1\r\nHost: a\r\n\r\nGET /three HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+	resps, bodies, closed := rawExchange(t, tp.http, raw, 3)
+	if strings.Join(bodies, ",") != "/slow,/two,/three" {
+		t.Errorf("bodies %q, want in request order", bodies)
+	}
+	if !closed || !resps[2].Close {
+		t.Errorf("after Connection: close: closed %v, response says close %v", closed, resps[2].Close)
+	}
+	if resps[0].Header.Get("Server") != "switchyard" {
+		t.Errorf("Server %q", resps[0].Header.Get("Server"))
+	}
+}
+
+// TestLoopResponseFramings relays chunked, length-less (close-delimited),
+// empty and HEAD responses intact, with interim 103 responses passed on.
+func TestLoopResponseFramings(t *testing.T) {
+	tp := startProxy(t)
+	up := rawBackend(t, func(req string) string {
+		switch {
+		case strings.HasPrefix(req, "GET /chunked"):
+			return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Hop: 1\r\nConnection: X-Hop\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nT: v\r\n\r\n"
+		case strings.HasPrefix(req, "GET /hints"):
+			return "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+		case strings.HasPrefix(req, "HEAD /"):
+			return "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
+		case strings.HasPrefix(req, "GET /nocontent"):
+			return "HTTP/1.1 204 No Content\r\n\r\n"
+		case strings.HasPrefix(req, "GET /eof"):
+			return "HTTP/1.1 200 OK\r\nServer: upstream\r\n\r\nuntil the end" + closeMarker
+		}
+		return "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+	})
+	route(tp, up)
+	resps, bodies, _ := rawExchange(t, tp.http, "GET /chunked HTTP/1.1\r\nHost: a\r\n\r\nGET /hints HTTP/1.1\r\nHost: a\r\n\r\n"+
+		"GET /nocontent HTTP/1.1\r\nHost: a\r\n\r\n", 4)
+	if bodies[0] != "hello world" || resps[0].Header.Get("X-Hop") != "" || resps[0].Trailer.Get("T") != "v" {
+		t.Errorf("chunked: body %q, X-Hop %q (named in Connection: must go), trailer %v", bodies[0], resps[0].Header.Get("X-Hop"), resps[0].Trailer)
+	}
+	if resps[1].StatusCode != 103 || resps[1].Header.Get("Link") != "</a.css>" || resps[2].StatusCode != 200 || bodies[2] != "ok" {
+		t.Errorf("103 then 200: %d %v, %d %q", resps[1].StatusCode, resps[1].Header, resps[2].StatusCode, bodies[2])
+	}
+	if resps[3].StatusCode != 204 || bodies[3] != "" {
+		t.Errorf("204: %d %q", resps[3].StatusCode, bodies[3])
+	}
+	// HEAD: the Content-Length of the GET, no body; the next request on
+	// the connection is answered normally.
+	c, err := net.Dial("tcp", tp.http)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "HEAD / HTTP/1.1\r\nHost: a\r\n\r\nGET /nocontent HTTP/1.1\r\nHost: a\r\n\r\n")
+	br := bufio.NewReader(c)
+	head, err := http.ReadResponse(br, &http.Request{Method: "HEAD"})
+	if err != nil || head.ContentLength != 100 {
+		t.Fatalf("HEAD: %v %v", head, err)
+	}
+	if next, err := http.ReadResponse(br, nil); err != nil || next.StatusCode != 204 {
+		t.Errorf("after HEAD: %v %v", next, err)
+	}
+	resps, bodies, closed := rawExchange(t, tp.http, "GET /eof HTTP/1.1\r\nHost: a\r\n\r\n", 1)
+	if bodies[0] != "until the end" || !closed || resps[0].Header.Get("Server") != "switchyard" {
+		t.Errorf("close-delimited: %q, client closed %v, Server %q", bodies[0], closed, resps[0].Header.Get("Server"))
+	}
+}
+
+// closeMarker in a rawBackend answer makes it close after writing.
+const closeMarker = "\x00close"
+
+// acceptLoop listens on loopback and runs handle for each connection.
+func acceptLoop(t *testing.T, handle func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// rawBackend answers each request head with answer(head) verbatim on a
+// keep-alive connection.
+func rawBackend(t *testing.T, answer func(head string) string) string {
+	return acceptLoop(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			a := answer(req.Method + " " + req.URL.RequestURI())
+			a, closeAfter := strings.CutSuffix(a, closeMarker)
+			if _, err := io.WriteString(c, a); err != nil || closeAfter {
+				return
+			}
+		}
+	})
+}
+
+// TestLoopStalePooledConnection: an endpoint that closes keep-alive
+// connections right after each response (without saying so) costs the
+// client nothing: the proxy sends an idempotent request again over a new
+// connection.
+func TestLoopStalePooledConnection(t *testing.T) {
+	tp := startProxy(t)
+	var conns atomic.Int32
+	addr := acceptLoop(t, func(c net.Conn) {
+		conns.Add(1)
+		br := bufio.NewReader(c)
+		if req, err := http.ReadRequest(br); err == nil {
+			io.Copy(io.Discard, req.Body)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+		time.Sleep(20 * time.Millisecond) // the proxy has pooled it by now
+		c.Close()
+	})
+	route(tp, addr)
+	c := &http.Client{}
+	for i := range 5 {
+		resp, body := get(t, c, "http://"+tp.http+"/", "a")
+		if resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := conns.Load(); n < 5 {
+		t.Errorf("%d upstream connections for 5 requests, want a new one each time", n)
+	}
+}
+
+// TestLoopTimeoutsAndBadRequests: a slow endpoint is a 504 after the
+// response timeout; garbage is a 400 and the connection closes.
+func TestLoopTimeoutsAndBadRequests(t *testing.T) {
+	tp := startProxy(t) // ResponseTimeout 500ms
+	route(tp, serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(3 * time.Second):
+		case <-r.Context().Done():
+		}
+	})))
+	start := time.Now()
+	resps, _, _ := rawExchange(t, tp.http, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 1)
+	if resps[0].StatusCode != http.StatusGatewayTimeout || time.Since(start) > 2500*time.Millisecond {
+		t.Errorf("slow endpoint: %d after %v, want 504 after about 500ms", resps[0].StatusCode, time.Since(start))
+	}
+	for _, tt := range []struct {
+		raw  string
+		code int
+	}{
+		{"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+		{"GET / HTTP/1.1\r\n\r\n", 400},
+		{"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400},
+		{"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+		{"GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505},
+	} {
+		resps, _, closed := rawExchange(t, tp.http, tt.raw, 1)
+		if resps[0].StatusCode != tt.code || !closed {
+			t.Errorf("%q: %d, closed %v; want %d and closed", tt.raw, resps[0].StatusCode, closed, tt.code)
+		}
+	}
+}
+
+// TestLoopHandsOffWhatItDoesNotServe: HTTP/1.0 and Expect requests still
+// work on the HTTP address (the fasthttp engine takes the connection).
+func TestLoopHandsOffWhatItDoesNotServe(t *testing.T) {
+	tp := startProxy(t)
+	route(tp, backend(t, "a"))
+	resps, bodies, closed := rawExchange(t, tp.http, "GET /hostname HTTP/1.0\r\nHost: a\r\n\r\n", 1)
+	if resps[0].StatusCode != 200 || bodies[0] != "a" || !closed {
+		t.Errorf("HTTP/1.0: %d %q closed %v", resps[0].StatusCode, bodies[0], closed)
+	}
+	// A first request on the loop, then one it hands off, on one connection.
+	resps, bodies, _ = rawExchange(t, tp.http, "GET /hostname HTTP/1.1\r\nHost: a\r\n\r\n"+
+		"GET /hostname/%2e%2e/hostname HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 2)
+	if bodies[0] != "a" || resps[1].StatusCode != 200 || !strings.Contains(bodies[1], `"hostname":"a"`) {
+		t.Errorf("loop then hand-off: %q, %d %q", bodies[0], resps[1].StatusCode, bodies[1])
+	}
+}
+
+// TestLoopLargeBodies moves a 16 MiB upload with Content-Length and a
+// 16 MiB download through the loop to a client that reads slowly.
+func TestLoopLargeBodies(t *testing.T) {
+	tp := startProxy(t)
+	route(tp, serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "POST" {
+			h := sha256.New()
+			n, _ := io.Copy(h, r.Body)
+			fmt.Fprintf(w, "%d %s", n, hex.EncodeToString(h.Sum(nil)))
+			return
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(16<<20))
+		w.Write(bytes.Repeat([]byte("0123456789abcdef"), 1<<20))
+	})))
+	body := bytes.Repeat([]byte("switchyard"), 16<<20/10)
+	sum := sha256.Sum256(body)
+	req, _ := http.NewRequest("POST", "http://"+tp.http+"/up", bytes.NewReader(body))
+	req.Host = "a"
+	resp, got := doBody(t, &http.Client{}, req)
+	if want := fmt.Sprintf("%d %s", len(body), hex.EncodeToString(sum[:])); resp.StatusCode != 200 || got != want {
+		t.Errorf("upload: %d %q, want %q", resp.StatusCode, got, want)
+	}
+	c, err := net.Dial("tcp", tp.http)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /down HTTP/1.1\r\nHost: a\r\n\r\n")
+	resp, err = http.ReadResponse(bufio.NewReaderSize(c, 4<<10), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	buf := make([]byte, 64<<10)
+	var n int64
+	for n < 16<<20 {
+		k, err := resp.Body.Read(buf)
+		h.Write(buf[:k])
+		n += int64(k)
+		if err != nil {
+			break
+		}
+		if n < 4<<20 {
+			time.Sleep(100 * time.Microsecond) // slow at first: the proxy must hold back
+		}
+	}
+	want := sha256.Sum256(bytes.Repeat([]byte("0123456789abcdef"), 1<<20))
+	if n != 16<<20 || !bytes.Equal(h.Sum(nil), want[:]) {
+		t.Errorf("download: %d bytes, digest match %v", n, bytes.Equal(h.Sum(nil), want[:]))
+	}
+}
+
+// FuzzLoopRequests sends arbitrary bytes to the event loop: whatever they
+// are, the proxy keeps serving well-formed requests afterwards.
+func FuzzLoopRequests(f *testing.F) {
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n"))
+	f.Add([]byte("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhel"))
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999\r\n\r\n"))
+	f.Add([]byte("GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n"))
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n\x00\x01"))
+	f.Add([]byte("\r\n\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		tp := startProxy(t)
+		route(tp, backend(t, "a"))
+		c, err := net.Dial("tcp", tp.http)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(200 * time.Millisecond))
+		c.Write(in)
+		io.Copy(io.Discard, c)
+		c.Close()
+		resp, body := get(t, &http.Client{}, "http://"+tp.http+"/hostname", "a")
+		if resp.StatusCode != 200 || body != "a" {
+			t.Fatalf("after %q: %d %q", in, resp.StatusCode, body)
+		}
+	})
+}
