@@ -58,6 +58,7 @@ request from /proc) and writes JSON to --out.`,
 	f.IntVar(&o.Threads, "threads", 2, "wrk threads")
 	f.BoolVar(&o.NoNginx, "no-nginx", false, "measure switchyard only")
 	f.BoolVar(&o.AccessLog, "access-log", false, "turn on both proxies' access logs (buffered, to files)")
+	f.StringVar(&o.Engine, "engine", "loop", "switchyard's plain-HTTP engine: loop (epoll event loop) or fasthttp")
 	f.StringVar(&out, "out", "", "JSON results file (default bench-results/ingress-<timestamp>.json)")
 	f.StringVar(&o.Binary, "binary", "", "switchyard binary for the backends and the proxy (default: this one)")
 	cmd.AddCommand(newBenchIngressProxyCmd())
@@ -101,6 +102,7 @@ func newBenchIngressProxyCmd() *cobra.Command {
 	f.StringVar(&o.KeyFile, "key", "", "TLS key (PEM)")
 	f.StringVar(&backends, "backends", "", "comma-separated backend addresses")
 	f.StringVar(&o.AccessLog, "access-log", "", "access log file (\"\" = off)")
+	f.BoolVar(&o.FastHTTPOnly, "fasthttp-only", false, "serve plain HTTP with the fasthttp engine, not the event loop")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile here until the process stops")
 	return cmd
 }

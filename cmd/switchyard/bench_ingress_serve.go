@@ -27,6 +27,7 @@ type ingressProxyOptions struct {
 	CertFile, KeyFile   string
 	Backends            []string
 	AccessLog           string // file; "" off
+	FastHTTPOnly        bool
 }
 
 // serveBenchIngress serves until ctx ends.
@@ -36,7 +37,7 @@ func serveBenchIngress(ctx context.Context, o ingressProxyOptions) error {
 		return fmt.Errorf("bench proxy certificate: %w", err)
 	}
 	cfg := proxy.Config{
-		HTTPAddr: o.HTTPAddr, HTTPSAddr: o.HTTPSAddr,
+		HTTPAddr: o.HTTPAddr, HTTPSAddr: o.HTTPSAddr, FastHTTPOnly: o.FastHTTPOnly,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil },
 		Log:            slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}

@@ -341,6 +341,7 @@ func (c *clientConn) startRequest(n int) {
 	p := c.l.p
 	c.start = time.Now()
 	c.headStart, c.accepted = 0, 0
+	c.isHead = h1.EqualFold(r.Method, "head")
 	if p.cfg.AccessLog != nil {
 		c.logMethod, c.logHost, c.logPath = string(r.Method), string(r.Host), string(r.Path)
 	}
@@ -361,7 +362,6 @@ func (c *clientConn) startRequest(n int) {
 		return
 	}
 	c.b, c.ntried, c.retried, c.dialOnly = b, 0, false, false
-	c.isHead = h1.EqualFold(r.Method, "head")
 	c.bodyLeft = max(r.ContentLength, 0)
 	c.sent = c.compose(c.l.getBuf(), n)
 	c.replayable = c.bodyLeft == 0 && idempotent(r.Method)

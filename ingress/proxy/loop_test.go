@@ -131,6 +131,15 @@ func TestLoopResponseFramings(t *testing.T) {
 	if next, err := http.ReadResponse(br, nil); err != nil || next.StatusCode != 204 {
 		t.Errorf("after HEAD: %v %v", next, err)
 	}
+	// A HEAD the proxy answers itself (no route) has no body either.
+	tp.p.SetTable(router.Compile[*Backend](nil, nil))
+	io.WriteString(c, "HEAD /x HTTP/1.1\r\nHost: a\r\n\r\nHEAD /y HTTP/1.1\r\nHost: a\r\n\r\n")
+	for range 2 {
+		if resp, err := http.ReadResponse(br, &http.Request{Method: "HEAD"}); err != nil || resp.StatusCode != 404 {
+			t.Fatalf("HEAD without a route: %v %v", resp, err)
+		}
+	}
+	route(tp, up)
 	resps, bodies, closed := rawExchange(t, tp.http, "GET /eof HTTP/1.1\r\nHost: a\r\n\r\n", 1)
 	if bodies[0] != "until the end" || !closed || resps[0].Header.Get("Server") != "switchyard" {
 		t.Errorf("close-delimited: %q, client closed %v, Server %q", bodies[0], closed, resps[0].Header.Get("Server"))

@@ -42,6 +42,9 @@ type IngressOptions struct {
 	NoNginx bool
 	// AccessLog turns on the access log of both proxies (buffered).
 	AccessLog bool
+	// Engine is switchyard's plain-HTTP engine: "loop" (the default, the
+	// epoll event loop) or "fasthttp".
+	Engine string
 	// Log gets progress.
 	Log io.Writer
 }
@@ -59,6 +62,13 @@ func (o *IngressOptions) defaults() error {
 	}
 	if o.ResponseSize <= 0 {
 		o.ResponseSize = 64
+	}
+	switch o.Engine {
+	case "":
+		o.Engine = "loop"
+	case "loop", "fasthttp":
+	default:
+		return fmt.Errorf("--engine %q: want loop or fasthttp", o.Engine)
 	}
 	if len(o.Conns) == 0 {
 		o.Conns = []int{50, 200}
@@ -240,6 +250,9 @@ func startIngressEnv(ctx context.Context, o IngressOptions, ns *sandbox.NS, dir 
 		"--cert", certFile, "--key", keyFile, "--backends", strings.Join(backends, ",")}
 	if o.AccessLog {
 		args = append(args, "--access-log", filepath.Join(dir, "switchyard-access.log"))
+	}
+	if o.Engine == "fasthttp" {
+		args = append(args, "--fasthttp-only")
 	}
 	// One scheduler thread, as nginx runs one worker process.
 	sy, err := procs.startEnv(ctx, ns, []string{"GOMAXPROCS=1"}, o.ProxyCPU, o.Binary, args...)

@@ -23,8 +23,8 @@ func (r *IngressResult) WriteJSON(path string) error { return writeJSON(path, r)
 // WriteTable prints the medians side by side.
 func (r *IngressResult) WriteTable(w io.Writer) {
 	o := r.Options
-	fmt.Fprintf(w, "ingress proxy: switchyard vs %s — %d netexec backends, %d-byte responses, %d runs of %s, proxies on CPU %q, wrk (-t%d) + backends on CPU %q; load before: %s\n",
-		r.NginxVersion, o.Backends, o.ResponseSize, o.Runs, o.Duration, o.ProxyCPU, o.Threads, o.LoadCPU, r.Load)
+	fmt.Fprintf(w, "ingress proxy: switchyard (%s engine) vs %s — %d netexec backends, %d-byte responses, %d runs of %s, proxies on CPU %q, wrk (-t%d) + backends on CPU %q; load before: %s\n",
+		o.Engine, r.NginxVersion, o.Backends, o.ResponseSize, o.Runs, o.Duration, o.ProxyCPU, o.Threads, o.LoadCPU, r.Load)
 	fmt.Fprintf(w, "%-32s %12s %12s %7s %9s %9s %9s %9s %10s %10s %7s\n", "scenario", "sy req/s", "nginx req/s", "ratio",
 		"sy p50", "nginx p50", "sy p99", "nginx p99", "sy µs/req", "ng µs/req", "errors")
 	for _, row := range r.Rows {
