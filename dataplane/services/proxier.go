@@ -83,6 +83,8 @@ type Proxier struct {
 	// programmed is the last State Sync accepted (read by the status
 	// publisher).
 	programmed atomic.Pointer[State]
+	// statusChanged wakes the status publisher after a sync.
+	statusChanged chan struct{}
 	// mu guards st.
 	mu sync.Mutex
 	st Status
@@ -118,14 +120,15 @@ func New(cfg Config) (*Proxier, error) {
 	}
 	log := cfg.Logger.With("component", "services")
 	p := &Proxier{
-		cfg:       cfg,
-		log:       log,
-		trigger:   make(chan struct{}, 1),
-		metrics:   m,
-		health:    newHealthServers(cfg.HealthCheckHost, log),
-		byService: map[types.NamespacedName][]*ServicePort{},
-		ports:     map[PortName]*ServicePort{},
-		staleUDP:  map[PortName]*ServicePort{},
+		cfg:           cfg,
+		log:           log,
+		trigger:       make(chan struct{}, 1),
+		statusChanged: make(chan struct{}, 1),
+		metrics:       m,
+		health:        newHealthServers(cfg.HealthCheckHost, log),
+		byService:     map[types.NamespacedName][]*ServicePort{},
+		ports:         map[PortName]*ServicePort{},
+		staleUDP:      map[PortName]*ServicePort{},
 	}
 	p.st.Backend = cfg.Backend.Name()
 	p.objs = newObjects(p.notify)

@@ -324,10 +324,11 @@ func TestProxierRetriesFailedSyncs(t *testing.T) {
 	}
 }
 
-// TestProxierPublishesStatus: the Node carries the status annotation.
+// TestProxierPublishesStatus: the Node carries the status annotation,
+// right after the sync (the interval only spaces out later patches).
 func TestProxierPublishesStatus(t *testing.T) {
 	oSvc, oSlice := other("db")
-	h := newHarness(t, &fakeBackend{}, nil, oSvc, oSlice)
+	h := newHarness(t, &fakeBackend{}, func(c *Config) { c.StatusInterval = time.Hour }, oSvc, oSlice)
 	h.waitFor("db", func(st *State) bool { return len(st.Ports) == 1 })
 	var got Status
 	deadline := time.Now().Add(5 * time.Second)

@@ -78,6 +78,7 @@ func (p *Proxier) record(st *State, res SyncResult, err error, took time.Duratio
 		p.metrics.syncs.WithLabelValues("error").Inc()
 		p.metrics.errors.Inc()
 		p.st.LastError = err.Error()
+		p.noteStatusChanged()
 		return
 	}
 	now := time.Now()
@@ -90,6 +91,7 @@ func (p *Proxier) record(st *State, res SyncResult, err error, took time.Duratio
 	p.st.LastSync = now
 	p.st.Ports, p.st.Endpoints, p.st.Rules = len(st.Ports), eps, res.Rules
 	p.st.Services = countServices(st)
+	p.noteStatusChanged()
 }
 
 func countEndpoints(st *State) int {
@@ -184,18 +186,23 @@ func backendList(eps []Endpoint) []BackendStatus {
 	return out
 }
 
-// publishStatus patches the Status annotation onto this node's Node every
-// StatusInterval when it changed, until ctx ends. A missing Node (the
-// agent creates it) or any other failure is retried at the next tick.
+// publishStatus patches the Status annotation onto this node's Node when
+// it changed: right after the sync that changed it, then at most once per
+// StatusInterval while syncs keep coming (a burst of changes costs one
+// patch per interval, and `switchyard status` lags a quiet node's last
+// sync by one API round trip, not by a tick). Failures, and a Node that
+// does not exist yet (the agent creates it), are retried every interval.
 func (p *Proxier) publishStatus(ctx context.Context) {
 	t := time.NewTicker(p.cfg.StatusInterval)
 	defer t.Stop()
 	var last []byte
+	var lastAt time.Time
 	for {
-		body, err := json.Marshal(p.Status())
-		if err == nil && !bytes.Equal(body, last) {
+		st := p.Status()
+		body, err := json.Marshal(st)
+		if st.Syncs > 0 && err == nil && !bytes.Equal(body, last) {
 			if err = p.patchNode(ctx, body); err == nil {
-				last = body
+				last, lastAt = body, time.Now()
 			} else if ctx.Err() == nil {
 				p.log.Debug("publish status on the Node", "err", err)
 			}
@@ -204,7 +211,23 @@ func (p *Proxier) publishStatus(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-p.statusChanged:
+			if wait := p.cfg.StatusInterval - time.Since(lastAt); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
 		}
+	}
+}
+
+// noteStatusChanged wakes the publisher without blocking.
+func (p *Proxier) noteStatusChanged() {
+	select {
+	case p.statusChanged <- struct{}{}:
+	default:
 	}
 }
 
