@@ -209,7 +209,7 @@ func (l *loop) run() error {
 		var werr error
 		err := l.raw.Read(func(uintptr) bool {
 			for {
-				n, err := unix.EpollWait(l.epfd, l.events[:], 0)
+				n, err := rawEpollWait(l.epfd, l.events[:])
 				if err == unix.EINTR {
 					continue
 				}
@@ -278,17 +278,17 @@ func (l *loop) accept() {
 		return
 	}
 	for range 64 {
-		fd, sa, err := unix.Accept4(l.lnfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		fd, ip, err := rawAccept4(l.lnfd)
 		if err != nil {
 			if err != unix.EAGAIN && err != unix.ECONNABORTED && err != unix.EINTR {
 				l.p.cfg.Log.Warn("ingress accept", "err", err)
 			}
 			return
 		}
-		c := newClientConn(l, fd, sa)
+		c := newClientConn(l, fd, ip)
 		if err := l.add(fd, c); err != nil {
 			l.p.cfg.Log.Warn("ingress epoll add", "err", err)
-			unix.Close(fd)
+			rawClose(fd)
 			continue
 		}
 		l.clients.Add(1)
@@ -302,7 +302,7 @@ func (l *loop) add(fd int, h handler) error {
 		l.gen++
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd), Pad: l.gen}
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	if err := rawEpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		return err
 	}
 	l.fds[int32(fd)] = h
@@ -374,12 +374,13 @@ func (l *loop) putBuf(b []byte) {
 // io-style results: n == 0 with nil error is EOF.
 func readInto(fd int, buf []byte) ([]byte, int, bool, error) {
 	free := buf[len(buf):cap(buf)]
-	n, err := unix.Read(fd, free)
+	n, err := rawRead(fd, free)
 	if err != nil {
 		return buf, 0, false, err
 	}
 	return buf[:len(buf)+n], n, n == len(free), nil
 }
 
-// loopCount is how many loops serve one listener: one per P.
-func loopCount() int { return runtime.GOMAXPROCS(0) }
+// loopCount is how many loops serve one listener: one per CPU the process
+// may run on (runtime.NumCPU counts the affinity mask), at most one per P.
+func loopCount() int { return max(1, min(runtime.NumCPU(), runtime.GOMAXPROCS(0))) }

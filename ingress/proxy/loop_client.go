@@ -56,7 +56,7 @@ type clientConn struct {
 // newClientConn takes a connection object from the loop's free list (a
 // new connection then allocates nothing) and sets it up for fd. Accepted
 // sockets inherit TCP_NODELAY from the listener.
-func newClientConn(l *loop, fd int, sa unix.Sockaddr) *clientConn {
+func newClientConn(l *loop, fd int, ip []byte) *clientConn {
 	var c *clientConn
 	if n := len(l.freeConns); n > 0 {
 		c = l.freeConns[n-1]
@@ -66,12 +66,9 @@ func newClientConn(l *loop, fd int, sa unix.Sockaddr) *clientConn {
 	}
 	*c = clientConn{l: l, fd: fd, writable: true, accepted: l.now, lastActive: l.now,
 		ip: c.ip[:0], req: h1.Request{Common: h1.Common{Fields: c.req.Fields[:0]}}}
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		c.ip = netip.AddrFrom4(a.Addr).AppendTo(c.ip)
-	case *unix.SockaddrInet6:
-		c.ip = netip.AddrFrom16(a.Addr).Unmap().AppendTo(c.ip)
-	default:
+	if a, ok := netip.AddrFromSlice(ip); ok {
+		c.ip = a.Unmap().AppendTo(c.ip)
+	} else {
 		c.ip = append(c.ip, "unknown"...)
 	}
 	return c
@@ -141,7 +138,7 @@ func (c *clientConn) close() {
 	c.releaseSent()
 	c.out = nil
 	c.l.forget(c.fd)
-	unix.Close(c.fd)
+	rawClose(c.fd)
 	c.l.clients.Add(-1)
 	c.l.recycle(c)
 }
@@ -178,7 +175,7 @@ func (c *clientConn) write(b []byte) {
 		return
 	}
 	if len(c.out) == 0 && c.writable {
-		n, err := unix.Write(c.fd, b)
+		n, err := rawWrite(c.fd, b)
 		switch {
 		case err == unix.EAGAIN:
 			c.writable = false
@@ -205,7 +202,7 @@ func (c *clientConn) write(b []byte) {
 // connection marked closeAfter whose exchange is over.
 func (c *clientConn) flush() {
 	for len(c.out) > 0 && c.writable && !c.closed {
-		n, err := unix.Write(c.fd, c.out)
+		n, err := rawWrite(c.fd, c.out)
 		switch {
 		case err == unix.EAGAIN:
 			c.writable = false

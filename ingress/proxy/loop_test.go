@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchyard-net/switchyard/ingress/router"
 )
@@ -347,4 +350,47 @@ func FuzzLoopRequests(f *testing.F) {
 			t.Fatalf("after %q: %d %q", in, resp.StatusCode, body)
 		}
 	})
+}
+
+// TestLoopIPv6: a client over IPv6 is named by its IPv6 address, and an
+// IPv6 endpoint is reached (the loop builds its socket addresses itself).
+func TestLoopIPv6(t *testing.T) {
+	ln6, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	ln6.Close()
+	p, err := New(Config{Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Serve(ctx, h, nil) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s|%s", r.Header.Get("X-Real-IP"), r.Header.Get("X-Forwarded-For"))
+	})}
+	be, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(be)
+	t.Cleanup(func() { srv.Close() })
+	p.SetTable(router.Compile([]router.Rule[*Backend]{
+		{Path: "/", Target: p.NewBackend("d/i", "d/s:80", []string{be.Addr().String()}, Options{})},
+	}, nil))
+	resp, body := get(t, &http.Client{}, "http://"+h.Addr().String()+"/", "a")
+	if resp.StatusCode != 200 || body != "::1|::1" {
+		t.Errorf("%d %q, want 200 \"::1|::1\"", resp.StatusCode, body)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -60,28 +61,34 @@ func (l *loop) dial(u *Upstream) (*upConn, error) {
 	if !u.ap.IsValid() {
 		return nil, errUnsupportedAddr
 	}
-	var sa unix.Sockaddr
+	a := u.ap.Addr()
 	family := unix.AF_INET
-	if a := u.ap.Addr(); a.Is4() {
-		sa = &unix.SockaddrInet4{Addr: a.As4(), Port: int(u.ap.Port())}
-	} else {
+	if !a.Is4() {
 		family = unix.AF_INET6
-		sa = &unix.SockaddrInet6{Addr: a.As16(), Port: int(u.ap.Port())}
 	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, err := rawSocket(family)
 	if err != nil {
 		return nil, err
 	}
-	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	err = unix.Connect(fd, sa)
+	rawSetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	port := [2]byte{byte(u.ap.Port() >> 8), byte(u.ap.Port())}
+	if a.Is4() {
+		sa := unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.As4()}
+		*(*[2]byte)(unsafe.Pointer(&sa.Port)) = port
+		err = rawConnect(fd, unsafe.Pointer(&sa), unsafe.Sizeof(sa))
+	} else {
+		sa := unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: a.As16()}
+		*(*[2]byte)(unsafe.Pointer(&sa.Port)) = port
+		err = rawConnect(fd, unsafe.Pointer(&sa), unsafe.Sizeof(sa))
+	}
 	connecting := err == unix.EINPROGRESS
 	if err != nil && !connecting {
-		unix.Close(fd)
+		rawClose(fd)
 		return nil, err
 	}
 	uc := &upConn{l: l, fd: fd, u: u, connecting: connecting, writable: !connecting, since: l.now, lastActive: l.now}
 	if err := l.add(fd, uc); err != nil {
-		unix.Close(fd)
+		rawClose(fd)
 		return nil, err
 	}
 	return uc, nil
@@ -146,7 +153,7 @@ func (uc *upConn) event(ev uint32) {
 		if !uc.writable {
 			return
 		}
-		if errno, err := unix.GetsockoptInt(uc.fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil || errno != 0 {
+		if errno, err := rawSocketError(uc.fd); err != nil || errno != 0 {
 			uc.connectFailed()
 			return
 		}
@@ -225,7 +232,7 @@ func (uc *upConn) close() {
 	}
 	uc.out = nil
 	uc.l.forget(uc.fd)
-	unix.Close(uc.fd)
+	rawClose(uc.fd)
 }
 
 // connectFailed retries the request elsewhere: nothing was sent.
@@ -241,7 +248,7 @@ func (uc *upConn) connectFailed() {
 // write sends request body bytes, keeping what the socket does not take.
 func (uc *upConn) write(b []byte) {
 	if len(uc.out) == 0 && uc.writable && !uc.connecting {
-		n, err := unix.Write(uc.fd, b)
+		n, err := rawWrite(uc.fd, b)
 		switch {
 		case err == unix.EAGAIN:
 			uc.writable = false
@@ -268,7 +275,7 @@ func (uc *upConn) write(b []byte) {
 // flush writes pending request bytes.
 func (uc *upConn) flush() {
 	for len(uc.out) > 0 && uc.writable && !uc.connecting && !uc.closed {
-		n, err := unix.Write(uc.fd, uc.out)
+		n, err := rawWrite(uc.fd, uc.out)
 		switch {
 		case err == unix.EAGAIN:
 			uc.writable = false
