@@ -275,7 +275,9 @@ func TestProxyUpgradeTunnel(t *testing.T) {
 		defer c.Close()
 		br := bufio.NewReader(c)
 		req, err := http.ReadRequest(br)
-		if err != nil || req.Header.Get("Upgrade") != "echo" || req.Header.Get("X-Forwarded-For") == "" {
+		if err != nil || req.Header.Get("Upgrade") != "echo" || req.Header.Get("X-Forwarded-For") == "" ||
+			req.Header.Get("Keep-Alive") != "" || req.Header.Get("X-Secret") != "" {
+			// Hop-by-hop fields, also those named in Connection, stop at the proxy.
 			fmt.Fprintf(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
 			return
 		}
@@ -292,7 +294,7 @@ func TestProxyUpgradeTunnel(t *testing.T) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprintf(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nhello")
+	fmt.Fprintf(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, X-Secret\r\nX-Secret: s\r\nKeep-Alive: timeout=5\r\nUpgrade: echo\r\n\r\nhello")
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != 101 {

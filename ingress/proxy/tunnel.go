@@ -22,10 +22,12 @@ func (p *Proxy) tunnel(ctx *fasthttp.RequestCtx, b *Backend, start time.Time) {
 	}
 	h := &ctx.Request.Header
 	// Keep Connection: Upgrade and Upgrade; drop the other hop-by-hop
-	// headers.
-	for _, k := range hopByHopHeader[2:7] {
+	// headers and the ones Connection names.
+	removeConnectionTokens(h)
+	for _, k := range hopByHopHeader[1:7] {
 		h.Del(k)
 	}
+	h.Set("Connection", "Upgrade")
 	p.setForwarded(ctx)
 	head := append([]byte(nil), h.Header()...)
 	connectTimeout := b.Opts.ConnectTimeout
