@@ -45,7 +45,7 @@ func Logs(ctx context.Context, s IOStreams, socket, namespace, pod, container st
 // returns the command's exit code.
 func Exec(ctx context.Context, s IOStreams, socket, namespace, pod, container string, cmd []string) (int, error) {
 	code, err := nodeapi.NewClient(socket).Exec(ctx, namespace, pod, container, cmd, s.In, s.Out, s.ErrOut)
-	if err != nil && strings.Contains(err.Error(), "not found") {
+	if errors.Is(err, nodeapi.ErrNotFound) {
 		return -1, fmt.Errorf("pod %q in namespace %q: no such running pod or container on this node", pod, namespace)
 	}
 	return code, err

@@ -127,6 +127,8 @@ func readOutput(r io.Reader, stdout, stderr io.Writer) (int, error) {
 			return int(int32(binary.BigEndian.Uint32(p))), nil
 		case streamError:
 			return -1, fmt.Errorf("exec: %s", p)
+		case streamNotFound:
+			return -1, fmt.Errorf("exec: %w", ErrNotFound)
 		}
 	}
 }

@@ -85,8 +85,13 @@ func TestExecStreamsAndExitCode(t *testing.T) {
 func TestExecUnknownPod(t *testing.T) {
 	c, _ := startServer(t)
 	_, err := c.Exec(context.Background(), "default", "nope", "", []string{"true"}, nil, io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "not found") {
-		t.Fatalf("exec into an unknown pod: %v", err)
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("exec into an unknown pod: %v, want ErrNotFound", err)
+	}
+	// A command that cannot start is not a missing pod.
+	_, err = c.Exec(context.Background(), "default", "web", "", []string{"/no/such/command"}, nil, io.Discard, io.Discard)
+	if err == nil || errors.Is(err, ErrNotFound) {
+		t.Fatalf("exec of a missing command: %v, want an error other than ErrNotFound", err)
 	}
 }
 

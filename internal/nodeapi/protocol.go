@@ -19,6 +19,9 @@ const (
 	streamStderr byte = 2
 	streamExit   byte = 3 // payload: 4-byte big-endian exit code
 	streamError  byte = 4 // payload: error text; ends the session
+	// streamNotFound is streamError for an unknown pod or container, so
+	// the client can tell it apart from a command that failed to start.
+	streamNotFound byte = 5
 	// stdin EOF is a zero-length stdin frame.
 )
 

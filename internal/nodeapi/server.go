@@ -120,7 +120,11 @@ func serveExec(w http.ResponseWriter, r *http.Request, b Backend) {
 		stdinR, streamWriter{fw, streamStdout}, streamWriter{fw, streamStderr})
 	stdinR.Close()
 	if err != nil {
-		_ = fw.write(streamError, []byte(err.Error()))
+		stream := streamError
+		if errors.Is(err, ErrNotFound) {
+			stream = streamNotFound
+		}
+		_ = fw.write(stream, []byte(err.Error()))
 		return
 	}
 	var buf [4]byte
