@@ -81,6 +81,8 @@ type loop struct {
 	clients    atomic.Int64
 	draining   bool
 	lastSweep  int64
+	// acceptPaused is when a pause of the listener ends (0: not paused).
+	acceptPaused int64
 }
 
 // loopServer runs the loops of one listener.
@@ -258,6 +260,7 @@ func (l *loop) maybeSweep() {
 		return
 	}
 	l.lastSweep = l.now
+	l.resumeAccept()
 	for _, h := range l.fds {
 		if d := h.deadline(); d != 0 && d <= l.now {
 			h.expire(l.now)
@@ -279,10 +282,17 @@ func (l *loop) accept() {
 	}
 	for range 64 {
 		fd, ip, err := rawAccept4(l.lnfd)
-		if err != nil {
-			if err != unix.EAGAIN && err != unix.ECONNABORTED && err != unix.EINTR {
-				l.p.cfg.Log.Warn("ingress accept", "err", err)
-			}
+		switch err {
+		case nil:
+		case unix.EAGAIN, unix.ECONNABORTED, unix.EINTR:
+			return
+		default:
+			// Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS):
+			// the listener stays readable, so stop watching it for a
+			// tick instead of spinning on it (nginx disables accept
+			// events the same way).
+			l.p.cfg.Log.Warn("ingress accept; pausing accepts", "err", err, "for", loopTick)
+			l.pauseAccept()
 			return
 		}
 		c := newClientConn(l, fd, ip)
@@ -292,6 +302,27 @@ func (l *loop) accept() {
 			continue
 		}
 		l.clients.Add(1)
+	}
+}
+
+// pauseAccept stops watching the listener until the next sweep after
+// loopTick.
+func (l *loop) pauseAccept() {
+	if l.acceptPaused == 0 {
+		rawEpollCtl(l.epfd, unix.EPOLL_CTL_DEL, l.lnfd, nil)
+	}
+	l.acceptPaused = l.now + int64(loopTick)
+}
+
+// resumeAccept watches the listener again once the pause is over.
+func (l *loop) resumeAccept() {
+	if l.acceptPaused == 0 || l.now < l.acceptPaused || l.lnfd < 0 {
+		return
+	}
+	l.acceptPaused = 0
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(l.lnfd), Pad: loopListenTag}
+	if err := rawEpollCtl(l.epfd, unix.EPOLL_CTL_ADD, l.lnfd, &ev); err != nil {
+		l.p.cfg.Log.Warn("ingress resume accepts", "err", err)
 	}
 }
 
@@ -319,7 +350,9 @@ func (l *loop) forget(fd int) {
 func (l *loop) beginDrain() {
 	l.draining = true
 	if l.lnfd >= 0 {
-		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, l.lnfd, nil)
+		if l.acceptPaused == 0 {
+			rawEpollCtl(l.epfd, unix.EPOLL_CTL_DEL, l.lnfd, nil)
+		}
 		l.lnfd = -1
 	}
 	for _, h := range l.fds {

@@ -8,14 +8,17 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
 	"github.com/switchyard-net/switchyard/ingress/router"
 )
@@ -392,5 +395,88 @@ func TestLoopIPv6(t *testing.T) {
 	resp, body := get(t, &http.Client{}, "http://"+h.Addr().String()+"/", "a")
 	if resp.StatusCode != 200 || body != "::1|::1" {
 		t.Errorf("%d %q, want 200 \"::1|::1\"", resp.StatusCode, body)
+	}
+}
+
+// countHandler counts log records whose message starts with prefix.
+type countHandler struct {
+	prefix string
+	n      *atomic.Int32
+}
+
+func (h countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countHandler) Handle(_ context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, h.prefix) {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h countHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestLoopOutOfDescriptors: when accept fails for want of descriptors,
+// the loop pauses accepting instead of spinning on the readable listener,
+// and serves again once descriptors are free.
+func TestLoopOutOfDescriptors(t *testing.T) {
+	var pauses atomic.Int32
+	p, err := New(Config{Registry: prometheus.NewRegistry(), Log: slog.New(countHandler{"ingress accept", &pauses})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Serve(ctx, h, nil) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	p.SetTable(router.Compile([]router.Rule[*Backend]{
+		{Path: "/", Target: p.NewBackend("d/i", "d/s:80", []string{backend(t, "a")}, Options{})},
+	}, nil))
+	addr := h.Addr().String()
+
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	low := old
+	low.Cur = uint64(len(fds) + 16)
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	func() {
+		defer unix.Setrlimit(unix.RLIMIT_NOFILE, &old)
+		// Dial until this process has no descriptor left: the proxy's
+		// accepts then fail with EMFILE while connections wait.
+		for range 64 {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				break
+			}
+			conns = append(conns, c)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}()
+	n := pauses.Load()
+	for _, c := range conns {
+		c.Close()
+	}
+	if n == 0 || n > 20 {
+		t.Errorf("%d accept pauses in 500 ms at the descriptor limit, want a few (one per tick), not none or a spin", n)
+	}
+	resp, body := get(t, &http.Client{}, "http://"+addr+"/hostname", "a")
+	if resp.StatusCode != 200 || body != "a" {
+		t.Errorf("after the limit: %d %q", resp.StatusCode, body)
 	}
 }
