@@ -355,19 +355,16 @@ func FuzzLoopRequests(f *testing.F) {
 	})
 }
 
-// TestLoopIPv6: a client over IPv6 is named by its IPv6 address, and an
-// IPv6 endpoint is reached (the loop builds its socket addresses itself).
-func TestLoopIPv6(t *testing.T) {
-	ln6, err := net.Listen("tcp", "[::1]:0")
-	if err != nil {
-		t.Skipf("no IPv6 loopback: %v", err)
-	}
-	ln6.Close()
-	p, err := New(Config{Registry: prometheus.NewRegistry()})
+// serveHTTP runs a proxy with cfg on a plain-HTTP listener at addr until
+// the test ends.
+func serveHTTP(t *testing.T, cfg Config, addr string) (*Proxy, net.Listener) {
+	t.Helper()
+	cfg.Registry = prometheus.NewRegistry()
+	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := net.Listen("tcp", "[::1]:0")
+	h, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,6 +377,18 @@ func TestLoopIPv6(t *testing.T) {
 			t.Errorf("Serve: %v", err)
 		}
 	})
+	return p, h
+}
+
+// TestLoopIPv6: a client over IPv6 is named by its IPv6 address, and an
+// IPv6 endpoint is reached (the loop builds its socket addresses itself).
+func TestLoopIPv6(t *testing.T) {
+	ln6, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	ln6.Close()
+	p, h := serveHTTP(t, Config{}, "[::1]:0")
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s|%s", r.Header.Get("X-Real-IP"), r.Header.Get("X-Forwarded-For"))
 	})}
@@ -419,23 +428,7 @@ func (h countHandler) WithGroup(string) slog.Handler      { return h }
 // and serves again once descriptors are free.
 func TestLoopOutOfDescriptors(t *testing.T) {
 	var pauses atomic.Int32
-	p, err := New(Config{Registry: prometheus.NewRegistry(), Log: slog.New(countHandler{"ingress accept", &pauses})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Serve(ctx, h, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	p, h := serveHTTP(t, Config{Log: slog.New(countHandler{"ingress accept", &pauses})}, "127.0.0.1:0")
 	p.SetTable(router.Compile([]router.Rule[*Backend]{
 		{Path: "/", Target: p.NewBackend("d/i", "d/s:80", []string{backend(t, "a")}, Options{})},
 	}, nil))
