@@ -42,10 +42,17 @@ type clientConn struct {
 	dialOnly   bool // a pooled connection failed: the retry dials
 	isHead     bool
 	closeAfter bool // close once the current response is written
-	start      time.Time
-	logMethod  string // access log only
-	logHost    string
-	logPath    string
+	// linger: the client is still sending a body nobody reads; after the
+	// response, shut down our side and discard its bytes for a while
+	// before closing, so it sees the response rather than a reset
+	// (nginx's lingering_close).
+	linger      bool
+	lingering   bool
+	lingerUntil int64
+	start       time.Time
+	logMethod   string // access log only
+	logHost     string
+	logPath     string
 
 	// Deadlines (unix nanos).
 	accepted   int64 // no request yet: ReadHeaderTimeout from here
@@ -86,7 +93,50 @@ func (c *clientConn) event(ev uint32) {
 	if ev&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		c.writable = true
 	}
+	if c.lingering {
+		c.discard()
+		return
+	}
 	c.drive()
+}
+
+// dropRestOfBody gives up on the rest of the current request body: the
+// connection closes after the response, lingering.
+func (c *clientConn) dropRestOfBody() {
+	c.reading, c.closeAfter, c.linger = false, true, true
+}
+
+// lingerFor bounds how long a lingering connection is read and discarded.
+const lingerFor = 5 * time.Second
+
+// startLinger shuts down the sending side (the response is out) and
+// waits for the client to stop sending.
+func (c *clientConn) startLinger() {
+	if rawShutdownWrite(c.fd) != nil {
+		c.close()
+		return
+	}
+	c.releaseIn()
+	c.lingering, c.lingerUntil = true, c.l.now+int64(lingerFor)
+	c.discard()
+}
+
+// discard reads and drops what the client still sends; EOF or an error
+// ends the connection.
+func (c *clientConn) discard() {
+	buf := c.l.getBuf()
+	defer c.l.putBuf(buf)
+	for c.readable {
+		n, err := rawRead(c.fd, buf[:cap(buf)])
+		switch {
+		case err == unix.EAGAIN:
+			c.readable = false
+			return
+		case err != nil || n == 0:
+			c.close()
+			return
+		}
+	}
 }
 
 // drive makes all the progress the sockets allow.
@@ -110,6 +160,8 @@ func (c *clientConn) idle() bool {
 func (c *clientConn) deadline() int64 {
 	p := c.l.p
 	switch {
+	case c.lingering:
+		return c.lingerUntil
 	case c.up != nil || c.reading || len(c.out) > 0:
 		if c.up != nil && !c.reading && len(c.out) == 0 {
 			return 0 // the upstream side owns the timeout
@@ -220,8 +272,12 @@ func (c *clientConn) flush() {
 		c.l.putBuf(c.out)
 		c.out = nil
 	}
-	if len(c.out) == 0 && (c.closeAfter || c.l.draining) && c.up == nil && !c.reading && !c.closed {
-		c.close()
+	if len(c.out) == 0 && (c.closeAfter || c.l.draining) && c.up == nil && !c.reading && !c.closed && !c.lingering {
+		if c.linger {
+			c.startLinger()
+		} else {
+			c.close()
+		}
 	}
 }
 
@@ -354,7 +410,7 @@ func (c *clientConn) startRequest(n int) {
 		return
 	case b.Opts.MaxBodyBytes > 0 && r.ContentLength > b.Opts.MaxBodyBytes:
 		c.consume(n)
-		c.closeAfter = true
+		c.dropRestOfBody()
 		c.local(b, http.StatusRequestEntityTooLarge, "413 request entity too large\n", nil)
 		return
 	}
@@ -372,7 +428,7 @@ func (c *clientConn) skipBody(n int) {
 	cl := max(c.req.ContentLength, 0)
 	if int64(len(c.in)-n) < cl {
 		c.consume(n)
-		c.closeAfter = true
+		c.dropRestOfBody()
 		return
 	}
 	c.consume(n + int(cl))
@@ -545,8 +601,7 @@ func (c *clientConn) failExchange(up *upConn, code int, kind string) {
 	c.l.p.metrics.upstreamError(c.b, kind)
 	c.up = nil
 	if c.reading || c.bodyLeft > 0 {
-		c.closeAfter = true // the rest of the body is still on the wire
-		c.reading = false
+		c.dropRestOfBody()
 	}
 	body := "502 bad gateway\n"
 	if code == http.StatusGatewayTimeout {

@@ -135,3 +135,8 @@ func rawConnect(fd int, sa unsafe.Pointer, size uintptr) error {
 	_, _, e := unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(sa), size)
 	return rawErr(e)
 }
+
+func rawShutdownWrite(fd int) error {
+	_, _, e := unix.RawSyscall(unix.SYS_SHUTDOWN, uintptr(fd), unix.SHUT_WR, 0)
+	return rawErr(e)
+}

@@ -473,3 +473,36 @@ func TestLoopOutOfDescriptors(t *testing.T) {
 		t.Errorf("after the limit: %d %q", resp.StatusCode, body)
 	}
 }
+
+// TestLoopAnswersBeforeTheBodyEnds: a request whose body is refused (413)
+// or not wanted (404) while the client is still sending it gets its
+// response, not a connection reset: the proxy lingers, discarding the
+// rest, before it closes.
+func TestLoopAnswersBeforeTheBodyEnds(t *testing.T) {
+	tp := startProxy(t)
+	p := tp.p
+	p.SetTable(router.Compile([]router.Rule[*Backend]{
+		{Host: "a", Path: "/", Target: p.NewBackend("d/i", "d/a:80", []string{backend(t, "a")}, Options{MaxBodyBytes: 1 << 20})},
+	}, nil))
+	for _, tt := range []struct {
+		host string
+		code int
+	}{{"a", 413}, {"nowhere", 404}} {
+		c, err := net.Dial("tcp", tp.http)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		size := 8 << 20
+		// The whole body first, as a simple client does, then the answer.
+		fmt.Fprintf(c, "POST /up HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n", tt.host, size)
+		if _, err := c.Write(make([]byte, size)); err != nil {
+			t.Errorf("Host %s: sending the body: %v (the proxy closed without reading it)", tt.host, err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != tt.code {
+			t.Errorf("Host %s, 8 MiB body: %v %v, want %d", tt.host, resp, err, tt.code)
+		}
+		c.Close()
+	}
+}

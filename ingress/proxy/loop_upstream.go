@@ -308,7 +308,7 @@ func (uc *upConn) writeFailed() {
 	}
 	if uc.gotBytes {
 		uc.out, uc.noReuse = nil, true
-		c.reading, c.closeAfter = false, true
+		c.dropRestOfBody()
 		return
 	}
 	uc.readEnd(unix.ECONNRESET)
@@ -464,7 +464,7 @@ func (uc *upConn) done() {
 		len(uc.out) == 0 && !c.reading && c.bodyLeft == 0
 	if c.reading || c.bodyLeft > 0 {
 		// Answered before the whole body came: the rest is on the wire.
-		c.reading, c.closeAfter = false, true
+		c.dropRestOfBody()
 	}
 	uc.u.succeeded()
 	uc.detach()
