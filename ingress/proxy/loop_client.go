@@ -629,7 +629,8 @@ func (c *clientConn) responseHead(up *upConn, n int) {
 		}
 	})
 	for _, f := range r.Fields {
-		if dropResponseField(f.Name) || isNamed(f.Name, named) {
+		if dropResponseField(f.Name) || isNamed(f.Name, named) ||
+			(r.Chunked && h1.EqualFold(f.Name, "content-length")) { // never both (RFC 9112 6.2)
 			continue
 		}
 		w = appendField(w, f.Name, f.Value)

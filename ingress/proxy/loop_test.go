@@ -96,7 +96,9 @@ func TestLoopResponseFramings(t *testing.T) {
 	up := rawBackend(t, func(req string) string {
 		switch {
 		case strings.HasPrefix(req, "GET /chunked"):
-			return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Hop: 1\r\nConnection: X-Hop\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nT: v\r\n\r\n"
+			// Content-Length beside chunked: chunked wins, the length
+			// must not reach the client (RFC 9112 6.1, 6.2).
+			return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\nX-Hop: 1\r\nConnection: X-Hop\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nT: v\r\n\r\n"
 		case strings.HasPrefix(req, "GET /hints"):
 			return "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 		case strings.HasPrefix(req, "HEAD /"):
@@ -113,6 +115,25 @@ func TestLoopResponseFramings(t *testing.T) {
 		"GET /nocontent HTTP/1.1\r\nHost: a\r\n\r\n", 4)
 	if bodies[0] != "hello world" || resps[0].Header.Get("X-Hop") != "" || resps[0].Trailer.Get("T") != "v" {
 		t.Errorf("chunked: body %q, X-Hop %q (named in Connection: must go), trailer %v", bodies[0], resps[0].Header.Get("X-Hop"), resps[0].Trailer)
+	}
+	// The raw head: no Content-Length beside Transfer-Encoding.
+	rc, err := net.Dial("tcp", tp.http)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(rc, "GET /chunked HTTP/1.1\r\nHost: a\r\n\r\n")
+	var rawHead string
+	for br := bufio.NewReader(rc); ; {
+		line, err := br.ReadString('\n')
+		if err != nil || line == "\r\n" {
+			break
+		}
+		rawHead += line
+	}
+	rc.Close()
+	if err != nil || strings.Contains(strings.ToLower(rawHead), "content-length") {
+		t.Errorf("chunked response head carries a Content-Length: %q %v", rawHead, err)
 	}
 	if resps[1].StatusCode != 103 || resps[1].Header.Get("Link") != "</a.css>" || resps[2].StatusCode != 200 || bodies[2] != "ok" {
 		t.Errorf("103 then 200: %d %v, %d %q", resps[1].StatusCode, resps[1].Header, resps[2].StatusCode, bodies[2])
