@@ -454,6 +454,10 @@ func TestLoopOutOfDescriptors(t *testing.T) {
 		{Path: "/", Target: p.NewBackend("d/i", "d/s:80", []string{backend(t, "a")}, Options{})},
 	}, nil))
 	addr := h.Addr().String()
+	// Serving (the loops exist) before descriptors run out.
+	if resp, _ := get(t, &http.Client{}, "http://"+addr+"/hostname", "a"); resp.StatusCode != 200 {
+		t.Fatalf("before the limit: %d", resp.StatusCode)
+	}
 
 	var old unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
@@ -468,24 +472,34 @@ func TestLoopOutOfDescriptors(t *testing.T) {
 	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &low); err != nil {
 		t.Fatal(err)
 	}
-	var conns []net.Conn
+	var files []*os.File
+	var conn net.Conn
 	func() {
 		defer unix.Setrlimit(unix.RLIMIT_NOFILE, &old)
-		// Dial until this process has no descriptor left: the proxy's
-		// accepts then fail with EMFILE while connections wait.
+		// Take every descriptor left, give one back for a connection:
+		// the proxy's accept of it then fails with EMFILE.
 		for range 64 {
-			c, err := net.Dial("tcp", addr)
+			f, err := os.Open(os.DevNull)
 			if err != nil {
 				break
 			}
-			conns = append(conns, c)
+			files = append(files, f)
+		}
+		if len(files) == 0 {
+			t.Fatal("no descriptor to take")
+		}
+		files[len(files)-1].Close()
+		files = files[:len(files)-1]
+		if conn, err = net.Dial("tcp", addr); err != nil {
+			t.Fatalf("dial with the last descriptor: %v", err)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}()
 	n := pauses.Load()
-	for _, c := range conns {
-		c.Close()
+	for _, f := range files {
+		f.Close()
 	}
+	conn.Close()
 	if n == 0 || n > 20 {
 		t.Errorf("%d accept pauses in 500 ms at the descriptor limit, want a few (one per tick), not none or a spin", n)
 	}

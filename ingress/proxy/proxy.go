@@ -284,12 +284,17 @@ func (p *Proxy) Run(ctx context.Context) error {
 	return p.Serve(ctx, lns[0], lns[1])
 }
 
-// Serve is Run on listeners the caller opened (either may be nil).
+// Serve is Run on listeners the caller opened (either may be nil); it
+// closes them before it returns.
 func (p *Proxy) Serve(ctx context.Context, httpLn, httpsLn net.Listener) error {
 	var ls *loopServer
 	if httpLn != nil && !p.cfg.FastHTTPOnly {
 		s, ok, err := newLoopServer(p, httpLn, loopCount())
 		if err != nil {
+			httpLn.Close()
+			if httpsLn != nil {
+				httpsLn.Close()
+			}
 			return fmt.Errorf("ingress event loop: %w", err)
 		}
 		if ok {

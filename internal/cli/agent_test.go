@@ -34,14 +34,16 @@ func TestExecErrors(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- nodeapi.Serve(ctx, sock, nodeapi.NewHandler(execBackend{})) }()
 	t.Cleanup(func() { cancel(); <-done })
-	var out, errOut bytes.Buffer
-	s := IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
 	for _, tt := range []struct {
 		pod, want, notWant string
 	}{
 		{pod: "nope", want: "no such running pod"},
 		{pod: "web", want: "nosuch", notWant: "no such running pod"},
 	} {
+		var out, errOut bytes.Buffer
+		// Stdin of its own per call: the client copies it in the
+		// background.
+		s := IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
 		var err error
 		for range 50 { // the socket appears when Serve is listening
 			if _, err = Exec(ctx, s, sock, "default", tt.pod, "", []string{"nosuch"}); err == nil || !strings.Contains(err.Error(), "connect") {
