@@ -22,7 +22,7 @@ import (
 const (
 	DefaultMinSyncInterval    = 50 * time.Millisecond
 	DefaultDriftCheckInterval = 5 * time.Second
-	DefaultStatusInterval     = 2 * time.Second
+	DefaultStatusInterval     = 500 * time.Millisecond
 	maxRetryBackoff           = 10 * time.Second
 )
 
@@ -50,7 +50,8 @@ type Config struct {
 	// DriftCheckInterval is how often Backend.Drifted is asked (default 5s).
 	DriftCheckInterval time.Duration
 	// StatusInterval is the least time between two status patches of the
-	// Node (default 2s).
+	// Node (default 500ms): a change is published at once, later ones
+	// at most this often.
 	StatusInterval time.Duration
 	// HealthCheckHost is the address healthCheckNodePort servers listen on
 	// ("" all addresses, as kube-proxy).
