@@ -73,7 +73,17 @@ type ServicePort struct {
 	// ExternalEndpoints serve node-port, external and load-balancer IP
 	// traffic (filtered by externalTrafficPolicy). Empty: rejected.
 	ExternalEndpoints []Endpoint
+	// AbortTCP asks that open TCP connections to an endpoint that goes
+	// away be ended at once (the Service's AbortTCPAnnotation is "true"),
+	// as connected UDP sockets always are. Honoured by the eBPF
+	// load-balancer, whose socket-level translation would otherwise keep
+	// them pinned to the dead endpoint until they time out.
+	AbortTCP bool
 }
+
+// AbortTCPAnnotation on a Service, set to "true", sets
+// ServicePort.AbortTCP for its TCP ports.
+const AbortTCPAnnotation = "switchyard.dev/abort-tcp-on-endpoint-removal"
 
 // State is everything a Backend programs. A State handed to Sync is not
 // modified afterwards.

@@ -96,6 +96,7 @@ func serviceBase(svc *corev1.Service) ServicePort {
 			sp.AffinityTimeout = time.Duration(*c.ClientIP.TimeoutSeconds) * time.Second
 		}
 	}
+	sp.AbortTCP = svc.Annotations[AbortTCPAnnotation] == "true"
 	sp.ExternalLocal = externallyAccessible(svc) && svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
 	if sp.ExternalLocal && svc.Spec.HealthCheckNodePort > 0 {
 		sp.HealthCheckNodePort = uint16(svc.Spec.HealthCheckNodePort)
@@ -230,7 +231,7 @@ func SamePort(a, b *ServicePort) bool {
 	}
 	return a.Name == b.Name && a.Port == b.Port && a.Protocol == b.Protocol && a.NodePort == b.NodePort &&
 		a.AffinityTimeout == b.AffinityTimeout && a.ExternalLocal == b.ExternalLocal &&
-		a.HealthCheckNodePort == b.HealthCheckNodePort &&
+		a.HealthCheckNodePort == b.HealthCheckNodePort && a.AbortTCP == b.AbortTCP &&
 		slices.Equal(a.ClusterIPs, b.ClusterIPs) && slices.Equal(a.ExternalIPs, b.ExternalIPs) &&
 		slices.Equal(a.LoadBalancerIPs, b.LoadBalancerIPs) &&
 		slices.Equal(a.ClusterEndpoints, b.ClusterEndpoints) && slices.Equal(a.ExternalEndpoints, b.ExternalEndpoints)

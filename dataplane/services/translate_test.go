@@ -124,6 +124,11 @@ func TestTranslate(t *testing.T) {
 			want: []*ServicePort{port(nil)},
 		},
 		{
+			name: "abort-tcp annotation",
+			svc:  svc(func(s *corev1.Service) { s.Annotations = map[string]string{AbortTCPAnnotation: "true"} }),
+			want: []*ServicePort{port(func(p *ServicePort) { p.AbortTCP = true })},
+		},
+		{
 			name:   "headless gets nothing",
 			svc:    svc(func(s *corev1.Service) { s.Spec.ClusterIP, s.Spec.ClusterIPs = "None", []string{"None"} }),
 			slices: []*discoveryv1.EndpointSlice{slice("s1", http8080, ep("10.244.0.2", testNode, "r"))},
@@ -310,6 +315,7 @@ func TestSamePort(t *testing.T) {
 		"external IPs":      func(p *ServicePort) { p.ExternalIPs = addrs("1.2.3.4") },
 		"load-balancer IPs": func(p *ServicePort) { p.LoadBalancerIPs = addrs("1.2.3.4") },
 		"health check":      func(p *ServicePort) { p.HealthCheckNodePort = 1 },
+		"abort tcp":         func(p *ServicePort) { p.AbortTCP = true },
 	} {
 		other := port(func(p *ServicePort) { p.ClusterEndpoints = []Endpoint{e("10.244.0.2", 80, true)} })
 		mut(other)

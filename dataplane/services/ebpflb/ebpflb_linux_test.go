@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -211,5 +212,42 @@ func TestCleanup(t *testing.T) {
 	webVIP := netip.AddrPortFrom(vip, 80)
 	if got := e.Client("tcp", webVIP, 1); got[0] != "err ENETUNREACH" {
 		t.Errorf("after cleanup: %q, want the raw address", got)
+	}
+}
+
+// TestAbortTCPAnnotation: a Service port with AbortTCP (the
+// switchyard.dev/abort-tcp-on-endpoint-removal annotation) ends an open
+// TCP connection to an endpoint that goes away at once; without it the
+// connection stays open (the socket-level translation pins it).
+func TestAbortTCPAnnotation(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.TCPServerHold("127.0.0.2:0", "a"), e.TCPServerHold("127.0.0.3:0", "b")
+	webVIP := netip.AddrPortFrom(vip, 80)
+	for _, abort := range []bool{true, false} {
+		port := &services.ServicePort{Name: web, ClusterIPs: []netip.Addr{vip}, Port: 80, Protocol: corev1.ProtocolTCP,
+			ClusterEndpoints: endpoints(a), ExternalEndpoints: endpoints(a), AbortTCP: abort}
+		e.sync(state(port))
+		lines := e.Stream("tcphold", webVIP)
+		select {
+		case l := <-lines:
+			if l != "ok "+webVIP.String()+" a" {
+				t.Fatalf("abort %v: client %q", abort, l)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("abort %v: no connection", abort)
+		}
+		moved := *port
+		moved.ClusterEndpoints, moved.ExternalEndpoints = endpoints(b), endpoints(b)
+		e.sync(state(&moved))
+		select {
+		case l := <-lines:
+			if !abort || l != "err ECONNABORTED" {
+				t.Errorf("abort %v: held connection ended with %q", abort, l)
+			}
+		case <-time.After(time.Second):
+			if abort {
+				t.Error("abort true: connection to the removed endpoint still open after 1s")
+			}
+		}
 	}
 }

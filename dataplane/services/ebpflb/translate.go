@@ -40,5 +40,6 @@ func socketService(sp *services.ServicePort) (bpf.Service, bool) {
 		}
 	}
 	svc.AffinityTimeout = sp.AffinityTimeout
+	svc.AbortTCP = sp.AbortTCP && svc.Proto == bpf.TCP
 	return svc, true
 }

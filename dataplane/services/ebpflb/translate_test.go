@@ -37,6 +37,14 @@ func TestSocketService(t *testing.T) {
 			},
 		},
 		{
+			name: "abort-tcp is for TCP ports",
+			sp: services.ServicePort{ClusterIPs: []netip.Addr{a("10.96.0.10")}, Port: 80, Protocol: corev1.ProtocolTCP, AbortTCP: true,
+				ClusterEndpoints: []services.Endpoint{ep("10.244.0.5", 8080)}},
+			ok: true,
+			want: bpf.Service{Frontends: []netip.AddrPort{netip.MustParseAddrPort("10.96.0.10:80")}, Proto: bpf.TCP,
+				Backends: []netip.AddrPort{netip.MustParseAddrPort("10.244.0.5:8080")}, AbortTCP: true},
+		},
+		{
 			name: "udp without endpoints",
 			sp:   services.ServicePort{ClusterIPs: []netip.Addr{a("10.96.0.10")}, Port: 53, Protocol: corev1.ProtocolUDP},
 			ok:   true,
