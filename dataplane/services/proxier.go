@@ -263,9 +263,12 @@ func (p *Proxier) sync(ctx context.Context, full bool) error {
 	p.health.update(healthTargets(st))
 	p.record(st, res, err, elapsed)
 	if err != nil {
+		p.noteStatusChanged()
 		return fmt.Errorf("%s backend: sync %d changed service ports: %w", p.cfg.Backend.Name(), changed, err)
 	}
 	p.programmed.Store(st)
+	// After the store: the publisher reads counts and list together.
+	p.noteStatusChanged()
 	p.log.Debug("synced", "full", res.Full || full, "ports", len(st.Ports), "changed", res.PortsChanged, "rules", res.Rules, "took", elapsed)
 	p.cleanConntrack()
 	return nil

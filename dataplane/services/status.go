@@ -78,7 +78,6 @@ func (p *Proxier) record(st *State, res SyncResult, err error, took time.Duratio
 		p.metrics.syncs.WithLabelValues("error").Inc()
 		p.metrics.errors.Inc()
 		p.st.LastError = err.Error()
-		p.noteStatusChanged()
 		return
 	}
 	now := time.Now()
@@ -91,7 +90,6 @@ func (p *Proxier) record(st *State, res SyncResult, err error, took time.Duratio
 	p.st.LastSync = now
 	p.st.Ports, p.st.Endpoints, p.st.Rules = len(st.Ports), eps, res.Rules
 	p.st.Services = countServices(st)
-	p.noteStatusChanged()
 }
 
 func countEndpoints(st *State) int {
