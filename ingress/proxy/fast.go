@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/switchyard-net/switchyard/ingress/proxy/h1"
 )
 
 var (
@@ -24,7 +26,6 @@ var (
 	schemeHTTPS    = []byte("https")
 	commaSpace     = []byte(", ")
 	textPlain      = []byte("text/plain; charset=utf-8")
-	tokenUpgrade   = []byte("upgrade")
 	httpsPrefix    = []byte("https://")
 	hopByHopHeader = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
 		"Proxy-Authorization", "TE", "Trailer", "Upgrade"}
@@ -174,21 +175,11 @@ func (p *Proxy) setForwarded(ctx *fasthttp.RequestCtx) {
 // removeConnectionTokens deletes the headers the Connection header names
 // (RFC 9110 7.6.1), except the ones fasthttp handles itself.
 func removeConnectionTokens(h *fasthttp.RequestHeader) {
-	v := h.Peek("Connection")
-	for len(v) > 0 {
-		var tok []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			tok, v = v[:i], v[i+1:]
-		} else {
-			tok, v = v, nil
+	h1.ListTokens(h.Peek("Connection"), func(tok []byte) {
+		if !h1.EqualFold(tok, "close") && !h1.EqualFold(tok, "keep-alive") && !h1.EqualFold(tok, "upgrade") {
+			h.DelBytes(tok)
 		}
-		tok = bytes.TrimSpace(tok)
-		if len(tok) == 0 || bytes.EqualFold(tok, []byte("close")) || bytes.EqualFold(tok, []byte("keep-alive")) ||
-			bytes.EqualFold(tok, tokenUpgrade) {
-			continue
-		}
-		h.DelBytes(tok)
-	}
+	})
 }
 
 // clientIP appends the peer's IP without allocating.

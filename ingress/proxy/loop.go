@@ -56,6 +56,13 @@ type handler interface {
 	close()
 }
 
+// registered is a socket of the loop with the generation its epoll
+// events carry.
+type registered struct {
+	h   handler
+	gen int32
+}
+
 // loop is one epoll instance with its sockets. Everything but the atomic
 // counters is touched only by the loop's goroutine.
 type loop struct {
@@ -65,8 +72,7 @@ type loop struct {
 	raw    syscall.RawConn
 	lnfd   int // -1 when not accepting
 	events [loopEvents]unix.EpollEvent
-	fds    map[int32]handler
-	gens   map[int32]int32
+	fds    map[int32]registered
 	gen    int32
 	free   [][]byte
 	wbuf   []byte
@@ -152,6 +158,14 @@ func (s *loopServer) run(ctx context.Context, drain time.Duration) error {
 	return errors.Join(errs...)
 }
 
+// count is the number of loops (0 for a nil server: no event loop).
+func (s *loopServer) count() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.loops)
+}
+
 func (s *loopServer) clients() int64 {
 	var n int64
 	for _, l := range s.loops {
@@ -177,7 +191,7 @@ func newLoop(p *Proxy, lnfd int) (*loop, error) {
 		return nil, fmt.Errorf("epoll fd: %w", err)
 	}
 	l := &loop{p: p, epfd: epfd, file: f, raw: raw, lnfd: lnfd,
-		fds: map[int32]handler{}, gens: map[int32]int32{}, idle: map[*Upstream][]*upConn{}}
+		fds: map[int32]registered{}, idle: map[*Upstream][]*upConn{}}
 	// EPOLLEXCLUSIVE: one loop wakes per new connection.
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(lnfd), Pad: loopListenTag}
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, lnfd, &ev); err != nil {
@@ -247,11 +261,11 @@ func (l *loop) dispatch(ev *unix.EpollEvent) {
 		l.accept()
 		return
 	}
-	h := l.fds[ev.Fd]
-	if h == nil || l.gens[ev.Fd] != ev.Pad {
+	r, ok := l.fds[ev.Fd]
+	if !ok || r.gen != ev.Pad {
 		return // closed, or the number was reused within this batch
 	}
-	h.event(ev.Events)
+	r.h.event(ev.Events)
 }
 
 // maybeSweep expires deadlines at most every loopTick.
@@ -261,9 +275,9 @@ func (l *loop) maybeSweep() {
 	}
 	l.lastSweep = l.now
 	l.resumeAccept()
-	for _, h := range l.fds {
-		if d := h.deadline(); d != 0 && d <= l.now {
-			h.expire(l.now)
+	for _, r := range l.fds {
+		if d := r.h.deadline(); d != 0 && d <= l.now {
+			r.h.expire(l.now)
 		}
 	}
 	for u, list := range l.idle {
@@ -336,15 +350,13 @@ func (l *loop) add(fd int, h handler) error {
 	if err := rawEpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		return err
 	}
-	l.fds[int32(fd)] = h
-	l.gens[int32(fd)] = l.gen
+	l.fds[int32(fd)] = registered{h, l.gen}
 	return nil
 }
 
 // forget unregisters fd (closing it removes it from epoll).
 func (l *loop) forget(fd int) {
 	delete(l.fds, int32(fd))
-	delete(l.gens, int32(fd))
 }
 
 func (l *loop) beginDrain() {
@@ -355,8 +367,8 @@ func (l *loop) beginDrain() {
 		}
 		l.lnfd = -1
 	}
-	for _, h := range l.fds {
-		if c, ok := h.(*clientConn); ok && c.idle() {
+	for _, r := range l.fds {
+		if c, ok := r.h.(*clientConn); ok && c.idle() {
 			c.close()
 		}
 	}
@@ -371,8 +383,8 @@ func (l *loop) idleUpstreams() int {
 }
 
 func (l *loop) shutdown() {
-	for _, h := range l.fds {
-		h.close()
+	for _, r := range l.fds {
+		r.h.close()
 	}
 	l.file.Close()
 }

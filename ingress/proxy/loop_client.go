@@ -212,14 +212,13 @@ func (c *clientConn) releaseSent() {
 
 // consume drops the first n bytes of input.
 func (c *clientConn) consume(n int) {
-	rest := len(c.in) - n
-	if rest == 0 {
+	if c.in = dropFront(c.in, n); len(c.in) == 0 {
 		c.releaseIn()
-		return
 	}
-	copy(c.in, c.in[n:])
-	c.in = c.in[:rest]
 }
+
+// dropFront removes b's first n bytes in place.
+func dropFront(b []byte, n int) []byte { return b[:copy(b, b[n:])] }
 
 // write sends b now as far as the socket takes it and keeps the rest.
 func (c *clientConn) write(b []byte) {
@@ -265,7 +264,7 @@ func (c *clientConn) flush() {
 		}
 		c.lastActive = c.l.now
 		if n < len(c.out) {
-			c.out = c.out[:copy(c.out, c.out[n:])]
+			c.out = dropFront(c.out, n)
 			c.writable = false
 			return
 		}
@@ -448,13 +447,8 @@ func idempotent(m []byte) bool {
 func (c *clientConn) compose(dst []byte, n int) []byte {
 	r := &c.req
 	p := c.l.p
-	var conn [8][]byte
-	named := conn[:0]
-	r.ConnectionNames(func(name []byte) {
-		if len(named) < cap(named) {
-			named = append(named, name)
-		}
-	})
+	var buf [8][]byte
+	named := connectionNamed(&r.Common, &buf)
 	dst = append(dst, r.Method...)
 	dst = append(dst, ' ')
 	dst = append(dst, r.Target...)
@@ -492,6 +486,18 @@ func appendField(dst, name, value []byte) []byte {
 	dst = append(dst, ": "...)
 	dst = append(dst, value...)
 	return append(dst, "\r\n"...)
+}
+
+// connectionNamed collects, into buf without allocating, up to 8 header
+// names the message's Connection fields declare hop-by-hop.
+func connectionNamed(c *h1.Common, buf *[8][]byte) [][]byte {
+	named := buf[:0]
+	c.ConnectionNames(func(name []byte) {
+		if len(named) < cap(named) {
+			named = append(named, name)
+		}
+	})
+	return named
 }
 
 func isNamed(name []byte, named [][]byte) bool {
@@ -621,13 +627,8 @@ func (c *clientConn) responseHead(up *upConn, n int) {
 	w = append(w, "HTTP/1.1"...)
 	w = append(w, line[8:]...)
 	w = append(w, "\r\n"...)
-	var conn [8][]byte
-	named := conn[:0]
-	r.ConnectionNames(func(name []byte) {
-		if len(named) < cap(named) {
-			named = append(named, name)
-		}
-	})
+	var buf [8][]byte
+	named := connectionNamed(&r.Common, &buf)
 	for _, f := range r.Fields {
 		if dropResponseField(f.Name) || isNamed(f.Name, named) ||
 			(r.Chunked && h1.EqualFold(f.Name, "content-length")) { // never both (RFC 9112 6.2)

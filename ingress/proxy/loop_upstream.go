@@ -444,16 +444,9 @@ func (uc *upConn) bodyPart() []byte {
 }
 
 func (uc *upConn) consume(n int) {
-	if uc.in == nil {
-		return
+	if uc.in != nil {
+		uc.in = dropFront(uc.in, n)
 	}
-	rest := len(uc.in) - n
-	if rest == 0 {
-		uc.in = uc.in[:0]
-		return
-	}
-	copy(uc.in, uc.in[n:])
-	uc.in = uc.in[:rest]
 }
 
 // done ends a complete exchange: the connection goes back to the pool

@@ -323,7 +323,7 @@ func (p *Proxy) Serve(ctx context.Context, httpLn, httpsLn net.Listener) error {
 		go func() { errc <- p.h2.Serve(newChanListener(p.h2conns)) }()
 		go func() { errc <- p.serveTLS(ctx, httpsLn) }()
 	}
-	p.cfg.Log.Info("ingress serving", "http", addrOf(httpLn), "https", addrOf(httpsLn), "event_loops", len(lsLoops(ls)))
+	p.cfg.Log.Info("ingress serving", "http", addrOf(httpLn), "https", addrOf(httpsLn), "event_loops", ls.count())
 	var err error
 	loopEnded := ls == nil
 	select {
@@ -367,13 +367,6 @@ func (p *Proxy) Serve(ctx context.Context, httpLn, httpsLn net.Listener) error {
 		return fmt.Errorf("ingress serve: %w", err)
 	}
 	return nil
-}
-
-func lsLoops(ls *loopServer) []*loop {
-	if ls == nil {
-		return nil
-	}
-	return ls.loops
 }
 
 func addrOf(l net.Listener) string {

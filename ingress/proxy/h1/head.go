@@ -255,14 +255,7 @@ func parseFields(b []byte, c *Common, extra func(Field) error) error {
 }
 
 func connectionTokens(v []byte, c *Common) {
-	for len(v) > 0 {
-		var tok []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			tok, v = v[:i], v[i+1:]
-		} else {
-			tok, v = v, nil
-		}
-		tok = trimOWS(tok)
+	ListTokens(v, func(tok []byte) {
 		switch {
 		case EqualFold(tok, "close"):
 			c.Close = true
@@ -271,6 +264,22 @@ func connectionTokens(v []byte, c *Common) {
 		case EqualFold(tok, "upgrade"):
 			c.Upgrade = true
 		}
+	})
+}
+
+// ListTokens calls fn for each non-empty element of a comma-separated
+// field value (RFC 9110 5.6.1), optional whitespace trimmed.
+func ListTokens(v []byte, fn func(tok []byte)) {
+	for len(v) > 0 {
+		var tok []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			tok, v = v[:i], v[i+1:]
+		} else {
+			tok, v = v, nil
+		}
+		if tok = trimOWS(tok); len(tok) > 0 {
+			fn(tok)
+		}
 	}
 }
 
@@ -278,20 +287,8 @@ func connectionTokens(v []byte, c *Common) {
 // (the header names a sender declared hop-by-hop, RFC 9110 7.6.1).
 func (c *Common) ConnectionNames(fn func(name []byte)) {
 	for _, f := range c.Fields {
-		if !EqualFold(f.Name, "connection") {
-			continue
-		}
-		v := f.Value
-		for len(v) > 0 {
-			var tok []byte
-			if i := bytes.IndexByte(v, ','); i >= 0 {
-				tok, v = v[:i], v[i+1:]
-			} else {
-				tok, v = v, nil
-			}
-			if tok = trimOWS(tok); len(tok) > 0 {
-				fn(tok)
-			}
+		if EqualFold(f.Name, "connection") {
+			ListTokens(f.Value, fn)
 		}
 	}
 }
