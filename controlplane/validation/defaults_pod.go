@@ -164,6 +164,15 @@ func defaultVolume(vs *corev1.VolumeSource) {
 		defaultDownwardItems(vs.DownwardAPI.Items)
 	case vs.Projected != nil:
 		mode(&vs.Projected.DefaultMode)
+		for i := range vs.Projected.Sources {
+			src := &vs.Projected.Sources[i]
+			if src.DownwardAPI != nil {
+				defaultDownwardItems(src.DownwardAPI.Items)
+			}
+			if t := src.ServiceAccountToken; t != nil && t.ExpirationSeconds == nil {
+				t.ExpirationSeconds = ptr(int64(3600))
+			}
+		}
 	case vs.HostPath != nil && vs.HostPath.Type == nil:
 		vs.HostPath.Type = ptr(corev1.HostPathUnset)
 	}

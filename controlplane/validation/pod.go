@@ -208,7 +208,7 @@ func validateVolumeSource(vs *corev1.VolumeSource, p *field.Path) field.ErrorLis
 	case vs.ConfigMap != nil && vs.ConfigMap.Name == "":
 		errs = append(errs, field.Required(p.Child("configMap", "name"), ""))
 	}
-	return errs
+	return append(errs, validateVolumeContents(vs, p)...)
 }
 
 // setPointerFields lists the JSON names of the non-nil pointer fields of

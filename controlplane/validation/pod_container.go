@@ -126,6 +126,9 @@ func validateVolumeMounts(mounts []corev1.VolumeMount, volumes map[string]bool, 
 			errs = append(errs, field.Invalid(idx.Child("mountPath"), m.MountPath, "must be unique"))
 		}
 		paths[m.MountPath] = true
+		if m.SubPath != "" {
+			errs = append(errs, validateLocalDescendingPath(m.SubPath, idx.Child("subPath"))...)
+		}
 	}
 	return errs
 }

@@ -1,18 +1,31 @@
 package validation
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // fieldRef paths a container may read through the downward API
 // (labels['k'] and annotations['k'] are checked apart).
-var supportedEnvFieldPaths = []string{"metadata.annotations", "metadata.labels", "metadata.name",
-	"metadata.namespace", "metadata.uid", "spec.nodeName", "spec.serviceAccountName",
-	"status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs"}
+var supportedEnvFieldPaths = []string{"metadata.name", "metadata.namespace", "metadata.uid",
+	"spec.nodeName", "spec.serviceAccountName", "status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs"}
+
+// Resources a resourceFieldRef may name (hugepages-<size> are checked
+// apart), as Kubernetes' validContainerResourceFieldPathExpressions.
+var supportedResourceFields = []string{"limits.cpu", "limits.ephemeral-storage", "limits.memory",
+	"requests.cpu", "requests.ephemeral-storage", "requests.memory"}
+
+// Divisors a resourceFieldRef may use, by resource.
+var (
+	cpuDivisors    = []string{"1m", "1"}
+	memoryDivisors = []string{"1", "1k", "1M", "1G", "1T", "1P", "1E", "1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei"}
+)
 
 const envSourceMsg = "may not have more than one field specified at a time"
 
@@ -45,18 +58,49 @@ func validateEnvVarSource(ev corev1.EnvVar, p *field.Path) field.ErrorList {
 	}
 	switch {
 	case vf.FieldRef != nil:
-		return validateFieldRef(vf.FieldRef, p.Child("fieldRef"))
+		return validateFieldPath(vf.FieldRef, supportedEnvFieldPaths, p.Child("fieldRef"))
 	case vf.ConfigMapKeyRef != nil:
 		return validateKeyRef(vf.ConfigMapKeyRef.Name, vf.ConfigMapKeyRef.Key, p.Child("configMapKeyRef"))
 	case vf.SecretKeyRef != nil:
 		return validateKeyRef(vf.SecretKeyRef.Name, vf.SecretKeyRef.Key, p.Child("secretKeyRef"))
-	case vf.ResourceFieldRef != nil && vf.ResourceFieldRef.Resource == "":
-		return field.ErrorList{field.Required(p.Child("resourceFieldRef", "resource"), "")}
+	case vf.ResourceFieldRef != nil:
+		return validateResourceFieldRef(vf.ResourceFieldRef, p.Child("resourceFieldRef"))
 	}
 	return nil
 }
 
-func validateFieldRef(fr *corev1.ObjectFieldSelector, p *field.Path) field.ErrorList {
+// validateResourceFieldRef checks the resource name and that the divisor
+// is one Kubernetes allows for it.
+func validateResourceFieldRef(rf *corev1.ResourceFieldSelector, p *field.Path) field.ErrorList {
+	rp := p.Child("resource")
+	if rf.Resource == "" {
+		return field.ErrorList{field.Required(rp, "")}
+	}
+	_, name, _ := strings.Cut(rf.Resource, ".")
+	huge := strings.HasPrefix(name, corev1.ResourceHugePagesPrefix) &&
+		(strings.HasPrefix(rf.Resource, "limits.") || strings.HasPrefix(rf.Resource, "requests."))
+	if !huge && !slices.Contains(supportedResourceFields, rf.Resource) {
+		return field.ErrorList{field.NotSupported(rp, rf.Resource, supportedResourceFields)}
+	}
+	if rf.Divisor.IsZero() {
+		return nil // defaults to 1
+	}
+	allowed, what := memoryDivisors, "1, 1k, 1M, 1G, 1T, 1P, 1E, 1Ki, 1Mi, 1Gi, 1Ti, 1Pi, 1Ei"
+	if name == "cpu" {
+		allowed, what = cpuDivisors, "1m and 1"
+	}
+	for _, d := range allowed {
+		if q := resource.MustParse(d); q.Cmp(rf.Divisor) == 0 {
+			return nil
+		}
+	}
+	return field.ErrorList{field.Invalid(p.Child("divisor"), rf.Divisor.String(),
+		fmt.Sprintf("only divisor's values %s are supported with the %s resource", what, name))}
+}
+
+// validateFieldPath checks a downward API field against the paths
+// supported where it is used (env or volume files).
+func validateFieldPath(fr *corev1.ObjectFieldSelector, supported []string, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	if fr.APIVersion == "" {
 		errs = append(errs, field.Required(p.Child("apiVersion"), ""))
@@ -70,12 +114,10 @@ func validateFieldRef(fr *corev1.ObjectFieldSelector, p *field.Path) field.Error
 			return append(errs, validateQualifiedName(strings.TrimSuffix(key, "']"), fp)...)
 		}
 	}
-	for _, ok := range supportedEnvFieldPaths {
-		if fr.FieldPath == ok {
-			return errs
-		}
+	if slices.Contains(supported, fr.FieldPath) {
+		return errs
 	}
-	return append(errs, field.NotSupported(fp, fr.FieldPath, supportedEnvFieldPaths))
+	return append(errs, field.NotSupported(fp, fr.FieldPath, supported))
 }
 
 func validateKeyRef(name, key string, p *field.Path) field.ErrorList {

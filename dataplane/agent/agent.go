@@ -35,6 +35,10 @@ type Agent struct {
 	node   podnet.Node
 	pool   *podip.Pool
 	runner podRunner
+	// objects caches the ConfigMaps, Secrets and Services pods refer to;
+	// allocatable is the node's, for resourceFieldRef limits not set.
+	objects     *objectCache
+	allocatable corev1.ResourceList
 
 	newRunner func(runner.Config) (podRunner, error) // newRunner, or a fake in tests
 	hostDNS   hostDNS                                // the node's resolv.conf, read by New
@@ -130,7 +134,8 @@ func (a *Agent) run(ctx context.Context, readyCh chan<- readiness) error {
 		return fmt.Errorf("agent: %w", err)
 	}
 	defer a.pool.Close()
-	a.runner, err = a.newRunner(runner.Config{DataDir: a.cfg.DataDir, CgroupRoot: a.cfg.CgroupRoot, Logger: a.cfg.Logger})
+	a.objects, a.allocatable = newObjectCache(a.cfg.Client), capacity()
+	a.runner, err = a.newRunner(runner.Config{DataDir: a.cfg.DataDir, CgroupRoot: a.cfg.CgroupRoot, Logger: a.cfg.Logger, Objects: a.objects})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}

@@ -37,10 +37,14 @@ func (a *Agent) runPods(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("agent: pod informer: %w", err)
 	}
+	if err := a.objects.onChange(a.namespaceChanged); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
+	defer a.objects.shutdown()
 	defer a.queue.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+	if !a.objects.start(ctx) || !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return nil
 	}
 	a.cleanup(ctx)
@@ -91,6 +95,23 @@ func (a *Agent) podGone(obj any) {
 	a.queue.Add(pod.UID)
 }
 
+// namespaceChanged queues the pods of a namespace whose ConfigMaps or
+// Secrets changed: their volumes are refreshed and containers waiting for
+// a missing key retry.
+func (a *Agent) namespaceChanged(ns string) {
+	a.mu.Lock()
+	var uids []types.UID
+	for uid, p := range a.pods {
+		if p.Namespace == ns {
+			uids = append(uids, uid)
+		}
+	}
+	a.mu.Unlock()
+	for _, uid := range uids {
+		a.queue.Add(uid)
+	}
+}
+
 func (a *Agent) pod(uid types.UID) *corev1.Pod {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -138,6 +159,8 @@ func (a *Agent) syncPod(ctx context.Context, uid types.UID) error {
 		PodIP:      ip,
 		ResolvConf: resolvConf(pod, a.cfg.ClusterDNS, a.cfg.ClusterDomain, a.hostDNS),
 		Hosts:      hostsFile(pod, ip, a.cfg.ClusterDomain),
+
+		NodeAllocatable: a.allocatable,
 	})
 	if err != nil {
 		return fmt.Errorf("run pod %s/%s: %w", pod.Namespace, pod.Name, err)

@@ -15,9 +15,14 @@ import (
 	"github.com/switchyard-net/switchyard/internal/cgroup"
 )
 
-// errConfig marks a container that cannot be started as specified; it is
-// not retried (a pod's containers are immutable).
+// errConfig marks a container that cannot be started as specified yet
+// (CreateContainerConfigError: a missing ConfigMap, Secret or key); it is
+// retried when the pod is synced again or after BackoffBase, as kubelet
+// retries on its pod syncs.
 var errConfig = errors.New("container config")
+
+// errStopping: the pod is being stopped, nothing more starts.
+var errStopping = errors.New("pod is stopping")
 
 // container is one container of a pod and its supervision state. The
 // fields after spec are guarded by p.mu.
@@ -92,8 +97,15 @@ func (c *container) supervise(inst *instance, delay time.Duration) {
 			}
 			var err error
 			inst, err = c.launch()
-			if errors.Is(err, errConfig) {
+			if errors.Is(err, errStopping) {
 				return
+			}
+			if errors.Is(err, errConfig) {
+				if !c.waitConfigRetry() {
+					return
+				}
+				delay = 0
+				continue
 			}
 			if err != nil {
 				var restart bool
@@ -146,6 +158,27 @@ func (c *container) waitBackoff(delay time.Duration) bool {
 	return !p.noRestart && p.haltCtx.Err() == nil
 }
 
+// waitConfigRetry waits until the pod is updated (a ConfigMap or Secret
+// it refers to may have appeared) or BackoffBase passes, and reports
+// whether the container may still be started.
+func (c *container) waitConfigRetry() bool {
+	p := c.p
+	p.mu.Lock()
+	updated := p.updated
+	p.mu.Unlock()
+	t := time.NewTimer(p.r.cfg.BackoffBase)
+	defer t.Stop()
+	select {
+	case <-p.haltCtx.Done():
+		return false
+	case <-updated:
+	case <-t.C:
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.noRestart && p.haltCtx.Err() == nil
+}
+
 // launch starts the container's process and records it running.
 func (c *container) launch() (*instance, error) {
 	p := c.p
@@ -161,7 +194,7 @@ func (c *container) launch() (*instance, error) {
 	p.mu.Unlock()
 
 	if !p.beginStart() {
-		return nil, fmt.Errorf("%w: pod is stopping", errConfig)
+		return nil, errStopping
 	}
 	// The leaf must be empty: nothing of an earlier instance (or of one an
 	// agent started and crashed before recording) may run beside the new.

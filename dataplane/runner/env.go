@@ -42,39 +42,76 @@ func (e *envList) environ() []string {
 	return out
 }
 
-// containerEnv returns the container's environment: PATH, HOSTNAME and
-// HOME defaults, then its env entries in order, each value expanded
-// ($(VAR)) against the variables before it, as the kubelet does. envFrom
-// and valueFrom sources other than fieldRef need API objects the runner
-// does not have, and are errors.
-func containerEnv(spec PodSpec, c *corev1.Container, hostname string) (*envList, error) {
+// containerEnv returns the container's environment as kubelet builds it
+// (pkg/kubelet/kubelet_pods.go, makeEnvironmentVariables): PATH, HOSTNAME
+// and HOME defaults (what an image would carry), then envFrom sources in
+// order, then env entries in order, each value expanded ($(VAR)) against
+// the variables defined before it and the service variables, then the
+// service variables not already defined. An error (a missing required
+// ConfigMap, Secret or key) means the container must not start:
+// CreateContainerConfigError.
+func containerEnv(spec PodSpec, c *corev1.Container, hostname string, objs Objects) (*envList, error) {
 	env := &envList{vals: map[string]string{}}
 	env.set("PATH", defaultPath)
 	env.set("HOSTNAME", hostname)
 	env.set("HOME", "/root")
-	if len(c.EnvFrom) > 0 {
-		return nil, errors.New("envFrom is not supported (no access to ConfigMaps and Secrets)")
+	services, err := serviceEnv(spec.Pod, objs)
+	if err != nil {
+		return nil, err
+	}
+	for i := range c.EnvFrom {
+		if err := envFrom(spec.Pod.Namespace, &c.EnvFrom[i], env, objs); err != nil {
+			return nil, err
+		}
+	}
+	lookup := func(name string) (string, bool) {
+		if v, ok := env.lookup(name); ok {
+			return v, true
+		}
+		return services.lookup(name)
 	}
 	for _, e := range c.Env {
-		v := expand(e.Value, env.lookup)
-		if e.ValueFrom != nil {
-			var err error
-			if v, err = valueFrom(spec, e.ValueFrom); err != nil {
-				return nil, fmt.Errorf("env %s: %w", e.Name, err)
-			}
+		if e.ValueFrom == nil {
+			env.set(e.Name, expand(e.Value, lookup))
+			continue
 		}
-		env.set(e.Name, v)
+		v, ok, err := valueFrom(spec, c, e.ValueFrom, objs)
+		if err != nil {
+			return nil, fmt.Errorf("env %s: %w", e.Name, err)
+		}
+		if ok {
+			env.set(e.Name, v)
+		}
+	}
+	for _, n := range services.names {
+		if _, ok := env.lookup(n); !ok {
+			env.set(n, services.vals[n])
+		}
 	}
 	return env, nil
 }
 
-// valueFrom resolves the fieldRef sources the pod object itself answers.
-func valueFrom(spec PodSpec, src *corev1.EnvVarSource) (string, error) {
-	if src.FieldRef == nil {
-		return "", errors.New("only fieldRef is supported in valueFrom")
+// valueFrom resolves one env[].valueFrom; ok is false when an optional
+// source is missing and the variable is left out.
+func valueFrom(spec PodSpec, c *corev1.Container, src *corev1.EnvVarSource, objs Objects) (v string, ok bool, err error) {
+	switch {
+	case src.FieldRef != nil:
+		v, err = fieldValue(spec, src.FieldRef.FieldPath)
+		return v, err == nil, err
+	case src.ResourceFieldRef != nil:
+		v, err = resourceValue(c, src.ResourceFieldRef, spec.NodeAllocatable)
+		return v, err == nil, err
+	case src.ConfigMapKeyRef != nil:
+		return configMapKey(spec.Pod.Namespace, src.ConfigMapKeyRef, objs)
+	case src.SecretKeyRef != nil:
+		return secretKey(spec.Pod.Namespace, src.SecretKeyRef, objs)
 	}
+	return "", false, errors.New("valueFrom names no source")
+}
+
+// fieldValue is the downward API's value of a pod field.
+func fieldValue(spec PodSpec, path string) (string, error) {
 	p := spec.Pod
-	path := src.FieldRef.FieldPath
 	if k, ok := subscript(path, "metadata.labels"); ok {
 		return p.Labels[k], nil
 	}
@@ -88,6 +125,10 @@ func valueFrom(spec PodSpec, src *corev1.EnvVarSource) (string, error) {
 		return p.Namespace, nil
 	case "metadata.uid":
 		return string(p.UID), nil
+	case "metadata.labels":
+		return formatMap(p.Labels), nil
+	case "metadata.annotations":
+		return formatMap(p.Annotations), nil
 	case "spec.nodeName":
 		return p.Spec.NodeName, nil
 	case "spec.serviceAccountName":

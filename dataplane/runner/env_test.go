@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -61,10 +62,63 @@ func testSpec() PodSpec {
 				Name: "web-0", Namespace: "shop", UID: "u-1",
 				Labels: map[string]string{"app": "web"},
 			},
-			Spec:   corev1.PodSpec{NodeName: "node-a"},
+			Spec:   corev1.PodSpec{NodeName: "node-a", ServiceAccountName: "shopper"},
 			Status: corev1.PodStatus{PodIP: "10.0.0.9", HostIP: "192.0.2.1"},
 		},
 		PodIP: netip.MustParseAddr("10.244.1.5"),
+	}
+}
+
+// mapObjects is an Objects over fixed objects (the agent's informer
+// caches play this part in a node).
+type mapObjects struct {
+	cms      map[string]*corev1.ConfigMap
+	secrets  map[string]*corev1.Secret
+	services []*corev1.Service
+}
+
+func (m mapObjects) ConfigMap(ns, name string) (*corev1.ConfigMap, error) {
+	if cm, ok := m.cms[ns+"/"+name]; ok {
+		return cm, nil
+	}
+	return nil, NotFound("configmaps", name)
+}
+
+func (m mapObjects) Secret(ns, name string) (*corev1.Secret, error) {
+	if s, ok := m.secrets[ns+"/"+name]; ok {
+		return s, nil
+	}
+	return nil, NotFound("secrets", name)
+}
+
+func (m mapObjects) Services(ns string) ([]*corev1.Service, error) {
+	var out []*corev1.Service
+	for _, s := range m.services {
+		if ns == "" || s.Namespace == ns {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func service(ns, name, ip string, ports ...corev1.ServicePort) *corev1.Service {
+	return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: corev1.ServiceSpec{ClusterIP: ip, Ports: ports}}
+}
+
+func testObjects() mapObjects {
+	return mapObjects{
+		cms: map[string]*corev1.ConfigMap{"shop/cfg": {Data: map[string]string{
+			"LEVEL": "debug", "greeting": "hi", "bad-name=": "skipped", "1DIGIT": "relaxed"}}},
+		secrets: map[string]*corev1.Secret{"shop/db": {Data: map[string][]byte{"password": []byte("s3cret")}}},
+		services: []*corev1.Service{
+			service("default", "kubernetes", "10.96.0.1", corev1.ServicePort{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP}),
+			service("default", "other", "10.96.0.7", corev1.ServicePort{Port: 80}),
+			service("shop", "redis-main", "10.96.3.4", corev1.ServicePort{Port: 6379},
+				corev1.ServicePort{Name: "dns-udp", Port: 53, Protocol: corev1.ProtocolUDP}),
+			service("shop", "headless", "None", corev1.ServicePort{Port: 80}),
+			service("shop", "external", "", corev1.ServicePort{Port: 80}),
+		},
 	}
 }
 
@@ -72,39 +126,151 @@ func TestContainerEnv(t *testing.T) {
 	field := func(path string) *corev1.EnvVarSource {
 		return &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}
 	}
-	c := &corev1.Container{Env: []corev1.EnvVar{
-		{Name: "NAME", ValueFrom: field("metadata.name")},
-		{Name: "NS", ValueFrom: field("metadata.namespace")},
-		{Name: "NODE", ValueFrom: field("spec.nodeName")},
-		{Name: "IP", ValueFrom: field("status.podIP")},
-		{Name: "APP", ValueFrom: field("metadata.labels['app']")},
-		{Name: "URL", Value: "http://$(IP):80/$(NAME)/$(LATER)"},
-		{Name: "LATER", Value: "x"},
-		{Name: "PATH", Value: "/opt/bin:$(PATH)"},
-	}}
-	env, err := containerEnv(testSpec(), c, "web-0")
-	if err != nil {
-		t.Fatal(err)
+	cmKey := func(name, key string, optional bool) *corev1.EnvVarSource {
+		return &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: name}, Key: key, Optional: &optional}}
 	}
-	want := []string{
-		"PATH=/opt/bin:" + defaultPath, "HOSTNAME=web-0", "HOME=/root",
-		"NAME=web-0", "NS=shop", "NODE=node-a", "IP=10.244.1.5", "APP=web",
-		"URL=http://10.244.1.5:80/web-0/$(LATER)", "LATER=x",
+	secKey := func(name, key string, optional bool) *corev1.EnvVarSource {
+		return &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: name}, Key: key, Optional: &optional}}
 	}
-	if diff := cmp.Diff(want, env.environ()); diff != "" {
-		t.Errorf("env (-want +got):\n%s", diff)
-	}
-
-	for _, bad := range []corev1.Container{
-		{EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{}}}},
-		{Env: []corev1.EnvVar{{Name: "S", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{}}}}},
-		{Env: []corev1.EnvVar{{Name: "F", ValueFrom: field("spec.unknown")}}},
-	} {
-		if _, err := containerEnv(testSpec(), &bad, "h"); err == nil {
-			t.Errorf("containerEnv(%+v): no error", bad)
+	res := func(r, divisor string) *corev1.EnvVarSource {
+		s := &corev1.ResourceFieldSelector{Resource: r}
+		if divisor != "" {
+			s.Divisor = resource.MustParse(divisor)
 		}
+		return &corev1.EnvVarSource{ResourceFieldRef: s}
+	}
+	defaults := []string{"PATH=" + defaultPath, "HOSTNAME=web-0", "HOME=/root"}
+	kubeVars := []string{"KUBERNETES_SERVICE_HOST=10.96.0.1", "KUBERNETES_SERVICE_PORT=443",
+		"KUBERNETES_SERVICE_PORT_HTTPS=443", "KUBERNETES_PORT=tcp://10.96.0.1:443",
+		"KUBERNETES_PORT_443_TCP=tcp://10.96.0.1:443", "KUBERNETES_PORT_443_TCP_PROTO=tcp",
+		"KUBERNETES_PORT_443_TCP_PORT=443", "KUBERNETES_PORT_443_TCP_ADDR=10.96.0.1"}
+	redisVars := []string{"REDIS_MAIN_SERVICE_HOST=10.96.3.4", "REDIS_MAIN_SERVICE_PORT=6379",
+		"REDIS_MAIN_SERVICE_PORT_DNS_UDP=53", "REDIS_MAIN_PORT=tcp://10.96.3.4:6379",
+		"REDIS_MAIN_PORT_6379_TCP=tcp://10.96.3.4:6379", "REDIS_MAIN_PORT_6379_TCP_PROTO=tcp",
+		"REDIS_MAIN_PORT_6379_TCP_PORT=6379", "REDIS_MAIN_PORT_6379_TCP_ADDR=10.96.3.4",
+		"REDIS_MAIN_PORT_53_UDP=udp://10.96.3.4:53", "REDIS_MAIN_PORT_53_UDP_PROTO=udp",
+		"REDIS_MAIN_PORT_53_UDP_PORT=53", "REDIS_MAIN_PORT_53_UDP_ADDR=10.96.3.4"}
+	cat := func(lists ...[]string) []string {
+		var out []string
+		for _, l := range lists {
+			out = append(out, l...)
+		}
+		return out
+	}
+	noLinks := false
+	for _, tc := range []struct {
+		name    string
+		c       corev1.Container
+		links   *bool
+		objs    Objects
+		want    []string // in order
+		wantErr string
+	}{{
+		name: "fieldRef and expansion",
+		c: corev1.Container{Env: []corev1.EnvVar{
+			{Name: "NAME", ValueFrom: field("metadata.name")},
+			{Name: "NS", ValueFrom: field("metadata.namespace")},
+			{Name: "NODE", ValueFrom: field("spec.nodeName")},
+			{Name: "IP", ValueFrom: field("status.podIP")},
+			{Name: "HOST_IP", ValueFrom: field("status.hostIP")},
+			{Name: "SA", ValueFrom: field("spec.serviceAccountName")},
+			{Name: "APP", ValueFrom: field("metadata.labels['app']")},
+			{Name: "URL", Value: "http://$(IP):80/$(NAME)/$(LATER)/$$(NAME)"},
+			{Name: "LATER", Value: "x"},
+			{Name: "PATH", Value: "/opt/bin:$(PATH)"},
+		}},
+		links: &noLinks, objs: mapObjects{},
+		want: []string{"PATH=/opt/bin:" + defaultPath, "HOSTNAME=web-0", "HOME=/root",
+			"NAME=web-0", "NS=shop", "NODE=node-a", "IP=10.244.1.5", "HOST_IP=192.0.2.1", "SA=shopper", "APP=web",
+			"URL=http://10.244.1.5:80/web-0/$(LATER)/$(NAME)", "LATER=x"},
+	}, {
+		name: "keys, envFrom with prefix, service links and their expansion",
+		c: corev1.Container{
+			EnvFrom: []corev1.EnvFromSource{
+				{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}},
+				{Prefix: "DB_", SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "db"}}},
+				{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "gone"}, Optional: ptrTo(true)}},
+			},
+			Env: []corev1.EnvVar{
+				{Name: "LEVEL", ValueFrom: cmKey("cfg", "LEVEL", false)},
+				{Name: "PW", ValueFrom: secKey("db", "password", false)},
+				{Name: "MAYBE", ValueFrom: cmKey("cfg", "nope", true)},
+				{Name: "MAYBE2", ValueFrom: secKey("nope", "k", true)},
+				{Name: "REDIS", Value: "$(REDIS_MAIN_SERVICE_HOST):$(REDIS_MAIN_SERVICE_PORT)"},
+				{Name: "KUBERNETES_SERVICE_PORT", Value: "mine"},
+			},
+		},
+		objs: testObjects(),
+		want: cat(defaults,
+			[]string{"1DIGIT=relaxed", "LEVEL=debug", "greeting=hi", "DB_password=s3cret",
+				"PW=s3cret", "REDIS=10.96.3.4:6379", "KUBERNETES_SERVICE_PORT=mine"},
+			kubeVars[:1], kubeVars[2:], redisVars),
+	}, {
+		name:  "enableServiceLinks false keeps only default/kubernetes",
+		links: &noLinks, objs: testObjects(),
+		want: cat(defaults, kubeVars),
+	}, {
+		name: "resourceFieldRef with divisors and node allocatable",
+		c: corev1.Container{
+			Resources: corev1.ResourceRequirements{
+				Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1500m")},
+				Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+			},
+			Env: []corev1.EnvVar{
+				{Name: "CPU", ValueFrom: res("limits.cpu", "")},
+				{Name: "CPU_M", ValueFrom: res("limits.cpu", "1m")},
+				{Name: "MEM_MI", ValueFrom: res("requests.memory", "1Mi")},
+				{Name: "MEM_LIMIT", ValueFrom: res("limits.memory", "1Gi")},
+			},
+		},
+		links: &noLinks, objs: mapObjects{},
+		want: cat(defaults, []string{"CPU=2", "CPU_M=1500", "MEM_MI=64", "MEM_LIMIT=4"}),
+	}, {
+		name:    "missing key",
+		c:       corev1.Container{Env: []corev1.EnvVar{{Name: "X", ValueFrom: cmKey("cfg", "absent", false)}}},
+		objs:    testObjects(),
+		wantErr: "env X: couldn't find key absent in ConfigMap shop/cfg",
+	}, {
+		name:    "missing secret",
+		c:       corev1.Container{Env: []corev1.EnvVar{{Name: "X", ValueFrom: secKey("nope", "k", false)}}},
+		objs:    testObjects(),
+		wantErr: `env X: secrets "nope" not found`,
+	}, {
+		name: "missing envFrom ConfigMap",
+		c: corev1.Container{EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "gone"}}}}},
+		objs:    testObjects(),
+		wantErr: `envFrom: configmaps "gone" not found`,
+	}, {
+		name:    "unknown fieldRef",
+		c:       corev1.Container{Env: []corev1.EnvVar{{Name: "F", ValueFrom: field("spec.unknown")}}},
+		objs:    mapObjects{},
+		wantErr: `env F: unsupported fieldRef "spec.unknown"`,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := testSpec()
+			spec.Pod.Spec.EnableServiceLinks = tc.links
+			spec.NodeAllocatable = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("4Gi")}
+			env, err := containerEnv(spec, &tc.c, "web-0", tc.objs)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, env.environ()); diff != "" {
+				t.Errorf("env (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
+
+func ptrTo[T any](v T) *T { return &v }
 
 func TestCommandLine(t *testing.T) {
 	env := &envList{vals: map[string]string{}}

@@ -69,7 +69,7 @@ func (p *pod) execConfig(name string, cmd []string) (shimConfig, string, error) 
 		return shimConfig{}, "", fmt.Errorf("pod %s: %w", p.name(), ErrNotRunning)
 	}
 	cfg := shimConfig{JoinPID: target.inst.pid, Argv: cmd, Dir: target.spec.WorkingDir}
-	if env, err := containerEnv(p.spec, &target.spec, p.hostname()); err == nil {
+	if env, err := containerEnv(p.spec, &target.spec, p.hostname(), p.r.cfg.Objects); err == nil {
 		cfg.Env = env.environ()
 	}
 	return cfg, target.cgroup(), nil

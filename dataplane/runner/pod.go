@@ -46,16 +46,18 @@ type pod struct {
 	loading    bool // start is restoring state: do not persist a partial one
 	conds      map[corev1.PodConditionType]corev1.PodCondition
 	last       corev1.PodStatus // as last computed and announced
+	updated    chan struct{}    // closed and replaced by every update
 }
 
 func newPod(r *Runner, spec PodSpec) *pod {
 	p := &pod{
-		r:      r,
-		uid:    spec.Pod.UID,
-		dir:    r.podDir(spec.Pod),
-		cgroup: r.podCgroup(spec.Pod.UID),
-		spec:   spec,
-		conds:  map[corev1.PodConditionType]corev1.PodCondition{},
+		r:       r,
+		uid:     spec.Pod.UID,
+		dir:     r.podDir(spec.Pod),
+		cgroup:  r.podCgroup(spec.Pod.UID),
+		spec:    spec,
+		conds:   map[corev1.PodConditionType]corev1.PodCondition{},
+		updated: make(chan struct{}),
 	}
 	p.ctx, p.cancel = context.WithCancel(r.ctx)
 	p.haltCtx, p.halt = context.WithCancel(p.ctx)
@@ -113,6 +115,9 @@ func (p *pod) update(spec PodSpec) error {
 	defer p.mu.Unlock()
 	p.spec.Pod, p.spec.PodIP = spec.Pod, spec.PodIP
 	p.spec.ResolvConf, p.spec.Hosts = spec.ResolvConf, spec.Hosts
+	p.spec.NodeAllocatable = spec.NodeAllocatable
+	close(p.updated) // wakes containers waiting to retry their config
+	p.updated = make(chan struct{})
 	if spec.Pod.DeletionTimestamp != nil {
 		p.noRestart = true
 	}
@@ -181,7 +186,7 @@ func (p *pod) mountsLocked() []bindMount {
 // shimConfigLocked describes how to run container c.
 func (p *pod) shimConfigLocked(c *container) (shimConfig, error) {
 	hostname := p.hostname()
-	env, err := containerEnv(p.spec, &c.spec, hostname)
+	env, err := containerEnv(p.spec, &c.spec, hostname, p.r.cfg.Objects)
 	if err != nil {
 		return shimConfig{}, err
 	}

@@ -102,7 +102,7 @@ func TestShimConfig(t *testing.T) {
 	spec.NetNSPath = "/var/run/netns/sy-n-u1"
 	spec.ResolvConf = []byte("nameserver 10.96.0.10\n")
 	c := &container{spec: corev1.Container{Name: "app", Command: []string{"sleep"}, Args: []string{"1"}, WorkingDir: "/srv"}}
-	p := &pod{spec: spec, dir: "/data/pods/shop_web-0"}
+	p := &pod{r: &Runner{cfg: Config{Objects: noObjects{}}}, spec: spec, dir: "/data/pods/shop_web-0"}
 	cfg, err := p.shimConfigLocked(c)
 	if err != nil {
 		t.Fatal(err)

@@ -59,6 +59,9 @@ type Config struct {
 	// node's network namespace to the pod; default a net.Dialer in the
 	// caller's namespace.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+	// Objects answers the ConfigMaps, Secrets and Services a pod's env and
+	// volumes refer to; default none (required references fail).
+	Objects Objects
 	// Executable is the binary re-executed as the namespace shim (its main
 	// must call ShimMain); default /proc/self/exe.
 	Executable string
@@ -79,6 +82,9 @@ type PodSpec struct {
 	// A nil ResolvConf keeps the host's file; a nil Hosts gets a minimal
 	// kubelet-style hosts file naming the pod.
 	ResolvConf, Hosts []byte
+	// NodeAllocatable stands in for the limits a container does not set
+	// in resourceFieldRef values, as kubelet does.
+	NodeAllocatable corev1.ResourceList
 }
 
 // Runner runs pods' containers as host processes. See the package
@@ -146,6 +152,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Dial == nil {
 		c.Dial = (&net.Dialer{}).DialContext
+	}
+	if c.Objects == nil {
+		c.Objects = noObjects{}
 	}
 	if c.Executable == "" {
 		c.Executable = "/proc/self/exe"
