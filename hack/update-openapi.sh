@@ -21,6 +21,8 @@ OUT_DIR=controlplane/openapi/generated
 # types reference. Keep in step with controlplane/resources.
 INPUTS=(
 	k8s.io/api/core/v1
+	k8s.io/api/apps/v1
+	k8s.io/api/autoscaling/v1
 	k8s.io/api/discovery/v1
 	k8s.io/api/networking/v1
 	k8s.io/api/coordination/v1

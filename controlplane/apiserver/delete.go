@@ -7,13 +7,16 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
 	"github.com/switchyard-net/switchyard/controlplane/resources"
@@ -66,12 +69,27 @@ func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
 			return nil, apierrors.NewBadRequest("invalid DeleteOptions: " + err.Error())
 		}
 	}
-	if g := r.URL.Query().Get("gracePeriodSeconds"); g != "" {
+	q := r.URL.Query()
+	if g := q.Get("gracePeriodSeconds"); g != "" {
 		v, err := strconv.ParseInt(g, 10, 64)
 		if err != nil {
 			return nil, apierrors.NewBadRequest("invalid gracePeriodSeconds")
 		}
 		opts.GracePeriodSeconds = &v
+	}
+	if p := q.Get("propagationPolicy"); p != "" {
+		pp := metav1.DeletionPropagation(p)
+		opts.PropagationPolicy = &pp
+	}
+	if o := q.Get("orphanDependents"); o != "" {
+		v, err := strconv.ParseBool(o)
+		if err != nil {
+			return nil, apierrors.NewBadRequest("invalid orphanDependents")
+		}
+		opts.OrphanDependents = &v
+	}
+	if errs := metav1validation.ValidateDeleteOptions(opts); len(errs) > 0 {
+		return nil, apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: "DeleteOptions"}, "", errs)
 	}
 	return opts, nil
 }
@@ -108,20 +126,71 @@ func checkPreconditions(info requestInfo, old runtime.Object, opts *metav1.Delet
 }
 
 // deleteObject deletes old now, or marks it deleted when finalizers or a
-// pod's graceful termination on its node must run first.
+// pod's graceful termination on its node must run first. The propagation
+// policy becomes a finalizer as in Kubernetes: Foreground adds
+// foregroundDeletion (the garbage collector removes it once the dependents
+// that block their owner's deletion are gone), Orphan adds orphan (removed
+// once the dependents no longer point at the owner), Background (the
+// default) deletes at once and leaves the dependents to the collector.
 func (s *Server) deleteObject(ctx context.Context, info requestInfo, old runtime.Object, opts *metav1.DeleteOptions) (runtime.Object, error) {
 	m := objectMeta(old)
 	rev, _ := parseRV(m.GetResourceVersion())
 	if ns, ok := old.(*corev1.Namespace); ok {
 		return s.deleteNamespace(ctx, ns, rev)
 	}
-	if grace, ok := podGrace(old, opts); ok {
-		return s.markDeleted(ctx, info, old, rev, grace)
-	}
-	if len(m.GetFinalizers()) > 0 {
-		return s.markDeleted(ctx, info, old, rev, 0)
+	finalizers := gcFinalizers(m.GetFinalizers(), opts)
+	grace, graceful := podGrace(old, opts)
+	if graceful || len(finalizers) > 0 {
+		return s.markDeleted(ctx, info, old, rev, grace, finalizers)
 	}
 	return s.deleteNow(ctx, info, old, rev)
+}
+
+// gcFinalizers returns the finalizers an object gets when it is deleted
+// with opts: its own, with orphan and foregroundDeletion set as the
+// request's policy says. Without a policy the object's own choice (one of
+// the two finalizers, set earlier) stands; the default is Background.
+// Rules of Kubernetes' generic registry (deletionFinalizersForGarbageCollection).
+func gcFinalizers(current []string, opts *metav1.DeleteOptions) []string {
+	orphan := slices.Contains(current, metav1.FinalizerOrphanDependents)
+	foreground := slices.Contains(current, metav1.FinalizerDeleteDependents)
+	switch {
+	case opts.OrphanDependents != nil:
+		orphan, foreground = *opts.OrphanDependents, false
+	case opts.PropagationPolicy != nil:
+		orphan = *opts.PropagationPolicy == metav1.DeletePropagationOrphan
+		foreground = *opts.PropagationPolicy == metav1.DeletePropagationForeground
+	case orphan && foreground:
+		foreground = false // validation forbids both; orphan wins as in Kubernetes
+	}
+	out := make([]string, 0, len(current)+1)
+	for _, f := range current {
+		if f != metav1.FinalizerOrphanDependents && f != metav1.FinalizerDeleteDependents {
+			out = append(out, f)
+		}
+	}
+	if orphan {
+		out = append(out, metav1.FinalizerOrphanDependents)
+	}
+	if foreground {
+		out = append(out, metav1.FinalizerDeleteDependents)
+	}
+	if sameSet(out, current) {
+		return current // keep the object's order when nothing changes
+	}
+	return out
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
 }
 
 // podGrace says a pod must terminate gracefully: it runs on a node and no
@@ -148,15 +217,23 @@ func podGrace(obj runtime.Object, opts *metav1.DeleteOptions) (int64, bool) {
 	return grace, true
 }
 
-func (s *Server) markDeleted(ctx context.Context, info requestInfo, old runtime.Object, rev, grace int64) (runtime.Object, error) {
+// markDeleted sets the deletion timestamp (now plus grace) and the
+// finalizers that must be removed before the object goes. A deletion in
+// progress keeps its timestamp unless grace shortens it.
+func (s *Server) markDeleted(ctx context.Context, info requestInfo, old runtime.Object, rev, grace int64, finalizers []string) (runtime.Object, error) {
 	obj := old.DeepCopyObject()
 	m := objectMeta(obj)
-	if m.GetDeletionTimestamp() != nil && (m.GetDeletionGracePeriodSeconds() == nil || *m.GetDeletionGracePeriodSeconds() == grace) {
+	sameGrace := m.GetDeletionGracePeriodSeconds() == nil || *m.GetDeletionGracePeriodSeconds() == grace
+	sameFinalizers := slices.Equal(m.GetFinalizers(), finalizers)
+	if m.GetDeletionTimestamp() != nil && sameGrace && sameFinalizers {
 		return obj, nil
 	}
-	now := metav1.NewTime(time.Now().Add(time.Duration(grace) * time.Second))
-	m.SetDeletionTimestamp(&now)
-	m.SetDeletionGracePeriodSeconds(&grace)
+	m.SetFinalizers(finalizers)
+	if m.GetDeletionTimestamp() == nil || !sameGrace {
+		now := metav1.NewTime(time.Now().Add(time.Duration(grace) * time.Second))
+		m.SetDeletionTimestamp(&now)
+		m.SetDeletionGracePeriodSeconds(&grace)
+	}
 	val, err := encodeStored(info.Resource, obj)
 	if err != nil {
 		return nil, err

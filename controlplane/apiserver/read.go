@@ -43,6 +43,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requ
 		s.writeError(w, r, apierrors.NewNotFound(info.Resource.GVR.GroupResource(), info.Name+"/"+info.Subresource))
 		return
 	}
+	if info.Subresource == "scale" {
+		s.serveScale(w, r, info)
+		return
+	}
 	switch info.Verb {
 	case "get":
 		s.get(w, r, info)
@@ -69,6 +73,8 @@ func subresourceAllowed(info requestInfo) bool {
 	switch info.Subresource {
 	case "status":
 		return info.Resource.Status && (info.Verb == "get" || info.Verb == "update" || info.Verb == "patch")
+	case "scale":
+		return info.Resource.Scale && (info.Verb == "get" || info.Verb == "update" || info.Verb == "patch")
 	case "binding":
 		return info.Resource.Kind == "Pod" && info.Verb == "create"
 	}

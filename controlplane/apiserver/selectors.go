@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/switchyard-net/switchyard/controlplane/resources"
@@ -65,6 +66,8 @@ func supportedFields(kind string) map[string]bool {
 		f["spec.unschedulable"] = true
 	case "Namespace":
 		f["status.phase"] = true
+	case "ReplicaSet":
+		f["status.replicas"] = true
 	}
 	return f
 }
@@ -91,6 +94,8 @@ func fieldSet(obj runtime.Object) fields.Set {
 		set["spec.unschedulable"] = strconv.FormatBool(o.Spec.Unschedulable)
 	case *corev1.Namespace:
 		set["status.phase"] = string(o.Status.Phase)
+	case *appsv1.ReplicaSet:
+		set["status.replicas"] = strconv.FormatInt(int64(o.Status.Replicas), 10)
 	}
 	return set
 }

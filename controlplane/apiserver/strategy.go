@@ -2,9 +2,11 @@ package apiserver
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -39,6 +41,12 @@ func prepareCreate(obj runtime.Object) {
 		o.Status = corev1.ServiceStatus{}
 	case *corev1.Namespace:
 		o.Status = corev1.NamespaceStatus{Phase: corev1.NamespaceActive}
+	case *appsv1.Deployment:
+		o.Status = appsv1.DeploymentStatus{}
+	case *appsv1.ReplicaSet:
+		o.Status = appsv1.ReplicaSetStatus{}
+	case *appsv1.DaemonSet:
+		o.Status = appsv1.DaemonSetStatus{}
 	}
 }
 
@@ -66,11 +74,19 @@ func prepareUpdate(obj, old runtime.Object, subresource string, hasStatus bool) 
 			fillAllocated(svc, old.(*corev1.Service))
 		}
 		validation.Default(obj)
-		if hasSpec(obj) && !reflect.DeepEqual(specOf(obj), specOf(old)) {
+		if hasSpec(obj) && !reflect.DeepEqual(specOf(obj), specOf(old)) || annotationsBumpGeneration(obj, old) {
 			m.SetGeneration(om.GetGeneration() + 1)
 		}
 	}
 	return obj
+}
+
+// annotationsBumpGeneration says an annotation change is a new generation:
+// for Deployments, whose annotations their ReplicaSets copy (as Kubernetes'
+// deployment strategy does).
+func annotationsBumpGeneration(obj, old runtime.Object) bool {
+	d, ok := obj.(*appsv1.Deployment)
+	return ok && !maps.Equal(d.Annotations, old.(*appsv1.Deployment).Annotations)
 }
 
 // withStatusOf returns a copy of base whose status is the status of from.

@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -208,7 +209,7 @@ func (s *Server) updateObject(ctx context.Context, info requestInfo, obj, old ru
 		undo()
 		return obj, nil
 	}
-	if m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 {
+	if deleteDuringUpdate(m, objectMeta(old)) {
 		undo()
 		return s.deleteNow(ctx, info, old, expect)
 	}
@@ -225,6 +226,18 @@ func (s *Server) updateObject(ctx context.Context, info requestInfo, obj, old ru
 	releaseOld()
 	m.SetResourceVersion(strconv.FormatInt(rev, 10))
 	return obj, nil
+}
+
+// deleteDuringUpdate says an update ends a deletion: it removed the last
+// finalizer of an object marked deleted, and no graceful termination (a
+// pod's, which its node ends with a delete of grace 0) is still running.
+// As Kubernetes' rest.ShouldDeleteDuringUpdate.
+func deleteDuringUpdate(m, old metav1.Object) bool {
+	if len(m.GetFinalizers()) > 0 || old.GetDeletionTimestamp() == nil {
+		return false
+	}
+	g := old.GetDeletionGracePeriodSeconds()
+	return g == nil || *g == 0
 }
 
 func conflict(info requestInfo, name string) error {

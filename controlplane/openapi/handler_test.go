@@ -265,7 +265,7 @@ func checkResourceV3(t *testing.T, doc v3Doc, r resources.Resource) {
 
 func TestV3UnknownGroupVersion(t *testing.T) {
 	srv := newTestServer(t)
-	for _, p := range []string{"/openapi/v3/apis/apps/v1", "/openapi/v3/", "/openapi/v4"} {
+	for _, p := range []string{"/openapi/v3/apis/batch/v1", "/openapi/v3/", "/openapi/v4"} {
 		resp, err := srv.Client().Get(srv.URL + p)
 		if err != nil {
 			t.Fatal(err)

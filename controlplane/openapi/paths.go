@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -96,6 +97,9 @@ func (o ops) routes() []common.Route {
 			o.patch(status, "patch"+o.infix+o.scope+kind+"Status", "partially update status of the specified "+kind),
 		)
 	}
+	if o.res.Scale {
+		out = append(out, o.scaleRoutes(item+"/scale")...)
+	}
 	if o.res.Namespaced {
 		out = append(out, o.list(rootPath(o.res.GVR.GroupVersion())+"/"+o.res.GVR.Resource, "list"+o.infix+kind+"ForAllNamespaces"))
 	}
@@ -182,4 +186,28 @@ func (o ops) objectResponses(codes ...int) []common.StatusCodeResponse {
 		out = append(out, response{c, http.StatusText(c), o.res.New()})
 	}
 	return out
+}
+
+// scaleRoutes are the read, replace and patch operations of the /scale
+// subresource, whose body is an autoscaling/v1 Scale.
+func (o ops) scaleRoutes(path string) []common.Route {
+	kind := o.res.Kind
+	gvk := metav1.GroupVersionKind{Group: "autoscaling", Version: "v1", Kind: "Scale"}
+	scaled := func(r *route) *route {
+		r.meta[extensionGVK] = gvk
+		for i, resp := range r.responses {
+			rr := resp.(response)
+			rr.model = &autoscalingv1.Scale{}
+			r.responses[i] = rr
+		}
+		if r.method == http.MethodPut {
+			r.body = &autoscalingv1.Scale{}
+		}
+		return r
+	}
+	return []common.Route{
+		scaled(o.read(path, "read"+o.infix+o.scope+kind+"Scale", "read scale of the specified "+kind)),
+		scaled(o.write(http.MethodPut, "update", path, "replace"+o.infix+o.scope+kind+"Scale", "replace scale of the specified "+kind, http.StatusCreated)),
+		scaled(o.patch(path, "patch"+o.infix+o.scope+kind+"Scale", "partially update scale of the specified "+kind)),
+	}
 }

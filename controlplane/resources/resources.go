@@ -20,6 +20,9 @@ type Resource struct {
 	Singular string
 	// Status says the resource has a /status subresource.
 	Status bool
+	// Scale says the resource has a /scale subresource (autoscaling/v1
+	// Scale over spec.replicas and the selector).
+	Scale bool
 	// Categories as kubectl's "get all" uses them.
 	Categories []string
 }
@@ -63,6 +66,9 @@ var All = []Resource{
 	{GVR: gvr("networking.k8s.io", "v1", "ingresses"), Kind: "Ingress", ListKind: "IngressList", Singular: "ingress", Namespaced: true, ShortNames: []string{"ing"}, Status: true},
 	{GVR: gvr("networking.k8s.io", "v1", "ingressclasses"), Kind: "IngressClass", ListKind: "IngressClassList", Singular: "ingressclass"},
 	{GVR: gvr("coordination.k8s.io", "v1", "leases"), Kind: "Lease", ListKind: "LeaseList", Singular: "lease", Namespaced: true},
+	{GVR: gvr("apps", "v1", "deployments"), Kind: "Deployment", ListKind: "DeploymentList", Singular: "deployment", Namespaced: true, ShortNames: []string{"deploy"}, Status: true, Scale: true, Categories: []string{"all"}},
+	{GVR: gvr("apps", "v1", "replicasets"), Kind: "ReplicaSet", ListKind: "ReplicaSetList", Singular: "replicaset", Namespaced: true, ShortNames: []string{"rs"}, Status: true, Scale: true, Categories: []string{"all"}},
+	{GVR: gvr("apps", "v1", "daemonsets"), Kind: "DaemonSet", ListKind: "DaemonSetList", Singular: "daemonset", Namespaced: true, ShortNames: []string{"ds"}, Status: true, Categories: []string{"all"}},
 }
 
 // GroupVersions returns the served group-versions in a stable order, the

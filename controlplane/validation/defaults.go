@@ -3,6 +3,7 @@ package validation
 import (
 	"slices"
 
+	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -36,6 +37,12 @@ func Default(obj runtime.Object) {
 		defaultSecret(o)
 	case *corev1.Node:
 		defaultNode(o)
+	case *appsv1.Deployment:
+		defaultDeployment(o)
+	case *appsv1.ReplicaSet:
+		defaultReplicaSet(o)
+	case *appsv1.DaemonSet:
+		defaultDaemonSet(o)
 	case *networkingv1.Ingress, *corev1.ConfigMap, *coordinationv1.Lease:
 		// Kubernetes defaults nothing here; pathType in particular is required.
 	}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"reflect"
 
+	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -87,6 +88,12 @@ func validateCreate(obj, old runtime.Object, opts Options) field.ErrorList {
 		return validateSecret(o)
 	case *coordinationv1.Lease:
 		return validateLease(o)
+	case *appsv1.Deployment:
+		return validateDeployment(o)
+	case *appsv1.ReplicaSet:
+		return validateReplicaSet(o)
+	case *appsv1.DaemonSet:
+		return validateDaemonSet(o)
 	}
 	return validateGenericMeta(obj)
 }
@@ -110,6 +117,12 @@ func validateUpdate(obj, old runtime.Object) field.ErrorList {
 		errs = append(errs, validateConfigMapUpdate(o, old.(*corev1.ConfigMap))...)
 	case *corev1.Secret:
 		errs = append(errs, validateSecretUpdate(o, old.(*corev1.Secret))...)
+	case *appsv1.Deployment:
+		errs = append(errs, validateDeploymentUpdate(o, old.(*appsv1.Deployment))...)
+	case *appsv1.ReplicaSet:
+		errs = append(errs, validateReplicaSetUpdate(o, old.(*appsv1.ReplicaSet))...)
+	case *appsv1.DaemonSet:
+		errs = append(errs, validateDaemonSetUpdate(o, old.(*appsv1.DaemonSet))...)
 	}
 	return errs
 }
@@ -135,6 +148,12 @@ func ValidateStatusUpdate(obj, old runtime.Object) field.ErrorList {
 		errs = append(errs, validateIngressLoadBalancerStatus(&o.Status.LoadBalancer, field.NewPath("status", "loadBalancer"))...)
 	case *corev1.Node:
 		errs = append(errs, validateNodeStatus(&o.Status)...)
+	case *appsv1.Deployment:
+		errs = append(errs, validateDeploymentStatus(o, old.(*appsv1.Deployment))...)
+	case *appsv1.ReplicaSet:
+		errs = append(errs, validateReplicaSetStatus(o)...)
+	case *appsv1.DaemonSet:
+		errs = append(errs, validateDaemonSetStatus(o, old.(*appsv1.DaemonSet))...)
 	}
 	return errs
 }

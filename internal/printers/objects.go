@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -26,6 +27,9 @@ var byType = map[reflect.Type]printer{
 	reflect.TypeFor[*networkingv1.Ingress]():      printerOf(ingressColumns, ingressCells),
 	reflect.TypeFor[*networkingv1.IngressClass](): printerOf(ingressClassColumns, ingressClassCells),
 	reflect.TypeFor[*coordinationv1.Lease]():      printerOf(leaseColumns, leaseCells),
+	reflect.TypeFor[*appsv1.Deployment]():         printerOf(deploymentColumns, deploymentCells),
+	reflect.TypeFor[*appsv1.ReplicaSet]():         printerOf(replicaSetColumns, replicaSetCells),
+	reflect.TypeFor[*appsv1.DaemonSet]():          printerOf(daemonSetColumns, daemonSetCells),
 }
 
 var namespaceColumns = []metav1.TableColumnDefinition{
