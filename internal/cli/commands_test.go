@@ -139,7 +139,7 @@ func TestApplyNamespaces(t *testing.T) {
 func TestApplyReportsEachFailureAndContinues(t *testing.T) {
 	_, cfg := newFakeServer(t)
 	in := "apiVersion: v1\nkind: Service\nmetadata: {name: bad-port}\nspec: {ports: [{port: 70000}]}\n" +
-		"---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n" +
+		"---\napiVersion: batch/v1\nkind: CronJob\nmetadata: {name: d}\n" +
 		"---\napiVersion: v1\nkind: Service\nmetadata: {name: [\n" +
 		"---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: good}\n"
 	res := applyStdin(t, cfg, in, "")
@@ -148,7 +148,7 @@ func TestApplyReportsEachFailureAndContinues(t *testing.T) {
 	}
 	want := "error: error parsing STDIN: document 3: yaml: line 12: did not find expected node content\n" +
 		"The Service \"bad-port\" is invalid: spec.ports[0].port: Invalid value: 70000: must be between 1 and 65535, inclusive\n" +
-		"error: resource mapping not found for name: \"d\" namespace: \"\" from \"STDIN\": no matches for kind \"Deployment\" in version \"apps/v1\"\n"
+		"error: resource mapping not found for name: \"d\" namespace: \"\" from \"STDIN\": no matches for kind \"CronJob\" in version \"batch/v1\"\n"
 	if diff := cmp.Diff(want, FormatError(res.err)); diff != "" {
 		t.Errorf("errors (-want +got):\n%s", diff)
 	}
@@ -237,8 +237,8 @@ func TestGetNotFound(t *testing.T) {
 	if res.out != "service/web\n" || !strings.Contains(FormatError(res.err), `services "nope" not found`) {
 		t.Errorf("partial get: %+v", res)
 	}
-	res = get(t, cfg, GetOptions{}, "deployments")
-	if res.err == nil || res.err.Error() != `the server doesn't have a resource type "deployments"` {
+	res = get(t, cfg, GetOptions{}, "cronjobs")
+	if res.err == nil || res.err.Error() != `the server doesn't have a resource type "cronjobs"` {
 		t.Errorf("unknown kind: %v", res.err)
 	}
 	res = get(t, cfg, GetOptions{Output: "xml"}, "svc")

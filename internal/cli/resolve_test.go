@@ -89,7 +89,7 @@ func TestResolverResource(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []string{"", "deployments", "svc.apps", "ingresses.apps", "foo/bar"} {
+	for _, bad := range []string{"", "cronjobs", "svc.batch", "ingresses.apps", "foo/bar"} {
 		if _, err := r.Resource(bad); err == nil || !strings.Contains(err.Error(), "the server doesn't have a resource type") {
 			t.Errorf("Resource(%q): error %v", bad, err)
 		}
@@ -126,8 +126,8 @@ func TestResolverKind(t *testing.T) {
 	if got := kindString(m.GroupVersionKind); got != "ingress.networking.k8s.io" {
 		t.Errorf("kindString %q", got)
 	}
-	_, err = r.Kind(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"})
-	if err == nil || !strings.Contains(err.Error(), `no matches for kind "Deployment" in version "apps/v1"`) {
+	_, err = r.Kind(schema.GroupVersionKind{Group: "batch", Version: "v1", Kind: "CronJob"})
+	if err == nil || !strings.Contains(err.Error(), `no matches for kind "CronJob" in version "batch/v1"`) {
 		t.Errorf("unknown kind: error %v", err)
 	}
 }
