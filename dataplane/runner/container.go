@@ -91,6 +91,7 @@ func (c *container) spawnLocked(inst *instance, delay time.Duration) {
 // after delay), records each exit and restarts.
 func (c *container) supervise(inst *instance, delay time.Duration) {
 	for {
+		fresh := inst == nil // started here, not adopted: postStart runs
 		if inst == nil {
 			if !c.waitBackoff(delay) {
 				return
@@ -114,6 +115,9 @@ func (c *container) supervise(inst *instance, delay time.Duration) {
 				}
 				continue
 			}
+		}
+		if fresh {
+			c.postStart(inst)
 		}
 		if !waitExit(c.p.ctx, inst) {
 			inst.cancel()
@@ -268,6 +272,9 @@ func (c *container) exited(inst *instance, st exitStatus) (time.Duration, bool) 
 	case st.code != 0:
 		term.Reason = "Error"
 	}
+	if inst.killMsg != "" {
+		term.Message = inst.killMsg
+	}
 	p.r.log.Info("container exited", "pod", p.name(), "container", c.spec.Name, "pid", inst.pid, "code", term.ExitCode)
 	return c.exitedLocked(term, inst.probeKilled)
 }
@@ -322,22 +329,11 @@ func backoffDelay(n int, base, max time.Duration) time.Duration {
 	return min(d, max)
 }
 
-// kill terminates inst's process tree for a failed probe: SIGTERM, up to
-// grace, SIGKILL. The supervisor sees the exit and restarts per policy.
+// kill terminates inst's process tree for a failed probe (preStop,
+// SIGTERM, up to grace, SIGKILL). The supervisor sees the exit and
+// restarts per policy.
 func (c *container) kill(inst *instance, grace time.Duration, why string) {
-	p := c.p
-	p.r.log.Info("killing container", "pod", p.name(), "container", c.spec.Name, "pid", inst.pid, "reason", why)
-	if !c.signalIfCurrent(inst, syscall.SIGTERM) {
-		return
-	}
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-inst.ctx.Done(): // exited, or the pod is halting and Stop takes over
-		return
-	case <-t.C:
-	}
-	c.signalIfCurrent(inst, syscall.SIGKILL)
+	c.stopInstance(inst.ctx, inst, grace, why)
 }
 
 // signalIfCurrent signals the container's cgroup if inst is still its

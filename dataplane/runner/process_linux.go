@@ -37,6 +37,9 @@ type instance struct {
 	// startup probe killed it: it restarts unless the policy is Never,
 	// whatever its exit code, as with the kubelet.
 	probeKilled bool
+	// killMsg, set under the pod's mu, becomes the terminated state's
+	// message (why the runner killed it).
+	killMsg string
 }
 
 func (i *instance) id() string { return "switchyard://" + strconv.Itoa(i.pid) }

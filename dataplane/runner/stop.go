@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// Stop terminates the pod: SIGTERM to every process in its cgroup, up to
-// grace for them to exit (cut short when ctx ends), SIGKILL through
-// cgroup.kill, then it removes the pod's cgroups and directory (logs
+// Stop terminates the pod as kubelet does: each running container's
+// preStop hook, then SIGTERM to its processes, up to what is left of grace
+// for them to exit (containers in parallel; at least 2s after a preStop),
+// then SIGKILL through cgroup.kill; anything else left in the pod's cgroup
+// gets SIGTERM and SIGKILL too. ctx cuts the waiting short. It then removes the pod's cgroups and directory (logs
 // included) and forgets the pod. It also stops pods this Runner does not
 // supervise (orphans listed by Pods). Stop is idempotent: a pod that is
 // already gone is not an error.
@@ -32,10 +35,15 @@ func (r *Runner) Stop(ctx context.Context, uid types.UID, grace time.Duration) e
 	if p == nil && statErr != nil && dir == "" {
 		return nil // nothing left of it
 	}
+	var err error
 	if p != nil {
+		start := time.Now()
+		p.stopContainers(ctx, grace)
 		p.haltNow()
+		err = terminateCgroup(ctx, cgroup, max(0, grace-time.Since(start)))
+	} else {
+		err = terminateCgroup(ctx, cgroup, grace)
 	}
-	err := terminateCgroup(ctx, cgroup, grace)
 	if p != nil {
 		if err != nil {
 			p.cancel() // processes that do not die are not waited for
@@ -57,4 +65,32 @@ func (r *Runner) Stop(ctx context.Context, uid types.UID, grace time.Duration) e
 	}
 	r.log.Info("pod stopped", "uid", uid)
 	return nil
+}
+
+// stopContainers ends restarts and probes, then stops every running
+// container in parallel with stopInstance (preStop, SIGTERM, SIGKILL).
+func (p *pod) stopContainers(ctx context.Context, grace time.Duration) {
+	p.mu.Lock()
+	p.noRestart = true
+	type running struct {
+		c    *container
+		inst *instance
+	}
+	var rs []running
+	for _, c := range p.containers {
+		if c.inst != nil {
+			rs = append(rs, running{c, c.inst})
+		}
+	}
+	p.mu.Unlock()
+	p.halt() // probes and back-off waits end; processes are still watched
+	var wg sync.WaitGroup
+	for _, r := range rs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.c.stopInstance(ctx, r.inst, grace, "pod stopping")
+		}()
+	}
+	wg.Wait()
 }
