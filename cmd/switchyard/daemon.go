@@ -20,6 +20,7 @@ import (
 
 	"github.com/switchyard-net/switchyard/controlplane"
 	"github.com/switchyard-net/switchyard/dataplane/agent"
+	"github.com/switchyard-net/switchyard/dataplane/overlay"
 )
 
 // daemonFlags are the flags of `switchyard daemon` (see DESIGN.md). Every
@@ -49,6 +50,7 @@ type daemonFlags struct {
 	logFormat     string
 	logLevel      string
 	cleanup       bool
+	overlay       string
 }
 
 func addDaemonCommands(root *cobra.Command, g *globalFlags) {
@@ -93,6 +95,7 @@ func newDaemonCmd(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.server, "server", "", "API server URL for a node-only agent")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fl.StringVar(&f.overlay, "overlay", "auto", "pod network across nodes: auto (direct routes to on-link nodes, VXLAN to the others), vxlan (device syvx0, VNI 1, UDP 8472) or route")
 	fl.BoolVar(&f.cleanup, "cleanup", false, "remove the service load-balancing this node programmed (nftables objects, eBPF programs and pins) and the cluster DNS address, and exit")
 	return cmd
 }
@@ -305,7 +308,12 @@ func agentConfig(f *daemonFlags, log *slog.Logger) (agent.Config, error) {
 	if err != nil {
 		return agent.Config{}, fmt.Errorf("--service-cidr: %w", err)
 	}
+	mode, err := overlay.ParseMode(f.overlay)
+	if err != nil {
+		return agent.Config{}, fmt.Errorf("--overlay: %w", err)
+	}
 	return agent.Config{
+		Overlay:       mode,
 		ServiceCIDR:   svc.Masked(),
 		NodeName:      f.nodeName,
 		DataDir:       f.dataDir,

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/switchyard-net/switchyard/dataplane/overlay"
 	"github.com/switchyard-net/switchyard/dataplane/podnet"
 	"github.com/switchyard-net/switchyard/dataplane/runner"
 	"github.com/switchyard-net/switchyard/ipam/podip"
@@ -127,7 +128,8 @@ func (a *Agent) run(ctx context.Context, readyCh chan<- readiness) error {
 	if err != nil {
 		return fmt.Errorf("agent: node spec.podCIDR %q: %w", cidr, err)
 	}
-	if a.node, err = a.ensureNode(ctx, podCIDR, readyCh); err != nil {
+	var ov *overlay.Overlay
+	if a.node, ov, err = a.ensureNode(ctx, podCIDR, readyCh); err != nil {
 		return nil // ctx ended
 	}
 	if a.pool, err = podip.Open(filepath.Join(a.cfg.DataDir, PoolFile), podCIDR); err != nil {
@@ -151,6 +153,9 @@ func (a *Agent) run(ctx context.Context, readyCh chan<- readiness) error {
 	sctx, stop := context.WithCancel(ctx)
 	defer stop() // before wg.Wait
 	a.serveSockets(sctx, &wg)
+	if ov != nil {
+		a.runOverlay(sctx, ov, &wg)
+	}
 	return a.runPods(ctx)
 }
 
@@ -159,18 +164,25 @@ func (a *Agent) nodeWired() {
 	a.mu.Lock()
 	a.gateway = a.node.Gateway
 	a.mu.Unlock()
-	a.setHostIP(&corev1.Node{Status: corev1.NodeStatus{Addresses: nodeAddresses(a.cfg.NodeName, a.node.Gateway)}})
+	a.setHostIP(&corev1.Node{Status: corev1.NodeStatus{Addresses: nodeAddresses(a.cfg.NodeName, a.cfg.NodeIP, a.node.Gateway)}})
 	a.log.Info("node wired", "podCIDR", a.node.PodCIDR, "bridge", a.node.Bridge, "gateway", a.node.Gateway, "mtu", a.node.MTU)
 }
 
-// ensureNode wires the node namespace, retrying (and reporting the node
-// NotReady with the error) until it succeeds or ctx ends.
-func (a *Agent) ensureNode(ctx context.Context, podCIDR netip.Prefix, readyCh chan<- readiness) (podnet.Node, error) {
-	cfg := podnet.NodeConfig{PodCIDR: podCIDR, ClusterCIDR: a.cfg.ClusterCIDR, ServiceCIDR: a.cfg.ServiceCIDR, MTU: a.cfg.MTU}
+// ensureNode converges the overlay (whose MTU the pods get unless
+// Config.MTU is set) and wires the node namespace, retrying (and reporting
+// the node NotReady with the error) until both succeed or ctx ends.
+func (a *Agent) ensureNode(ctx context.Context, podCIDR netip.Prefix, readyCh chan<- readiness) (podnet.Node, *overlay.Overlay, error) {
 	for {
-		n, err := a.dp.EnsureNode(ctx, cfg)
+		ov, err := a.initOverlay(ctx, podCIDR)
 		if err == nil {
-			return n, nil
+			cfg := podnet.NodeConfig{PodCIDR: podCIDR, ClusterCIDR: a.cfg.ClusterCIDR, ServiceCIDR: a.cfg.ServiceCIDR, MTU: a.cfg.MTU}
+			if cfg.MTU == 0 && ov != nil {
+				cfg.MTU = ov.MTU()
+			}
+			var n podnet.Node
+			if n, err = a.dp.EnsureNode(ctx, cfg); err == nil {
+				return n, ov, nil
+			}
 		}
 		a.log.Error("wire node", "err", err)
 		select {
@@ -179,7 +191,7 @@ func (a *Agent) ensureNode(ctx context.Context, podCIDR netip.Prefix, readyCh ch
 		}
 		select {
 		case <-ctx.Done():
-			return n, ctx.Err()
+			return podnet.Node{}, nil, ctx.Err()
 		case <-time.After(5 * time.Second):
 		}
 	}

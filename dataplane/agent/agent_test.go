@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/switchyard-net/switchyard/dataplane/overlay"
 	"github.com/switchyard-net/switchyard/dataplane/podnet"
 	"github.com/switchyard-net/switchyard/dataplane/runner"
 	"github.com/switchyard-net/switchyard/ipam/podip"
@@ -258,4 +259,62 @@ func TestAgentReportsWiringFailure(t *testing.T) {
 	if failed.Reason != "FailedCreatePodSandBox" || !strings.Contains(failed.Message, "10.244.9.0/30") {
 		t.Errorf("condition %+v: want the reason and the full CIDR named", failed)
 	}
+}
+
+// TestAgentDrivesOverlay: the agent publishes its VTEP MAC, gives the
+// bridge (and so the pods) the overlay's MTU, and programs a peer Node as
+// it appears, changes its IP and goes away.
+func TestAgentDrivesOverlay(t *testing.T) {
+	a, client := newTestAgent(t)
+	ok := overlay.NewFake(netip.MustParsePrefix("203.0.113.0/24"))
+	a.cfg.OverlayKernel, a.cfg.NodeIP, a.cfg.Overlay = ok, netip.MustParseAddr("198.51.100.11"), overlay.ModeAuto
+	client.Tracker().Add(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Spec: corev1.NodeSpec{PodCIDR: "10.244.1.0/24"}})
+	dp := podnet.NewFake()
+	a.dp = dp
+	a.newRunner = func(runner.Config) (podRunner, error) { return newFakeRunner(), nil }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	waitFor(t, "the VTEP MAC on the Node", func() bool {
+		n, err := client.CoreV1().Nodes().Get(ctx, "n1", metav1.GetOptions{})
+		return err == nil && n.Annotations[overlay.MACAnnotation] == overlay.VTEPMAC("n1").String()
+	})
+	if a.node.MTU != 1450 {
+		t.Errorf("bridge MTU %d, want the overlay's 1450", a.node.MTU)
+	}
+	peer := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "n2", Annotations: map[string]string{overlay.MACAnnotation: "0e:00:00:00:00:02"}},
+		Spec:       corev1.NodeSpec{PodCIDR: "10.244.2.0/24"},
+		Status:     corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "198.51.100.12"}}},
+	}
+	if _, err := client.CoreV1().Nodes().Create(ctx, peer, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	fdbTo := func(ip string) func() bool {
+		return func() bool {
+			f := ok.State().FDB
+			return len(f) == 1 && f[0].Dst.String() == ip && f[0].MAC.String() == "0e:00:00:00:00:02"
+		}
+	}
+	waitFor(t, "the FDB entry of n2", fdbTo("198.51.100.12"))
+	peer.Status.Addresses[0].Address = "198.51.100.22"
+	if _, err := client.CoreV1().Nodes().Update(ctx, peer, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the FDB entry following n2's new IP", fdbTo("198.51.100.22"))
+	// An on-link peer gets a direct route, no VXLAN entries.
+	peer.Status.Addresses[0].Address = "203.0.113.12"
+	if _, err := client.CoreV1().Nodes().Update(ctx, peer, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a direct route to n2", func() bool {
+		s := ok.State()
+		return len(s.FDB) == 0 && len(s.Routes) == 1 && s.Routes[0].Via.String() == "203.0.113.12"
+	})
+	if err := client.CoreV1().Nodes().Delete(ctx, "n2", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "n2's route removed", func() bool { return len(ok.State().Routes) == 0 })
 }

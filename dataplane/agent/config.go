@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/switchyard-net/switchyard/dataplane/overlay"
 	"github.com/switchyard-net/switchyard/dataplane/podnet"
 	"github.com/switchyard-net/switchyard/internal/cgroup"
 )
@@ -51,8 +52,25 @@ type Config struct {
 	HostResolvConf string
 	// ClusterDomain defaults to DefaultClusterDomain.
 	ClusterDomain string
-	// MTU of pod interfaces and the bridge; 0 = the uplink's.
+	// MTU of pod interfaces and the bridge; 0 = the overlay's (the uplink's
+	// in route mode, 50 bytes less with VXLAN), or the uplink's without an
+	// overlay.
 	MTU int
+	// NodeIP is the node's InternalIP, the overlay's local address; zero =
+	// the first global IPv4 address of the node namespace's interfaces.
+	NodeIP netip.Addr
+	// Overlay is the pod network across nodes (auto, vxlan or route; ""
+	// = auto), see dataplane/overlay.
+	Overlay overlay.Mode
+	// OverlayKernel programs the overlay. Default: the calling process's
+	// network namespace (overlay.NewNetlink) when Dataplane is the default
+	// podnet.Kernel; none otherwise (an agent on a fake dataplane must not
+	// touch the test's own namespace), which leaves the pod network
+	// confined to this node.
+	OverlayKernel overlay.Kernel
+	// OverlayTxChecksum keeps tx checksum offload on the VTEP (default
+	// off, see dataplane/overlay).
+	OverlayTxChecksum bool
 	// Version is the daemon's version, reported as
 	// containerRuntimeVersion switchyard://<Version>; default "dev".
 	Version string
@@ -112,6 +130,14 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Dataplane == nil {
 		c.Dataplane = podnet.Kernel{}
+	}
+	mode, err := overlay.ParseMode(string(c.Overlay))
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	c.Overlay = mode
+	if c.NodeIP.IsValid() && !c.NodeIP.Is4() {
+		return fmt.Errorf("agent: node IP %s: want an IPv4 address", c.NodeIP)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

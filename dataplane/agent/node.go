@@ -55,7 +55,7 @@ func (a *Agent) setNodeStatus(n *corev1.Node, r readiness) {
 		}
 	}
 	n.Status.Conditions = kept
-	n.Status.Addresses = nodeAddresses(a.cfg.NodeName, a.getGateway())
+	n.Status.Addresses = nodeAddresses(a.cfg.NodeName, a.cfg.NodeIP, a.getGateway())
 	n.Status.Capacity = capacity()
 	n.Status.Allocatable = n.Status.Capacity.DeepCopy()
 	n.Status.NodeInfo = nodeInfo(a.cfg.Version)

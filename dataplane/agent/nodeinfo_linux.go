@@ -12,18 +12,19 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/switchyard-net/switchyard/dataplane/overlay"
 	"github.com/switchyard-net/switchyard/dataplane/podnet"
 )
 
 // internalIP returns the first global IPv4 address of the node
-// namespace's interfaces other than lo and the pod bridge.
+// namespace's interfaces other than lo, the pod bridge and the VTEP.
 func internalIP() (netip.Addr, bool) {
 	ifs, err := net.Interfaces()
 	if err != nil {
 		return netip.Addr{}, false
 	}
 	for _, ifc := range ifs {
-		if ifc.Name == "lo" || ifc.Name == podnet.DefaultBridge || ifc.Flags&net.FlagUp == 0 {
+		if ifc.Name == "lo" || ifc.Name == podnet.DefaultBridge || ifc.Name == overlay.DefaultDevice || ifc.Flags&net.FlagUp == 0 {
 			continue
 		}
 		addrs, err := ifc.Addrs()
@@ -40,12 +41,16 @@ func internalIP() (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-// nodeAddresses lists InternalIP and Hostname. Without an uplink address
-// (a sandbox node with only lo) the InternalIP is the pods' gateway on the
-// bridge, once the node is wired: the address pods reach the node at.
-func nodeAddresses(name string, gateway netip.Addr) []corev1.NodeAddress {
+// nodeAddresses lists InternalIP and Hostname. The InternalIP is nodeIP
+// when valid (--node-ip), else the first global IPv4 address; without an
+// uplink address (a sandbox node with only lo) it is the pods' gateway on
+// the bridge, once the node is wired: the address pods reach the node at.
+func nodeAddresses(name string, nodeIP, gateway netip.Addr) []corev1.NodeAddress {
 	var out []corev1.NodeAddress
-	ip, ok := internalIP()
+	ip, ok := nodeIP, nodeIP.IsValid()
+	if !ok {
+		ip, ok = internalIP()
+	}
 	if !ok {
 		ip, ok = gateway, gateway.IsValid()
 	}

@@ -28,8 +28,8 @@ const (
 func (a *Agent) serveSockets(ctx context.Context, wg *sync.WaitGroup) {
 	backend, err := cnibackend.New(cnibackend.Config{
 		Pool: a.pool, Node: a.node, NodeName: a.cfg.NodeName, ClusterDNS: a.cfg.ClusterDNS,
-		SearchDomains: []string{"svc." + a.cfg.ClusterDomain, a.cfg.ClusterDomain},
-		Logger:        a.cfg.Logger,
+		SearchDomains: []string{"svc." + a.cfg.ClusterDomain, a.cfg.ClusterDomain}, ClusterDomain: a.cfg.ClusterDomain,
+		Logger: a.cfg.Logger,
 	})
 	if err != nil {
 		a.log.Error("CNI backend", "err", err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/switchyard-net/switchyard/dataplane/cni"
 	"github.com/switchyard-net/switchyard/dataplane/podnet"
@@ -99,8 +100,24 @@ func (b *Backend) result(req cni.AddRequest, cfg podnet.PodConfig, pr podnet.Pod
 			Gateway:   gw,
 		}},
 		Routes: []*types.Route{{Dst: ipNet(netip.MustParsePrefix("0.0.0.0/0")), GW: gw}},
-		DNS:    types.DNS{Nameservers: b.dns, Search: b.srch},
+		DNS:    b.resultDNS(req.Args),
 	}
+}
+
+// resultDNS is the result's dns as kubelet writes a ClusterFirst pod's
+// resolv.conf: the cluster nameserver, the search path
+// <ns>.svc.<zone> svc.<zone> <zone> (the first only when the runtime passes
+// K8S_POD_NAMESPACE) and ndots:5, so that a short service name is tried
+// in the cluster zone first. Without a nameserver the dns stays empty.
+func (b *Backend) resultDNS(args map[string]string) types.DNS {
+	if len(b.dns) == 0 {
+		return types.DNS{}
+	}
+	search := b.srch
+	if ns := args["K8S_POD_NAMESPACE"]; b.zone != "" && len(validation.IsDNS1123Label(ns)) == 0 {
+		search = append([]string{ns + ".svc." + b.zone}, b.srch...)
+	}
+	return types.DNS{Nameservers: b.dns, Search: search, Options: []string{"ndots:5"}}
 }
 
 func ipNet(p netip.Prefix) net.IPNet {

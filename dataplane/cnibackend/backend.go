@@ -32,8 +32,14 @@ type Config struct {
 	// ClusterDNS is the nameserver in results; the zero value leaves the
 	// result's dns empty.
 	ClusterDNS netip.Addr
-	// SearchDomains are the DNS search domains in results.
+	// SearchDomains are the DNS search domains in results. With
+	// ClusterDomain set and K8S_POD_NAMESPACE in CNI_ARGS, the namespace's
+	// own domain <ns>.svc.<ClusterDomain> comes first, as kubelet writes
+	// a pod's resolv.conf.
 	SearchDomains []string
+	// ClusterDomain is the cluster DNS zone, e.g. cluster.local; "" = no
+	// namespace search domain.
+	ClusterDomain string
 	// Logger defaults to slog.Default(); "component=cnibackend" is added.
 	Logger *slog.Logger
 	// SyncDel makes DEL return only once the host veth is deleted and the
@@ -70,6 +76,7 @@ type Backend struct {
 	node  podnet.Node
 	dns   []string
 	srch  []string
+	zone  string
 	log   *slog.Logger
 	dp    podnet.Dataplane
 	links HostLinks
@@ -106,7 +113,7 @@ func New(cfg Config) (*Backend, error) {
 		log = slog.Default()
 	}
 	b := &Backend{
-		pool: cfg.Pool, node: cfg.Node, srch: cfg.SearchDomains, dp: cfg.Dataplane, links: links, sync: cfg.SyncDel,
+		pool: cfg.Pool, node: cfg.Node, srch: cfg.SearchDomains, zone: cfg.ClusterDomain, dp: cfg.Dataplane, links: links, sync: cfg.SyncDel,
 		log: log.With("component", "cnibackend", "node", cfg.NodeName),
 	}
 	if cfg.ClusterDNS.IsValid() {

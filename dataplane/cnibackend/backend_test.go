@@ -337,3 +337,34 @@ func TestDelModes(t *testing.T) {
 		})
 	}
 }
+
+// TestAddResultDNS: the result's dns is what kubelet writes for a
+// ClusterFirst pod: the namespace's search path (when CNI_ARGS names the
+// namespace) and ndots:5 — without them a short service name walks the
+// host's search path first (a 10 s lookup in podman 4.3).
+func TestAddResultDNS(t *testing.T) {
+	f := newFakeBackend(t, testPodCIDR)
+	f.zone = "cluster.local"
+	f.srch = []string{"svc.cluster.local", "cluster.local"}
+	for _, tt := range []struct {
+		ns   string
+		want []string
+	}{
+		{"shop", []string{"shop.svc.cluster.local", "svc.cluster.local", "cluster.local"}},
+		{"", []string{"svc.cluster.local", "cluster.local"}},
+		{"Bad_NS.evil", []string{"svc.cluster.local", "cluster.local"}}, // not a namespace name: ignored
+	} {
+		req := addReq("c-" + tt.ns)
+		if tt.ns != "" {
+			req.Args = map[string]string{"K8S_POD_NAMESPACE": tt.ns, "K8S_POD_NAME": "p"}
+		}
+		res, err := f.Add(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(res.DNS.Search, tt.want) || !slices.Equal(res.DNS.Options, []string{"ndots:5"}) ||
+			!slices.Equal(res.DNS.Nameservers, []string{"10.96.0.10"}) {
+			t.Errorf("namespace %q: dns %+v, want search %v and ndots:5", tt.ns, res.DNS, tt.want)
+		}
+	}
+}
