@@ -135,11 +135,17 @@ func checkPreconditions(info requestInfo, old runtime.Object, opts *metav1.Delet
 func (s *Server) deleteObject(ctx context.Context, info requestInfo, old runtime.Object, opts *metav1.DeleteOptions) (runtime.Object, error) {
 	m := objectMeta(old)
 	rev, _ := parseRV(m.GetResourceVersion())
-	if ns, ok := old.(*corev1.Namespace); ok {
-		return s.deleteNamespace(ctx, ns, rev)
+	if info.Resource.DeleteCascades {
+		return s.deleteNamespace(ctx, old.(*corev1.Namespace), rev)
 	}
 	finalizers := gcFinalizers(m.GetFinalizers(), opts)
-	grace, graceful := podGrace(old, opts)
+	var (
+		grace    int64
+		graceful bool
+	)
+	if info.Resource.GracefulDelete != nil {
+		grace, graceful = info.Resource.GracefulDelete(old, opts)
+	}
 	if graceful || len(finalizers) > 0 {
 		return s.markDeleted(ctx, info, old, rev, grace, finalizers)
 	}
@@ -193,30 +199,6 @@ func sameSet(a, b []string) bool {
 	return true
 }
 
-// podGrace says a pod must terminate gracefully: it runs on a node and no
-// zero grace period was asked for. The node agent deletes it with grace 0
-// once its processes have stopped.
-func podGrace(obj runtime.Object, opts *metav1.DeleteOptions) (int64, bool) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok || pod.Spec.NodeName == "" || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-		return 0, false
-	}
-	grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
-	if pod.Spec.TerminationGracePeriodSeconds != nil {
-		grace = *pod.Spec.TerminationGracePeriodSeconds
-	}
-	if opts.GracePeriodSeconds != nil {
-		grace = *opts.GracePeriodSeconds
-	}
-	if grace <= 0 {
-		return 0, false
-	}
-	if pod.DeletionTimestamp != nil && pod.DeletionGracePeriodSeconds != nil && grace >= *pod.DeletionGracePeriodSeconds {
-		return *pod.DeletionGracePeriodSeconds, true // already terminating: nothing to shorten
-	}
-	return grace, true
-}
-
 // markDeleted sets the deletion timestamp (now plus grace) and the
 // finalizers that must be removed before the object goes. A deletion in
 // progress keeps its timestamp unless grace shortens it.
@@ -253,8 +235,8 @@ func (s *Server) deleteNow(ctx context.Context, info requestInfo, old runtime.Ob
 	if err != nil {
 		return nil, storeWriteError(info, m.GetName(), err)
 	}
-	if svc, ok := old.(*corev1.Service); ok && s.cfg.ServiceIPs != nil {
-		s.releaseExcept(ctx, allocsOf(svc), serviceAllocs{})
+	if a := s.allocatorFor(info.Resource); a != nil {
+		a.release(ctx, old)
 	}
 	return old, nil
 }

@@ -117,16 +117,16 @@ func resourceEntries(r resources.Resource) []metav1.APIResource {
 			Verbs: metav1.Verbs{"get", "patch", "update"},
 		})
 	}
-	if r.Scale {
+	if r.Scale != nil {
 		out = append(out, metav1.APIResource{
 			Name: r.GVR.Resource + "/scale", Namespaced: r.Namespaced,
 			Group: "autoscaling", Version: "v1", Kind: "Scale",
 			Verbs: metav1.Verbs{"get", "patch", "update"},
 		})
 	}
-	if r.Kind == "Pod" {
+	if r.Binding {
 		out = append(out, metav1.APIResource{
-			Name: "pods/binding", Namespaced: true, Kind: "Binding", Verbs: metav1.Verbs{"create"},
+			Name: r.GVR.Resource + "/binding", Namespaced: r.Namespaced, Kind: "Binding", Verbs: metav1.Verbs{"create"},
 		})
 	}
 	return out

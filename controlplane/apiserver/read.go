@@ -74,9 +74,9 @@ func subresourceAllowed(info requestInfo) bool {
 	case "status":
 		return info.Resource.Status && (info.Verb == "get" || info.Verb == "update" || info.Verb == "patch")
 	case "scale":
-		return info.Resource.Scale && (info.Verb == "get" || info.Verb == "update" || info.Verb == "patch")
+		return info.Resource.Scale != nil && (info.Verb == "get" || info.Verb == "update" || info.Verb == "patch")
 	case "binding":
-		return info.Resource.Kind == "Pod" && info.Verb == "create"
+		return info.Resource.Binding && info.Verb == "create"
 	}
 	return false
 }

@@ -7,7 +7,6 @@ import (
 	"mime"
 	"net/http"
 
-	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -15,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/switchyard-net/switchyard/controlplane/resources"
 )
 
 // The /scale subresource: an autoscaling/v1 Scale view of a workload's
@@ -34,7 +35,7 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, info request
 	case "get":
 		var obj runtime.Object
 		if obj, err = s.getObject(r, info, info.Name); err == nil {
-			out, err = scaleOf(obj)
+			out, err = scaleOf(info.Resource, obj)
 		}
 	case "update":
 		out, err = s.updateScale(w, r, info)
@@ -50,20 +51,9 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, info request
 	s.writeObject(w, r, http.StatusOK, out)
 }
 
-// scaleOf is the Scale view of a workload.
-func scaleOf(obj runtime.Object) (*autoscalingv1.Scale, error) {
-	var (
-		replicas, current int32
-		sel               *metav1.LabelSelector
-	)
-	switch o := obj.(type) {
-	case *appsv1.Deployment:
-		replicas, current, sel = deref(o.Spec.Replicas), o.Status.Replicas, o.Spec.Selector
-	case *appsv1.ReplicaSet:
-		replicas, current, sel = deref(o.Spec.Replicas), o.Status.Replicas, o.Spec.Selector
-	default:
-		return nil, fmt.Errorf("scale: %T has no replicas", obj)
-	}
+// scaleOf is the Scale view of a workload of resource res.
+func scaleOf(res resources.Resource, obj runtime.Object) (*autoscalingv1.Scale, error) {
+	replicas, current, sel := res.Scale.Get(obj)
 	selector, err := metav1.LabelSelectorAsSelector(sel)
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("stored selector: %w", err))
@@ -78,24 +68,6 @@ func scaleOf(obj runtime.Object) (*autoscalingv1.Scale, error) {
 		Spec:   autoscalingv1.ScaleSpec{Replicas: replicas},
 		Status: autoscalingv1.ScaleStatus{Replicas: current, Selector: selector.String()},
 	}, nil
-}
-
-func withReplicas(obj runtime.Object, n int32) runtime.Object {
-	out := obj.DeepCopyObject()
-	switch o := out.(type) {
-	case *appsv1.Deployment:
-		o.Spec.Replicas = &n
-	case *appsv1.ReplicaSet:
-		o.Spec.Replicas = &n
-	}
-	return out
-}
-
-func deref(p *int32) int32 {
-	if p == nil {
-		return 0
-	}
-	return *p
 }
 
 func (s *Server) updateScale(w http.ResponseWriter, r *http.Request, info requestInfo) (runtime.Object, error) {
@@ -128,11 +100,13 @@ func (s *Server) writeScale(r *http.Request, info requestInfo, sc *autoscalingv1
 	expect, _ := parseRV(oldRV)
 	main := info
 	main.Subresource = ""
-	updated, err := s.updateObject(r.Context(), main, withReplicas(old, sc.Spec.Replicas), old, expect, isDryRun(r))
+	obj := old.DeepCopyObject()
+	info.Resource.Scale.Set(obj, sc.Spec.Replicas)
+	updated, err := s.updateObject(r.Context(), main, obj, old, expect, isDryRun(r))
 	if err != nil {
 		return nil, err
 	}
-	return scaleOf(updated)
+	return scaleOf(info.Resource, updated)
 }
 
 func (s *Server) patchScale(r *http.Request, info requestInfo) (runtime.Object, error) {
@@ -162,7 +136,7 @@ func (s *Server) patchScaleOnce(r *http.Request, info requestInfo, pt types.Patc
 	if err != nil {
 		return nil, err
 	}
-	cur, err := scaleOf(old)
+	cur, err := scaleOf(info.Resource, old)
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/switchyard-net/switchyard/controlplane/resources"
 	"github.com/switchyard-net/switchyard/controlplane/store"
 	"github.com/switchyard-net/switchyard/controlplane/validation"
 	"github.com/switchyard-net/switchyard/ipam"
@@ -47,6 +49,8 @@ type Server struct {
 	codecs *codecs
 	log    *slog.Logger
 	mux    *http.ServeMux
+	// allocators by resource, for the kinds that hold allocations.
+	allocators map[schema.GroupResource]allocator
 
 	// bgCtx ends background work (namespace purges) on Close; bg counts it.
 	bgCtx    context.Context
@@ -69,6 +73,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.NamespacePurgeDelay = time.Second
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, codecs: newCodecs(), log: cfg.Logger.With("component", "apiserver")}
+	s.allocators = s.newAllocators()
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	s.mux = http.NewServeMux()
 	s.routes()
@@ -97,6 +102,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// allocatorFor returns the allocator of res, or nil.
+func (s *Server) allocatorFor(res resources.Resource) allocator {
+	return s.allocators[res.GVR.GroupResource()]
 }
 
 func isHealthPath(p string) bool {

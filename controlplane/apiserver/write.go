@@ -14,6 +14,7 @@ import (
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/switchyard-net/switchyard/controlplane/resources"
 	"github.com/switchyard-net/switchyard/controlplane/store"
 	"github.com/switchyard-net/switchyard/controlplane/validation"
 )
@@ -102,16 +103,16 @@ func (s *Server) createObject(ctx context.Context, info requestInfo, obj runtime
 	if m.GetName() == "" && m.GetGenerateName() != "" {
 		m.SetName(m.GetGenerateName() + utilrand.String(5))
 	}
-	prepareCreate(obj)
+	prepareCreate(info.Resource, obj)
 	if errs := validation.Validate(obj, nil, s.cfg.Validation); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(info.Resource.GVK().GroupKind(), m.GetName(), errs)
 	}
 	undo := func() {}
-	if svc, ok := obj.(*corev1.Service); ok {
-		u, _, err := s.allocateService(ctx, svc, nil)
+	if a := s.allocatorFor(info.Resource); a != nil {
+		u, _, err := a.allocate(ctx, obj, nil)
 		if err != nil {
 			// A name collision is a 409, not an allocation error on the
-			// values the existing Service holds; looked up only then, so
+			// values the existing object holds; looked up only then, so
 			// creates that allocate pay no extra read.
 			if _, gerr := s.store.Get(ctx, storageKey(info.Resource, m.GetNamespace(), m.GetName())); gerr == nil {
 				return nil, apierrors.NewAlreadyExists(info.Resource.GVR.GroupResource(), m.GetName())
@@ -181,13 +182,17 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, info requestInfo
 
 // updateObject writes obj over old with compare-and-swap on expect.
 func (s *Server) updateObject(ctx context.Context, info requestInfo, obj, old runtime.Object, expect int64, dryRun bool) (runtime.Object, error) {
-	obj = prepareUpdate(obj, old, info.Subresource, info.Resource.Status)
+	alloc := s.allocatorFor(info.Resource)
+	var carry func(obj, old runtime.Object)
+	if alloc != nil {
+		carry = alloc.carry
+	}
+	obj = prepareUpdate(info.Resource, obj, old, info.Subresource, carry)
 	m := objectMeta(obj)
 	gk := info.Resource.GVK().GroupKind()
 	if cur, _ := parseRV(objectMeta(old).GetResourceVersion()); cur != expect {
 		return nil, conflict(info, m.GetName())
 	}
-	svc, isSvc := obj.(*corev1.Service)
 	var errs field.ErrorList
 	if info.Subresource == "status" {
 		errs = validation.ValidateStatusUpdate(obj, old)
@@ -198,8 +203,8 @@ func (s *Server) updateObject(ctx context.Context, info requestInfo, obj, old ru
 		return nil, apierrors.NewInvalid(gk, m.GetName(), errs)
 	}
 	undo, releaseOld := func() {}, func() {}
-	if isSvc && info.Subresource == "" {
-		u, rel, err := s.allocateService(ctx, svc, old.(*corev1.Service))
+	if alloc != nil && info.Subresource == "" {
+		u, rel, err := alloc.allocate(ctx, obj, old)
 		if err != nil {
 			return nil, err
 		}
@@ -282,7 +287,7 @@ func (s *Server) bind(w http.ResponseWriter, r *http.Request, info requestInfo) 
 			return
 		}
 		pod.Spec.NodeName = b.Target.Name
-		setPodScheduled(pod)
+		resources.SetPodScheduled(pod)
 		rv, _ := parseRV(pod.ResourceVersion)
 		val, err := encodeStored(podInfo.Resource, pod)
 		if err == nil {

@@ -97,7 +97,7 @@ func (o ops) routes() []common.Route {
 			o.patch(status, "patch"+o.infix+o.scope+kind+"Status", "partially update status of the specified "+kind),
 		)
 	}
-	if o.res.Scale {
+	if o.res.Scale != nil {
 		out = append(out, o.scaleRoutes(item+"/scale")...)
 	}
 	if o.res.Namespaced {

@@ -1,9 +1,24 @@
 // Package resources is the one table of the API resources the switchyard
-// control plane serves. The API server, discovery, OpenAPI and the printers
-// all read it, so adding a kind means adding one row here.
+// control plane serves: each row holds a kind's names (discovery, OpenAPI,
+// storage keys) and its behaviour on the server — what a create resets, how
+// an update is prepared and when it is a new generation, which field
+// selectors it answers, its /scale view, whether its deletion waits for a
+// graceful termination or cascades to a namespace's content. The API
+// server, discovery, OpenAPI and the printers all read it, so the HTTP
+// handlers stay kind-agnostic and adding a kind means adding a row here.
+//
+// Defaults and validation rules live in controlplane/validation (one file
+// per kind, reached through validation.Default and validation.Validate),
+// table columns in internal/printers (which the CLI shares and so cannot
+// import the control plane), and the cluster-wide allocations of Services
+// in the API server, next to the allocators.
 package resources
 
 import (
+	"slices"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -18,13 +33,48 @@ type Resource struct {
 	ShortNames []string
 	// Singular is the lower-case singular name (discovery's singularName).
 	Singular string
-	// Status says the resource has a /status subresource.
+	// Status says the resource has a /status subresource: the main
+	// resource then keeps the stored status on updates, and /status
+	// changes nothing but the status.
 	Status bool
-	// Scale says the resource has a /scale subresource (autoscaling/v1
-	// Scale over spec.replicas and the selector).
-	Scale bool
 	// Categories as kubectl's "get all" uses them.
 	Categories []string
+
+	// Scale, when set, serves the /scale subresource (autoscaling/v1
+	// Scale) over the kind's replicas and selector.
+	Scale *Scale
+	// Binding says the resource has a pods/binding-style subresource that
+	// sets spec.nodeName once.
+	Binding bool
+	// DeleteCascades says deleting an object of the kind terminates it and
+	// then removes everything in it (a Namespace).
+	DeleteCascades bool
+
+	// PrepareCreate resets what a client may not set on create (the
+	// status, mostly), after the server set uid, timestamps and generation.
+	PrepareCreate func(obj runtime.Object)
+	// PrepareUpdate adjusts an update of the main resource before defaults
+	// run, knowing the stored object old.
+	PrepareUpdate func(obj, old runtime.Object)
+	// GenerationChanged says an update of the main resource starts a new
+	// metadata.generation. Nil: a change of spec does.
+	GenerationChanged func(obj, old runtime.Object) bool
+	// Fields returns the field-selector labels of the kind other than
+	// metadata.name and metadata.namespace, with obj's values. Called on an
+	// empty object it lists the supported labels.
+	Fields func(obj runtime.Object) fields.Set
+	// GracefulDelete says a delete with opts must wait for a graceful
+	// termination of that many seconds (a pod on a node), during which the
+	// object stays, marked with its deletion timestamp.
+	GracefulDelete func(obj runtime.Object, opts *metav1.DeleteOptions) (seconds int64, ok bool)
+}
+
+// Scale reads and writes a workload's replicas for the /scale subresource.
+type Scale struct {
+	// Get returns the desired replicas, the current ones and the selector.
+	Get func(obj runtime.Object) (spec, status int32, selector *metav1.LabelSelector)
+	// Set writes the desired replicas into obj.
+	Set func(obj runtime.Object, replicas int32)
 }
 
 // GVK returns the resource's group, version and kind.
@@ -50,36 +100,59 @@ func (r Resource) NewList() runtime.Object {
 	return obj
 }
 
+// FieldSet returns the field-selector labels and values of obj, an object
+// of r's kind: metadata.name, metadata.namespace and the kind's own.
+func (r Resource) FieldSet(obj runtime.Object, name, namespace string) fields.Set {
+	set := fields.Set{"metadata.name": name, "metadata.namespace": namespace}
+	if r.Fields != nil {
+		for k, v := range r.Fields(obj) {
+			set[k] = v
+		}
+	}
+	return set
+}
+
+// SupportsField says r answers field selectors on label.
+func (r Resource) SupportsField(label string) bool {
+	if label == "metadata.name" || label == "metadata.namespace" {
+		return true
+	}
+	if r.Fields == nil {
+		return false
+	}
+	_, ok := r.Fields(r.New())[label]
+	return ok
+}
+
 func gvr(group, version, resource string) schema.GroupVersionResource {
 	return schema.GroupVersionResource{Group: group, Version: version, Resource: resource}
 }
 
+// typed adapts a function of one kind to the table's untyped hooks.
+func typed[T runtime.Object](f func(T)) func(runtime.Object) {
+	return func(obj runtime.Object) { f(obj.(T)) }
+}
+
+func typed2[T runtime.Object, R any](f func(T, T) R) func(obj, old runtime.Object) R {
+	return func(obj, old runtime.Object) R { return f(obj.(T), old.(T)) }
+}
+
+func fieldsOf[T runtime.Object](f func(T) fields.Set) func(runtime.Object) fields.Set {
+	return func(obj runtime.Object) fields.Set { return f(obj.(T)) }
+}
+
 // All lists every served resource. Callers must not modify it.
 var All = []Resource{
-	{GVR: gvr("", "v1", "namespaces"), Kind: "Namespace", ListKind: "NamespaceList", Singular: "namespace", ShortNames: []string{"ns"}, Status: true},
-	{GVR: gvr("", "v1", "nodes"), Kind: "Node", ListKind: "NodeList", Singular: "node", ShortNames: []string{"no"}, Status: true},
-	{GVR: gvr("", "v1", "pods"), Kind: "Pod", ListKind: "PodList", Singular: "pod", Namespaced: true, ShortNames: []string{"po"}, Status: true, Categories: []string{"all"}},
-	{GVR: gvr("", "v1", "services"), Kind: "Service", ListKind: "ServiceList", Singular: "service", Namespaced: true, ShortNames: []string{"svc"}, Status: true, Categories: []string{"all"}},
-	{GVR: gvr("", "v1", "secrets"), Kind: "Secret", ListKind: "SecretList", Singular: "secret", Namespaced: true},
-	{GVR: gvr("", "v1", "configmaps"), Kind: "ConfigMap", ListKind: "ConfigMapList", Singular: "configmap", Namespaced: true, ShortNames: []string{"cm"}},
-	{GVR: gvr("discovery.k8s.io", "v1", "endpointslices"), Kind: "EndpointSlice", ListKind: "EndpointSliceList", Singular: "endpointslice", Namespaced: true},
-	{GVR: gvr("networking.k8s.io", "v1", "ingresses"), Kind: "Ingress", ListKind: "IngressList", Singular: "ingress", Namespaced: true, ShortNames: []string{"ing"}, Status: true},
-	{GVR: gvr("networking.k8s.io", "v1", "ingressclasses"), Kind: "IngressClass", ListKind: "IngressClassList", Singular: "ingressclass"},
-	{GVR: gvr("coordination.k8s.io", "v1", "leases"), Kind: "Lease", ListKind: "LeaseList", Singular: "lease", Namespaced: true},
-	{GVR: gvr("apps", "v1", "deployments"), Kind: "Deployment", ListKind: "DeploymentList", Singular: "deployment", Namespaced: true, ShortNames: []string{"deploy"}, Status: true, Scale: true, Categories: []string{"all"}},
-	{GVR: gvr("apps", "v1", "replicasets"), Kind: "ReplicaSet", ListKind: "ReplicaSetList", Singular: "replicaset", Namespaced: true, ShortNames: []string{"rs"}, Status: true, Scale: true, Categories: []string{"all"}},
-	{GVR: gvr("apps", "v1", "daemonsets"), Kind: "DaemonSet", ListKind: "DaemonSetList", Singular: "daemonset", Namespaced: true, ShortNames: []string{"ds"}, Status: true, Categories: []string{"all"}},
+	namespaces, nodes, pods, services, secrets, configMaps, endpointSlices, ingresses, ingressClasses, leases,
+	deployments, replicaSets, daemonSets,
 }
 
 // GroupVersions returns the served group-versions in a stable order, the
 // core group ("" / v1) first.
 func GroupVersions() []schema.GroupVersion {
 	var out []schema.GroupVersion
-	seen := map[schema.GroupVersion]bool{}
 	for _, r := range All {
-		gv := r.GVR.GroupVersion()
-		if !seen[gv] {
-			seen[gv] = true
+		if gv := r.GVR.GroupVersion(); !slices.Contains(out, gv) {
 			out = append(out, gv)
 		}
 	}
