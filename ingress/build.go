@@ -243,10 +243,15 @@ func portString(p networkingv1.ServiceBackendPort) string {
 	return strconv.Itoa(int(p.Number))
 }
 
-// readyAddrs lists "ip:port" of the ready, non-terminating endpoints for
-// the service port, sorted and without duplicates.
+// readyAddrs lists "ip:port" of the ready endpoints for the service port,
+// sorted and without duplicates. When none is ready it lists the serving
+// terminating ones instead (KEP-1669, as kube-proxy does): a Service whose
+// every pod is shutting down still answers while the pods drain, rather
+// than failing with 503. Terminating endpoints leave the rotation as soon
+// as their slice says so; in-flight requests on them finish (the proxy
+// keeps an exchange on the endpoint it picked).
 func readyAddrs(eps []*discoveryv1.EndpointSlice, sp *corev1.ServicePort) []string {
-	var out []string
+	var ready, terminating []string
 	for _, es := range eps {
 		if es.AddressType == discoveryv1.AddressTypeFQDN {
 			continue
@@ -263,12 +268,23 @@ func readyAddrs(eps []*discoveryv1.EndpointSlice, sp *corev1.ServicePort) []stri
 			continue
 		}
 		for _, e := range es.Endpoints {
-			c := e.Conditions
-			if (c.Ready != nil && !*c.Ready) || (c.Terminating != nil && *c.Terminating) || len(e.Addresses) == 0 {
+			if len(e.Addresses) == 0 {
 				continue
 			}
-			out = append(out, net.JoinHostPort(e.Addresses[0], strconv.Itoa(int(port))))
+			addr := net.JoinHostPort(e.Addresses[0], strconv.Itoa(int(port)))
+			c := e.Conditions
+			isTerminating := c.Terminating != nil && *c.Terminating
+			switch {
+			case (c.Ready == nil || *c.Ready) && !isTerminating:
+				ready = append(ready, addr)
+			case isTerminating && (c.Serving == nil || *c.Serving):
+				terminating = append(terminating, addr)
+			}
 		}
+	}
+	out := ready
+	if len(out) == 0 {
+		out = terminating
 	}
 	slices.Sort(out)
 	return slices.Compact(out)

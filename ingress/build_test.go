@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -172,4 +173,33 @@ func FuzzOptions(f *testing.F) {
 			t.Errorf("%q gave %+v", v, o)
 		}
 	})
+}
+
+// TestReadyAddrsTerminatingFallback: ready endpoints win; with none ready
+// the serving terminating ones are used (KEP-1669), never the ones that
+// stopped serving.
+func TestReadyAddrsTerminatingFallback(t *testing.T) {
+	cond := func(ip string, ready, serving, terminating bool) discoveryv1.Endpoint {
+		return discoveryv1.Endpoint{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{
+			Ready: &ready, Serving: &serving, Terminating: &terminating}}
+	}
+	sp := &corev1.ServicePort{Name: "web"}
+	tests := []struct {
+		name string
+		eps  []discoveryv1.Endpoint
+		want []string
+	}{
+		{"ready beats terminating", []discoveryv1.Endpoint{cond("10.0.0.1", false, true, true), cond("10.0.0.2", true, true, false)},
+			[]string{"10.0.0.2:8080"}},
+		{"only terminating: the serving ones", []discoveryv1.Endpoint{cond("10.0.0.1", false, true, true),
+			cond("10.0.0.3", false, false, true), cond("10.0.0.2", false, true, true)}, []string{"10.0.0.1:8080", "10.0.0.2:8080"}},
+		{"not ready and not terminating: none", []discoveryv1.Endpoint{cond("10.0.0.1", false, false, false)}, nil},
+		{"terminating and not serving: none", []discoveryv1.Endpoint{cond("10.0.0.1", false, false, true)}, nil},
+	}
+	for _, tt := range tests {
+		got := readyAddrs([]*discoveryv1.EndpointSlice{slice("web", new("web"), 8080, tt.eps...)}, sp)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
 }

@@ -22,7 +22,8 @@
 //
 // A backend names a Service port by number or name; the proxy sends to the
 // ready, non-terminating endpoints of the Service's EndpointSlices
-// (pod IP:targetPort) directly, not through the ClusterIP. Resource
+// (pod IP:targetPort) directly, not through the ClusterIP; when none is
+// ready, to the serving terminating ones (KEP-1669's fallback). Resource
 // backends and ExternalName Services are not supported (503).
 //
 // # Annotations

@@ -63,6 +63,8 @@ the load ran, whatever the target did.`,
 	f.IntVar(&httpPort, "http-port", 8080, "TCP port for HTTP (0 = off)")
 	f.IntVar(&udpPort, "udp-port", 8081, "UDP port for the UDP echo (0 = off)")
 	f.StringVar(&cfg.Hostname, "hostname-override", "", "hostname to answer (default os.Hostname())")
+	f.DurationVar(&cfg.ShutdownDelay, "delay-shutdown", 0,
+		"on SIGTERM keep serving this long, every response with \"Connection: close\", then shut down (as agnhost's --delay-shutdown, here a duration)")
 	f.IntVar(&cfg.ResponseSize, "response-size", 0,
 		"fixed-size mode: answer this many bytes on every path but the named ones; also the default of /bytes (0 = JSON echo)")
 	dial.addFlags(f)
@@ -83,6 +85,7 @@ func (d *dialFlags) addFlags(f *pflag.FlagSet) {
 	f.DurationVar(&d.cfg.Interval, "interval", time.Second, "with --dial: period of the requests on each held connection")
 	f.DurationVar(&d.cfg.Timeout, "timeout", 5*time.Second, "with --dial: limit of each connect and each request")
 	f.StringVar(&d.cfg.Path, "path", "/hostname", "with --dial: URL path to ask")
+	f.StringVar(&d.cfg.Host, "host", "", "with --dial: Host header to send (default the --dial address), e.g. to pick an Ingress rule")
 	f.StringVar(&d.report, "report", "", "with --dial: also write the JSON summary to this file")
 	f.StringVar(&d.readyFile, "ready-file", "", "with --dial: write this file when the held connections are up")
 }

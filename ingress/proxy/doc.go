@@ -37,7 +37,11 @@
 //
 // Round-robin per request by default, least-request (power of two random
 // choices) by option. A connect failure is retried on another endpoint (at
-// most [maxAttempts] tries in all); an endpoint that fails [ejectAfter]
+// most [maxAttempts] tries in all). An idempotent request whose body is
+// in memory that gets no response byte back (a pooled keep-alive
+// connection the pod had closed, a pod shutting down) is sent again: first
+// over a new connection, then to other endpoints, so a rolling update
+// never fails a request for that (ingress-nginx#3099); an endpoint that fails [ejectAfter]
 // times in a row is skipped for [ejectFor] (passive outlier detection),
 // unless every endpoint is ejected. Status codes: 404 no route, 503 no
 // ready endpoint, 502 connect failure or reset, 504 upstream timeout, 413

@@ -66,9 +66,21 @@ func (p *Proxy) serveFast(ctx *fasthttp.RequestCtx) {
 
 // forward sends the prepared request to an endpoint of b, retrying
 // connect failures on other endpoints, and relays the response.
+//
+// A replayable request (idempotent method, body in memory) that fails
+// before any response head came back is sent again: the first time on a
+// new connection to any endpoint, the endpoint's idle pooled connections
+// closed first (a pod closing a kept-alive connection just as the request
+// left is the usual cause, ingress-nginx#3099: all its pooled connections
+// are suspect), and after that on other endpoints, as nginx's
+// proxy_next_upstream does for errors while reading the response header.
+// fasthttp's own retry (MaxIdemponentCallAttempts) takes another pooled
+// connection, which may be just as closed.
 func (p *Proxy) forward(ctx *fasthttp.RequestCtx, b *Backend, limit *limitReader, start time.Time) {
-	var triedBuf [maxAttempts]*Upstream
+	var triedBuf [maxAttempts + 1]*Upstream
 	tried := triedBuf[:0]
+	replayable := idempotent(ctx.Request.Header.Method()) && !ctx.Request.IsBodyStream()
+	staleRetried := false
 	// The upstream response is read into its own Response: fasthttp
 	// decides whether to pool the upstream connection from the response's
 	// Connection header when the body stream is closed, and the server
@@ -107,6 +119,24 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, b *Backend, limit *limitReader
 				continue
 			}
 		}
+		if replayable && !tooLarge && !dialFailed && !fastTimeout(err) && !errors.Is(err, fasthttp.ErrNoFreeConns) {
+			if !staleRetried {
+				// Maybe a stale pooled connection: once more, on a new one.
+				staleRetried = true
+				u.hc.CloseIdleConnections()
+				tried = tried[:len(tried)-1]
+				p.metrics.upstreamError(b, "retried")
+				continue
+			}
+			u.failed(now)
+			p.metrics.upstreamError(b, "reset")
+			if len(tried) < maxAttempts {
+				continue
+			}
+			fasthttp.ReleaseResponse(resp)
+			p.fastStatus(ctx, b, u, fasthttp.StatusBadGateway, "502 bad gateway\n", start)
+			return
+		}
 		fasthttp.ReleaseResponse(resp)
 		switch {
 		case tooLarge:
@@ -114,7 +144,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, b *Backend, limit *limitReader
 			p.fastStatus(ctx, b, u, fasthttp.StatusRequestEntityTooLarge, "413 request entity too large\n", start)
 		case dialFailed:
 			p.fastStatus(ctx, b, u, fasthttp.StatusBadGateway, "502 bad gateway\n", start)
-		case errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, os.ErrDeadlineExceeded):
+		case fastTimeout(err):
 			p.metrics.upstreamError(b, "timeout")
 			p.fastStatus(ctx, b, u, fasthttp.StatusGatewayTimeout, "504 gateway timeout\n", start)
 		case errors.Is(err, fasthttp.ErrNoFreeConns):
@@ -127,6 +157,10 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, b *Backend, limit *limitReader
 		}
 		return
 	}
+}
+
+func fastTimeout(err error) bool {
+	return errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // prepareRequest removes hop-by-hop headers and sets the X-Forwarded-*

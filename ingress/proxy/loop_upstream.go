@@ -479,9 +479,19 @@ func (uc *upConn) readEnd(err error) {
 		uc.done()
 	case !uc.gotBytes && uc.reused && !c.retried && c.replayable:
 		// A pooled connection the endpoint had closed: send again.
+		uc.l.p.metrics.upstreamError(c.b, "retried")
 		uc.detach()
 		uc.close()
 		c.retry(true)
+	case !uc.gotBytes && c.replayable && c.ntried < maxAttempts:
+		// Closed or reset before any answer on a new connection (a pod
+		// shutting down): nothing reached the client, so the request may
+		// go to another endpoint, as nginx's proxy_next_upstream does.
+		uc.u.failed(uc.l.now)
+		uc.l.p.metrics.upstreamError(c.b, "reset")
+		uc.detach()
+		uc.close()
+		c.retry(false)
 	case !uc.inBody:
 		uc.u.failed(uc.l.now)
 		uc.detach()

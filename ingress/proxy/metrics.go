@@ -38,7 +38,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"ingress", "service"}),
 		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "switchyard_ingress_upstream_errors_total", Help: "Upstream failures by Service and kind (connect, reset, timeout, pool).",
+			Name: "switchyard_ingress_upstream_errors_total", Help: "Upstream failures by Service and kind (connect, reset, timeout, pool; retried: a request sent again on a new connection after a pooled one was found closed).",
 		}, []string{"service", "kind"}),
 		reloads:   prometheus.NewCounter(prometheus.CounterOpts{Name: "switchyard_ingress_reloads_total", Help: "Route table swaps."}),
 		tlsErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "switchyard_ingress_tls_handshake_errors_total", Help: "Failed TLS handshakes."}),

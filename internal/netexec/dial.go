@@ -52,6 +52,9 @@ type DialConfig struct {
 	// Path is the URL path asked. Default "/hostname", whose answer (the
 	// backend's name) the report counts per backend.
 	Path string
+	// Host is the Host header sent; default Target (set it to pick an
+	// Ingress rule by host).
+	Host string
 	// OnHeld, if set, is called once when all held connections have
 	// answered their first request, before the load's clock starts.
 	OnHeld func(held int)
@@ -116,6 +119,9 @@ func (c *DialConfig) withDefaults() (DialConfig, error) {
 	}
 	if d.Path == "" {
 		d.Path = defaultDialPath
+	}
+	if d.Host == "" {
+		d.Host = d.Target
 	}
 	switch {
 	case d.Target == "":

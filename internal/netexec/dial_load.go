@@ -35,7 +35,7 @@ type dialer struct {
 func newDialer(c DialConfig) *dialer {
 	return &dialer{
 		cfg:     c,
-		request: fmt.Appendf(nil, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: switchyard-netexec-dial\r\n\r\n", c.Path, c.Target),
+		request: fmt.Appendf(nil, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: switchyard-netexec-dial\r\n\r\n", c.Path, c.Host),
 		start:   time.Now(),
 		net:     net.Dialer{Timeout: c.Timeout, KeepAlive: -1},
 		report:  DialReport{Target: c.Target, Hold: c.Hold},

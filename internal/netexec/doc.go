@@ -23,6 +23,17 @@
 // Content-Length, so the backend costs as little as possible and the
 // response size is the same whatever URL a load generator uses.
 //
+// # Termination
+//
+// On SIGTERM (the end of Serve's context) the server drains for
+// --delay-shutdown (Config.ShutdownDelay): it keeps accepting and answering,
+// and every answer carries "Connection: close", so a client on a kept-alive
+// connection reconnects after an answer (through its Service, to a pod that
+// is not terminating) instead of racing the server's close of an idle
+// connection. Then it shuts down, finishing in-flight requests. This is
+// what a pod must do for zero-failure rolling updates: it cannot know when
+// every Service and ingress has stopped sending to it.
+//
 // # UDP
 //
 // Each datagram is one command, surrounding whitespace ignored:

@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,6 +37,15 @@ type Config struct {
 	// a meaning of its own answers exactly ResponseSize bytes. It is also
 	// the default size of /bytes. 0 (the default) answers a JSON echo.
 	ResponseSize int
+	// ShutdownDelay is how long [Server.Serve] keeps serving after its
+	// context ends (SIGTERM for `switchyard netexec`, --delay-shutdown, as
+	// agnhost's): a Service or an ingress may still send requests and new
+	// connections until it has seen the pod terminating. Every response
+	// from the context's end on carries "Connection: close", so clients
+	// on kept-alive connections learn to reconnect (elsewhere) from an
+	// answer instead of racing a close of an idle connection. 0 shuts down
+	// at once.
+	ShutdownDelay time.Duration
 }
 
 // Server is a bound netexec server. Create it with [Listen], run it with
@@ -44,6 +54,9 @@ type Server struct {
 	httpLn net.Listener
 	http   *http.Server
 	udp    *udpServer // nil when UDP is off
+
+	delay    time.Duration
+	draining atomic.Bool // responses say "Connection: close"
 
 	stopOnce  sync.Once
 	stop      chan struct{} // closed by /shutdown
@@ -68,6 +81,9 @@ func Listen(cfg Config) (*Server, error) {
 	if cfg.HTTPAddr == "" && cfg.UDPAddr == "" {
 		return nil, errors.New("netexec: neither HTTP nor UDP enabled")
 	}
+	if cfg.ShutdownDelay < 0 {
+		return nil, fmt.Errorf("netexec: negative shutdown delay %v", cfg.ShutdownDelay)
+	}
 	if cfg.ResponseSize < 0 || cfg.ResponseSize > MaxBytes {
 		return nil, fmt.Errorf("netexec: response size %d out of range 0..%d", cfg.ResponseSize, MaxBytes)
 	}
@@ -78,7 +94,7 @@ func Listen(cfg Config) (*Server, error) {
 		}
 		cfg.Hostname = h
 	}
-	s := &Server{stop: make(chan struct{})}
+	s := &Server{stop: make(chan struct{}), delay: cfg.ShutdownDelay}
 	if err := s.listen(cfg); err != nil {
 		s.Close()
 		return nil, err
@@ -94,7 +110,7 @@ func (s *Server) listen(cfg Config) error {
 		}
 		s.httpLn = ln
 		s.http = &http.Server{
-			Handler:           NewHandler(cfg, s.requestStop),
+			Handler:           s.drainHeader(NewHandler(cfg, s.requestStop)),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          log.New(io.Discard, "", 0),
@@ -132,8 +148,21 @@ func (s *Server) UDPAddr() net.Addr {
 
 func (s *Server) requestStop() { s.stopOnce.Do(func() { close(s.stop) }) }
 
+// drainHeader marks responses "Connection: close" once the server drains;
+// net/http then closes the connection after the response.
+func (s *Server) drainHeader(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // Serve answers requests until ctx is cancelled, a client calls /shutdown
-// (both return nil), or a listener fails (returns the error). It shuts the
+// (both return nil), or a listener fails (returns the error). When ctx
+// ends it first drains for Config.ShutdownDelay: it keeps accepting and
+// answering, each response with "Connection: close". It then shuts the
 // HTTP server down gracefully, closes the sockets and waits for every
 // goroutine it started before returning. Call it once.
 func (s *Server) Serve(ctx context.Context) error {
@@ -158,12 +187,31 @@ func (s *Server) Serve(ctx context.Context) error {
 	var err error
 	select {
 	case <-ctx.Done():
+		err = s.drain(errc)
 	case <-s.stop:
 	case err = <-errc:
 	}
 	s.shutdown()
 	wg.Wait()
 	return err
+}
+
+// drain keeps serving for the shutdown delay with "Connection: close" on
+// every response; /shutdown or a failing listener ends it early.
+func (s *Server) drain(errc <-chan error) error {
+	s.draining.Store(true)
+	if s.delay <= 0 {
+		return nil
+	}
+	t := time.NewTimer(s.delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.stop:
+	case err := <-errc:
+		return err
+	}
+	return nil
 }
 
 // shutdown stops HTTP gracefully (the /shutdown response is still written)

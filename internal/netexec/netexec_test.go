@@ -1,8 +1,11 @@
 package netexec
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -37,6 +40,7 @@ func TestListenValidates(t *testing.T) {
 		{},
 		{HTTPAddr: "127.0.0.1:0", ResponseSize: -1},
 		{HTTPAddr: "127.0.0.1:0", ResponseSize: MaxBytes + 1},
+		{HTTPAddr: "127.0.0.1:0", ShutdownDelay: -time.Second},
 		{HTTPAddr: "127.0.0.1:99999"},
 		{UDPAddr: "nonsense"},
 	} {
@@ -142,5 +146,62 @@ func BenchmarkUDPLoopback(b *testing.B) {
 		if _, err := conn.Read(buf); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestDrainAfterContextEnds: once the context ends (SIGTERM), a server
+// with a shutdown delay still answers on kept-alive and new connections,
+// every answer with "Connection: close" and the connection then closed by
+// the server, and it stops when the delay is over.
+func TestDrainAfterContextEnds(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	s, done := startServer(t, ctx, Config{HTTPAddr: "127.0.0.1:0", Hostname: "drainer", ShutdownDelay: 700 * time.Millisecond})
+	addr := s.HTTPAddr().String()
+	kept, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
+	br := bufio.NewReader(kept)
+	ask := func(c net.Conn, br *bufio.Reader) (*http.Response, string) {
+		t.Helper()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, "GET /hostname HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	if resp, body := ask(kept, br); resp.Close || body != "drainer" {
+		t.Fatalf("before the drain: close=%v body %q", resp.Close, body)
+	}
+	start := time.Now()
+	cancel()
+	time.Sleep(100 * time.Millisecond)
+	if resp, body := ask(kept, br); !resp.Close || body != "drainer" {
+		t.Errorf("kept-alive connection while draining: close=%v body %q; want an answer with Connection: close", resp.Close, body)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("after the Connection: close answer: %v, want EOF", err)
+	}
+	fresh, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("new connection while draining: %v", err)
+	}
+	defer fresh.Close()
+	if resp, body := ask(fresh, bufio.NewReader(fresh)); !resp.Close || body != "drainer" {
+		t.Errorf("new connection while draining: close=%v body %q", resp.Close, body)
+	}
+	waitServe(t, done)
+	if took := time.Since(start); took < 600*time.Millisecond {
+		t.Errorf("stopped %v after the context ended; want the 700ms delay", took)
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Error("still accepting after the drain")
 	}
 }
