@@ -187,6 +187,14 @@ func (c *container) waitConfigRetry() bool {
 func (c *container) launch() (*instance, error) {
 	p := c.p
 	p.mu.Lock()
+	if err := p.prepareVolumesLocked(); err != nil {
+		// kubelet keeps such a pod ContainerCreating (FailedMount).
+		c.reason, c.message = "ContainerCreating", err.Error()
+		p.changedLocked()
+		p.mu.Unlock()
+		p.r.log.Warn("cannot mount volumes", "pod", p.name(), "container", c.spec.Name, "err", err)
+		return nil, fmt.Errorf("%w: %w", errConfig, err)
+	}
 	cfg, err := p.shimConfigLocked(c)
 	if err != nil {
 		c.reason, c.message = "CreateContainerConfigError", err.Error()

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 
@@ -71,7 +72,7 @@ func (p *pod) start(_ context.Context, spec PodSpec) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.spec = spec
-	if err := os.MkdirAll(p.dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(p.dir, scratchDir), 0o700); err != nil {
 		return fmt.Errorf("pod dir: %w", err)
 	}
 	if err := p.writeFilesLocked(); err != nil {
@@ -122,6 +123,9 @@ func (p *pod) update(spec PodSpec) error {
 		p.noRestart = true
 	}
 	err := p.writeFilesLocked()
+	if verr := p.prepareVolumesLocked(); verr != nil && !p.noRestart {
+		p.r.log.Warn("refresh volumes", "pod", p.name(), "err", verr)
+	}
 	p.changedLocked()
 	return err
 }
@@ -173,7 +177,13 @@ func (p *pod) writeFilesLocked() error {
 
 func (p *pod) mountsLocked() []bindMount {
 	var ms []bindMount
-	for target := range p.filesLocked() {
+	files := p.filesLocked()
+	targets := make([]string, 0, len(files))
+	for t := range files {
+		targets = append(targets, t)
+	}
+	sort.Strings(targets)
+	for _, target := range targets {
 		ms = append(ms, bindMount{
 			Source:   filepath.Join(p.dir, filepath.Base(target)),
 			Target:   target,
@@ -194,7 +204,12 @@ func (p *pod) shimConfigLocked(c *container) (shimConfig, error) {
 	if err != nil {
 		return shimConfig{}, err
 	}
-	cfg := shimConfig{Argv: argv, Env: env.environ(), Dir: c.spec.WorkingDir, Mounts: p.mountsLocked()}
+	vms, err := p.volumeMountsLocked(c)
+	if err != nil {
+		return shimConfig{}, err
+	}
+	cfg := shimConfig{Argv: argv, Env: env.environ(), Dir: c.spec.WorkingDir,
+		Mounts: append(vms, p.mountsLocked()...), Scratch: filepath.Join(p.dir, scratchDir)}
 	if !p.spec.Pod.Spec.HostNetwork {
 		cfg.NetNS, cfg.Hostname = p.spec.NetNSPath, hostname
 	}

@@ -135,6 +135,11 @@ func (c *Config) setDefaults() error {
 	if c.DataDir == "" || c.CgroupRoot == "" {
 		return errors.New("runner: DataDir and CgroupRoot are required")
 	}
+	dir, err := filepath.Abs(c.DataDir) // shims resolve it after changing directory
+	if err != nil {
+		return fmt.Errorf("runner: data dir: %w", err)
+	}
+	c.DataDir = dir
 	if err := checkCgroup2(c.CgroupRoot); err != nil {
 		return fmt.Errorf("runner: %w", err)
 	}

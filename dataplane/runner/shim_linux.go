@@ -2,7 +2,6 @@ package runner
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -37,8 +36,11 @@ type shimConfig struct {
 	NetNS string `json:"netns,omitempty"`
 	// Hostname, when set, gets a new UTS namespace with that hostname.
 	Hostname string `json:"hostname,omitempty"`
-	// Mounts are bind-mounted in a new, private mount namespace.
-	Mounts []bindMount `json:"mounts,omitempty"`
+	// Mounts are bind-mounted in a new, private mount namespace, in
+	// order (see stageMounts); Scratch is an empty directory for the
+	// tmpfs of overlays that provide missing mount points.
+	Mounts  []bindMount `json:"mounts,omitempty"`
+	Scratch string      `json:"scratch,omitempty"`
 	// JoinPID, when set, enters the network, UTS and mount namespaces of
 	// that process instead of making new ones (exec into a container).
 	JoinPID int      `json:"joinPID,omitempty"`
@@ -50,9 +52,14 @@ type shimConfig struct {
 type bindMount struct {
 	Source string `json:"source"`
 	Target string `json:"target"`
-	// Optional mounts are skipped when the target does not exist (the
-	// shim never creates files on the host).
+	// Optional mounts are skipped when the target does not exist.
 	Optional bool `json:"optional,omitempty"`
+	// Create makes a missing target, never on the node: see stageMounts.
+	// Dir tells whether it is to be a directory or a file.
+	Create bool `json:"create,omitempty"`
+	Dir    bool `json:"dir,omitempty"`
+	// ReadOnly remounts the bind read-only.
+	ReadOnly bool `json:"readOnly,omitempty"`
 }
 
 // environ is the shim's whole environment.
@@ -154,10 +161,12 @@ func newNamespaces(cfg shimConfig) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make / private: %w", err)
 	}
-	for _, m := range cfg.Mounts {
-		if err := bind(m); err != nil {
-			return err
-		}
+	finish, err := stageMounts(cfg.Mounts, cfg.Scratch)
+	if err != nil {
+		return err
+	}
+	if err := finish(); err != nil {
+		return err
 	}
 	if cfg.NetNS != "" {
 		// A sysfs mounted now shows this network namespace's interfaces,
@@ -168,19 +177,6 @@ func newNamespaces(cfg shimConfig) error {
 		if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
 			return fmt.Errorf("sethostname: %w", err)
 		}
-	}
-	return nil
-}
-
-func bind(m bindMount) error {
-	if _, err := os.Stat(m.Target); err != nil {
-		if m.Optional && errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return fmt.Errorf("bind mount %s: %w", m.Target, err)
-	}
-	if err := unix.Mount(m.Source, m.Target, "", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("bind mount %s on %s: %w", m.Source, m.Target, err)
 	}
 	return nil
 }

@@ -53,7 +53,10 @@ func (r *Runner) Stop(ctx context.Context, uid types.UID, grace time.Duration) e
 	}
 	err = errors.Join(err, removeCgroup(cgroup))
 	if dir != "" {
-		if rerr := os.RemoveAll(dir); rerr != nil {
+		// emptyDir tmpfs volumes first: RemoveAll must not meet a mount.
+		if uerr := unmountUnder(dir); uerr != nil {
+			err = errors.Join(err, uerr)
+		} else if rerr := os.RemoveAll(dir); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("remove pod dir: %w", rerr))
 		}
 	}
