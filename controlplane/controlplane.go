@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -43,12 +44,37 @@ type Config struct {
 	DNSIP netip.Addr
 	// ExtraSANs are added to the serving certificate (node IPs, names).
 	ExtraSANs []string
-	Logger    *slog.Logger
+	// NodeIP is the node's address (--node-ip); it goes into the serving
+	// certificate. Invalid: none known.
+	NodeIP netip.Addr
+	// Cluster makes the embedded etcd a cluster member on NodeIP:2380 and
+	// :2379 (TLS, client certificates of the cluster CA), so that other
+	// control planes can join it. Off: a lone member on a unix socket.
+	Cluster bool
+	// Join, when set and the data dir holds no etcd member yet, joins the
+	// cluster of an existing control plane first (see package join).
+	Join *JoinConfig
+	// NodeMonitorGracePeriod is how long a node may miss heartbeats before
+	// the node lifecycle controller marks it NotReady (default 40s).
+	NodeMonitorGracePeriod time.Duration
+	// JoinTokenTTL is the validity of the join token the first control
+	// plane creates; 0: no expiry.
+	JoinTokenTTL time.Duration
+	Logger       *slog.Logger
+}
+
+// JoinConfig says how a new control plane joins a cluster.
+type JoinConfig struct {
+	// URLs of control planes (https://IP:PORT), tried in order.
+	URLs  []string
+	Token pki.Token
 }
 
 // ControlPlane is a running control plane.
 type ControlPlane struct {
 	cfg      Config
+	member   *store.Member // nil: a lone etcd member
+	join     *joinState
 	log      *slog.Logger
 	store    *store.Store
 	bundle   *pki.Bundle
@@ -71,31 +97,54 @@ func New(ctx context.Context, cfg Config) (cp *ControlPlane, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if (cfg.Cluster || cfg.Join != nil) && !cfg.NodeIP.IsValid() {
+		return nil, errors.New("a cluster member needs the node's address (--node-ip)")
+	}
+	cp = &ControlPlane{cfg: cfg, log: cfg.Logger.With("component", "controlplane"), ready: make(chan struct{})}
+	// Joining comes first: a refused join must leave no file behind.
+	initialCluster, err := cp.joinCluster(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	cp = &ControlPlane{cfg: cfg, log: cfg.Logger.With("component", "controlplane"), ready: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			cp.Close()
 		}
 	}()
-	if err := cp.openStore(ctx); err != nil {
+	if err := cp.setupPKI(); err != nil {
 		return nil, err
 	}
-	if err := cp.setupPKI(); err != nil {
+	if err := cp.openStore(ctx, initialCluster); err != nil {
 		return nil, err
 	}
 	if err := cp.setupAPI(ctx); err != nil {
 		return nil, err
 	}
+	if err := cp.setupJoin(ctx); err != nil {
+		return nil, err
+	}
 	return cp, nil
 }
 
-func (cp *ControlPlane) openStore(ctx context.Context) error {
+func (cp *ControlPlane) openStore(ctx context.Context, initialCluster string) error {
+	if cp.cfg.Cluster || cp.cfg.Join != nil {
+		ip := net.IP(cp.cfg.NodeIP.AsSlice())
+		certFile, keyFile, caFile, err := cp.bundle.EnsureEtcdCert(cp.cfg.NodeName, ip)
+		if err != nil {
+			return err
+		}
+		cp.member = &store.Member{
+			Name: cp.cfg.NodeName, IP: ip, CertFile: certFile, KeyFile: keyFile, CAFile: caFile,
+			InitialCluster: initialCluster,
+		}
+	}
 	st, err := store.Open(ctx, store.Config{
 		DataDir:   cp.cfg.DataDir,
 		Endpoints: cp.cfg.EtcdEndpoints,
+		Member:    cp.member,
 		Logger:    cp.cfg.Logger,
 	})
 	if err != nil {
@@ -106,7 +155,12 @@ func (cp *ControlPlane) openStore(ctx context.Context) error {
 }
 
 func (cp *ControlPlane) setupPKI() error {
-	hosts, ips := []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")}
+	// APIServerName is in every control plane's serving certificate: a
+	// client that fails over between control planes verifies it.
+	hosts, ips := []string{"localhost", pki.APIServerName}, []net.IP{net.ParseIP("127.0.0.1")}
+	if cp.cfg.NodeIP.IsValid() {
+		ips = append(ips, net.IP(cp.cfg.NodeIP.AsSlice()))
+	}
 	if h, err := os.Hostname(); err == nil {
 		hosts = append(hosts, h)
 	}
@@ -207,7 +261,7 @@ func (cp *ControlPlane) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
 	wg.Add(2)
-	go func() { defer wg.Done(); errc <- cp.api.Serve(ctx, cp.listener, cp.bundle.ServerTLSConfig()) }()
+	go func() { defer wg.Done(); errc <- cp.serve(ctx) }()
 	go func() { defer wg.Done(); errc <- cp.store.Run(ctx) }()
 	close(cp.ready)
 	cp.log.Info("api serving", "url", cp.ServerURL(), "kubeconfig", AdminKubeconfig(cp.cfg.DataDir))
@@ -223,9 +277,10 @@ func (cp *ControlPlane) Run(ctx context.Context) error {
 		wg.Wait()
 		return err
 	}
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); errc <- mgr.Run(ctx) }()
 	go func() { defer wg.Done(); cp.keepSystemObjects(ctx, client) }()
+	go func() { defer wg.Done(); cp.removeMembersOfDeletedNodes(ctx, client) }()
 	var first error
 	select {
 	case <-ctx.Done():

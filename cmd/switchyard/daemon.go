@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -47,6 +50,11 @@ type daemonFlags struct {
 	metricsAddr   string
 	controlPlane  bool
 	server        string
+	nodeIP        string
+	join          []string
+	joinTokenFile string
+	joinTokenTTL  time.Duration
+	gracePeriod   time.Duration
 	logFormat     string
 	logLevel      string
 	cleanup       bool
@@ -93,6 +101,11 @@ func newDaemonCmd(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "127.0.0.1:9402", "Prometheus metrics address")
 	fl.BoolVar(&f.controlPlane, "control-plane", true, "run the control plane (false: node agent only, with --server/--kubeconfig)")
 	fl.StringVar(&f.server, "server", "", "API server URL for a node-only agent")
+	fl.StringVar(&f.nodeIP, "node-ip", "", "the node's InternalIP, also the address of its etcd peer (:2380) and client (:2379) ports; setting it lets other control planes join (default: the first global IPv4 address of the interface holding the default route)")
+	fl.StringSliceVar(&f.join, "join", nil, "join the cluster of the control plane(s) at these URLs (https://IP:6443) with --join-token-file")
+	fl.StringVar(&f.joinTokenFile, "join-token-file", "", "file holding the cluster's join token (the first control plane's <data-dir>/join-token)")
+	fl.DurationVar(&f.joinTokenTTL, "join-token-ttl", 0, "validity of the join token the first control plane creates (0: no expiry)")
+	fl.DurationVar(&f.gracePeriod, "node-monitor-grace-period", 40*time.Second, "how long a node may miss heartbeats before it is marked NotReady")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fl.StringVar(&f.overlay, "overlay", "auto", "pod network across nodes: auto (direct routes to on-link nodes, VXLAN to the others), vxlan (device syvx0, VNI 1, UDP 8472) or route")
@@ -188,6 +201,11 @@ func runDaemon(parent context.Context, f *daemonFlags, g *globalFlags) error {
 		return err
 	}
 	defer cp.Close()
+	if cfg.Cluster {
+		if err := saveClusterState(f.dataDir, clusterState{NodeIP: cfg.NodeIP.String()}); err != nil {
+			return err
+		}
+	}
 	log.Info("switchyard daemon starting", "node", f.nodeName, "data-dir", f.dataDir, "version", version)
 	rc, err := clientcmd.BuildConfigFromFlags("", controlplane.AdminKubeconfig(f.dataDir))
 	if err != nil {
@@ -312,8 +330,13 @@ func agentConfig(f *daemonFlags, log *slog.Logger) (agent.Config, error) {
 	if err != nil {
 		return agent.Config{}, fmt.Errorf("--overlay: %w", err)
 	}
+	nodeIP, _, err := resolveNodeIP(f)
+	if err != nil {
+		return agent.Config{}, err
+	}
 	return agent.Config{
 		Overlay:       mode,
+		NodeIP:        nodeIP,
 		ServiceCIDR:   svc.Masked(),
 		NodeName:      f.nodeName,
 		DataDir:       f.dataDir,
@@ -368,27 +391,56 @@ func controlPlaneConfig(f *daemonFlags, log *slog.Logger) (controlplane.Config, 
 	if !svc.Contains(dns) {
 		return controlplane.Config{}, fmt.Errorf("--dns-ip %s is outside --service-cidr %s", dns, svc)
 	}
+	nodeIP, explicit, err := resolveNodeIP(f)
+	if err != nil {
+		return controlplane.Config{}, err
+	}
+	joinCfg, err := controlPlaneJoin(f)
+	if err != nil {
+		return controlplane.Config{}, err
+	}
+	if joinCfg != nil && !explicit {
+		return controlplane.Config{}, errors.New("a joining control plane needs --node-ip: its etcd peers reach it there")
+	}
 	return controlplane.Config{
-		DNSIP:         dns,
-		DataDir:       f.dataDir,
-		NodeName:      f.nodeName,
-		ClusterCIDR:   cluster.Masked(),
-		ServiceCIDR:   svc.Masked(),
-		NodeCIDRMask:  f.nodeCIDRMask,
-		APIAddr:       f.apiAddr,
-		EtcdEndpoints: f.etcdEndpoints,
-		Logger:        log,
+		NodeIP:                 nodeIP,
+		Cluster:                explicit && len(f.etcdEndpoints) == 0,
+		Join:                   joinCfg,
+		JoinTokenTTL:           f.joinTokenTTL,
+		NodeMonitorGracePeriod: f.gracePeriod,
+		DNSIP:                  dns,
+		DataDir:                f.dataDir,
+		NodeName:               f.nodeName,
+		ClusterCIDR:            cluster.Masked(),
+		ServiceCIDR:            svc.Masked(),
+		NodeCIDRMask:           f.nodeCIDRMask,
+		APIAddr:                f.apiAddr,
+		EtcdEndpoints:          f.etcdEndpoints,
+		Logger:                 log,
 	}, nil
 }
 
-// runNodeOnly runs the node agent against a remote control plane.
+// runNodeOnly runs the node agent against a remote control plane: with
+// --kubeconfig, or as a worker of a cluster it joined (--join, or a
+// node.kubeconfig in the data dir from an earlier join).
 func runNodeOnly(ctx context.Context, f *daemonFlags, g *globalFlags, log *slog.Logger) error {
-	if g.kubeconfig == "" {
-		return fmt.Errorf("--control-plane=false needs --kubeconfig (and optionally --server)")
+	kubeconfig, servers := g.kubeconfig, []string(nil)
+	_, haveNodeKubeconfig := os.Stat(filepath.Join(f.dataDir, nodeKubeconfigFile))
+	if kubeconfig == "" && (len(f.join) > 0 || haveNodeKubeconfig == nil) {
+		nodeIP, _, err := resolveNodeIP(f)
+		if err != nil {
+			return err
+		}
+		if kubeconfig, servers, err = workerKubeconfig(ctx, f, nodeIP); err != nil {
+			return err
+		}
 	}
-	rc, err := clientcmd.BuildConfigFromFlags(f.server, g.kubeconfig)
+	if kubeconfig == "" {
+		return fmt.Errorf("--control-plane=false needs --join with --join-token-file, or --kubeconfig (and optionally --server)")
+	}
+	rc, err := nodeRestConfig(f.server, kubeconfig, servers)
 	if err != nil {
-		return fmt.Errorf("node agent client: %w", err)
+		return err
 	}
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {

@@ -268,3 +268,9 @@ func servingSANs(hosts []string, ips []net.IP) ([]string, []net.IP) {
 	}
 	return uniqueNames, uniqueIPs
 }
+
+// APIServerName is a DNS name in every control plane's serving
+// certificate, the name kube-apiserver's certificates carry for the
+// in-cluster Service: a client that fails over between control planes at
+// different addresses verifies this name.
+const APIServerName = "kubernetes.default.svc"

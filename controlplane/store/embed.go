@@ -40,7 +40,8 @@ type embedded struct {
 }
 
 // startEmbedded starts etcd with its data in dir and waits until it serves.
-func startEmbedded(ctx context.Context, dir string, log *slog.Logger) (*embedded, error) {
+// m nil: a lone member on a unix socket; otherwise a member of a cluster.
+func startEmbedded(ctx context.Context, dir string, m *Member, log *slog.Logger) (*embedded, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("etcd data dir: %w", err)
 	}
@@ -49,7 +50,11 @@ func startEmbedded(ctx context.Context, dir string, log *slog.Logger) (*embedded
 		return nil, err
 	}
 	em := &embedded{endpoint: "unix://" + sock, tmpDir: tmpDir, logs: newSlogCore(log, zapcore.ErrorLevel)}
-	em.etcd, err = embed.StartEtcd(embedConfig(dir, sock, em.logs))
+	cfg := embedConfig(dir, sock, em.logs)
+	if m != nil {
+		m.apply(cfg)
+	}
+	em.etcd, err = embed.StartEtcd(cfg)
 	if err != nil {
 		em.removeTmp()
 		return nil, fmt.Errorf("start etcd: %w", err)

@@ -12,6 +12,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"google.golang.org/grpc"
 )
 
 const (
@@ -29,6 +30,9 @@ type Config struct {
 	// CompactInterval is the period of Run's compaction; 0 means 5m, a
 	// negative value disables compaction. See compact.go for the retention.
 	CompactInterval time.Duration
+	// Member makes the embedded etcd a member of a multi-member cluster
+	// (see Member); nil keeps it a lone member serving a unix socket only.
+	Member *Member
 	// Logger receives compaction failures and the embedded etcd's errors;
 	// nil discards them.
 	Logger *slog.Logger
@@ -71,15 +75,27 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		if cfg.DataDir == "" {
 			return nil, errors.New("store: DataDir is required for the embedded etcd")
 		}
-		em, err := startEmbedded(ctx, filepath.Join(cfg.DataDir, "etcd"), s.log.With("source", "etcd-server"))
+		em, err := startEmbedded(ctx, filepath.Join(cfg.DataDir, "etcd"), cfg.Member, s.log.With("source", "etcd-server"))
 		if err != nil {
 			return nil, err
 		}
 		s.embedded, endpoints = em, []string{em.endpoint}
+		if cfg.Member != nil {
+			if err := s.promoteSelf(ctx, cfg.Member); err != nil {
+				s.Close()
+				return nil, err
+			}
+		}
 	}
 	if err := s.connect(ctx, endpoints); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if cfg.Member != nil && s.embedded != nil {
+		if err := s.ensurePeerURL(ctx, cfg.Member); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -90,6 +106,7 @@ func (s *Store) connect(ctx context.Context, endpoints []string) error {
 		Endpoints:   endpoints,
 		DialTimeout: dialTimeout,
 		Logger:      zap.New(s.clientLogs),
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(failFast)},
 	})
 	if err != nil {
 		return fmt.Errorf("etcd client: %w", err)
