@@ -29,6 +29,7 @@ var errStopping = errors.New("pod is stopping")
 type container struct {
 	p    *pod
 	spec corev1.Container
+	init bool // an init container (see initcontainers.go)
 
 	phase           string // phaseWaiting, phaseRunning or phaseTerminated
 	reason, message string // of the waiting state
@@ -297,7 +298,7 @@ func (c *container) exitedLocked(term *corev1.ContainerStateTerminated, failed b
 	if failed && code == 0 {
 		code = 1
 	}
-	if p.noRestart || p.haltCtx.Err() != nil || !shouldRestart(p.spec.Pod.Spec.RestartPolicy, code) {
+	if p.noRestart || p.haltCtx.Err() != nil || !shouldRestart(c.restartPolicy(), code) {
 		c.phase, c.term = phaseTerminated, term
 		p.changedLocked()
 		return 0, false
@@ -312,6 +313,20 @@ func (c *container) exitedLocked(term *corev1.ContainerStateTerminated, failed b
 	c.backoffs++
 	p.changedLocked()
 	return delay, true
+}
+
+// restartPolicy is the pod's for app containers; an init container is
+// restarted until it succeeds unless the pod's policy is Never, and a
+// sidecar always.
+func (c *container) restartPolicy() corev1.RestartPolicy {
+	pol := c.p.spec.Pod.Spec.RestartPolicy
+	switch {
+	case c.sidecar():
+		return corev1.RestartPolicyAlways
+	case c.init && pol != corev1.RestartPolicyNever:
+		return corev1.RestartPolicyOnFailure
+	}
+	return pol
 }
 
 func shouldRestart(policy corev1.RestartPolicy, code int32) bool {

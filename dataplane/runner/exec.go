@@ -56,7 +56,7 @@ func (p *pod) execConfig(name string, cmd []string) (shimConfig, string, error) 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var target *container
-	for _, c := range p.containers {
+	for _, c := range p.all() {
 		if c.spec.Name == name || (name == "" && c.phase == phaseRunning) {
 			target = c
 			break

@@ -41,6 +41,7 @@ type pod struct {
 
 	mu         sync.Mutex // guards the fields below and the containers' state
 	spec       PodSpec
+	inits      []*container // init containers, run in order first
 	containers []*container
 	startTime  time.Time
 	noRestart  bool // being deleted: no more restarts
@@ -89,6 +90,13 @@ func (p *pod) start(_ context.Context, spec PodSpec) error {
 	if st != nil {
 		p.startTime = st.StartTime
 	}
+	for i := range spec.Pod.Spec.InitContainers {
+		c := &container{p: p, spec: *spec.Pod.Spec.InitContainers[i].DeepCopy(), init: true}
+		if err := ensureCgroup(c.cgroup()); err != nil {
+			return err
+		}
+		p.inits = append(p.inits, c)
+	}
 	for i := range spec.Pod.Spec.Containers {
 		c := &container{p: p, spec: *spec.Pod.Spec.Containers[i].DeepCopy()}
 		if err := ensureCgroup(c.cgroup()); err != nil {
@@ -97,12 +105,28 @@ func (p *pod) start(_ context.Context, spec PodSpec) error {
 		p.containers = append(p.containers, c)
 	}
 	p.loading = true
-	for _, c := range p.containers {
-		var cs *containerState
-		if st != nil {
-			cs = st.Containers[c.spec.Name]
+	stateOf := func(c *container) *containerState {
+		if st == nil {
+			return nil
 		}
-		c.resumeLocked(cs)
+		return st.Containers[c.spec.Name]
+	}
+	if p.initializedLocked(st) {
+		for _, c := range p.inits {
+			c.restoreInitLocked(stateOf(c))
+		}
+		for _, c := range p.containers {
+			c.resumeLocked(stateOf(c))
+		}
+	} else {
+		for _, c := range p.containers {
+			c.phase, c.reason = phaseWaiting, "PodInitializing"
+		}
+		states := map[*container]*containerState{}
+		for _, c := range p.inits {
+			states[c] = stateOf(c)
+		}
+		p.r.spawn(p, func() { p.runInits(states) })
 	}
 	p.loading = false
 	p.changedLocked()
@@ -272,7 +296,7 @@ func (p *pod) stateLocked() *podState {
 		StartTime:  p.startTime,
 		Containers: map[string]*containerState{},
 	}
-	for _, c := range p.containers {
+	for _, c := range p.all() {
 		st.Containers[c.spec.Name] = c.stateLocked()
 	}
 	return st

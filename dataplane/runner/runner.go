@@ -346,7 +346,7 @@ func checkSpec(spec PodSpec) error {
 			return fmt.Errorf("runner: pod %s/%s: invalid uid, namespace or name %q", p.Namespace, p.Name, s)
 		}
 	}
-	for _, c := range p.Spec.Containers {
+	for _, c := range append(append([]corev1.Container(nil), p.Spec.InitContainers...), p.Spec.Containers...) {
 		if !safeName.MatchString(c.Name) || strings.Contains(c.Name, ".") {
 			return fmt.Errorf("runner: pod %s/%s: invalid container name %q", p.Namespace, p.Name, c.Name)
 		}

@@ -21,6 +21,29 @@ func (p *pod) computeStatusLocked() corev1.PodStatus {
 		}
 	}
 	st.Phase = podPhase(p.spec.Pod.Spec.RestartPolicy, st.ContainerStatuses)
+	initialized := corev1.PodCondition{Type: corev1.PodInitialized, Status: corev1.ConditionTrue}
+	var incomplete []string
+	initFailed := false
+	for _, c := range p.inits {
+		cs := c.statusLocked()
+		st.InitContainerStatuses = append(st.InitContainerStatuses, cs)
+		switch t := cs.State.Terminated; {
+		case c.sidecar() && cs.State.Running != nil && *cs.Started:
+		case !c.sidecar() && t != nil && t.ExitCode == 0:
+		default:
+			incomplete = append(incomplete, cs.Name)
+			initFailed = initFailed || (t != nil && !c.sidecar())
+		}
+	}
+	if len(incomplete) > 0 {
+		initialized.Status = corev1.ConditionFalse
+		initialized.Reason = "ContainersNotInitialized"
+		initialized.Message = fmt.Sprintf("containers with incomplete status: [%s]", strings.Join(incomplete, " "))
+		st.Phase = corev1.PodPending
+		if initFailed { // terminated for good: only with restartPolicy Never
+			st.Phase = corev1.PodFailed
+		}
+	}
 
 	containersReady := corev1.PodCondition{Type: corev1.ContainersReady, Status: corev1.ConditionTrue}
 	if len(notReady) > 0 {
@@ -40,7 +63,7 @@ func (p *pod) computeStatusLocked() corev1.PodStatus {
 	}
 	for _, c := range []corev1.PodCondition{
 		{Type: corev1.PodReadyToStartContainers, Status: corev1.ConditionTrue},
-		{Type: corev1.PodInitialized, Status: corev1.ConditionTrue},
+		initialized,
 		containersReady,
 		ready,
 	} {
@@ -87,6 +110,10 @@ func (c *container) statusLocked() corev1.ContainerStatus {
 		RestartCount: c.restarts,
 		Started:      &started,
 		Ready:        started && (c.spec.ReadinessProbe == nil || c.ready),
+	}
+	if c.init && !c.sidecar() {
+		// Init containers count as ready once they succeeded.
+		s.Ready = c.phase == phaseTerminated && c.term != nil && c.term.ExitCode == 0
 	}
 	if c.last != nil {
 		s.LastTerminationState.Terminated = c.last.DeepCopy()

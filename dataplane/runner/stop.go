@@ -80,7 +80,7 @@ func (p *pod) stopContainers(ctx context.Context, grace time.Duration) {
 		inst *instance
 	}
 	var rs []running
-	for _, c := range p.containers {
+	for _, c := range p.all() {
 		if c.inst != nil {
 			rs = append(rs, running{c, c.inst})
 		}
