@@ -26,6 +26,7 @@ func newBenchCmd(_ *globalFlags) *cobra.Command {
 	cmd.AddCommand(newBenchDNSCmd())
 	cmd.AddCommand(newBenchServicesCmd())
 	cmd.AddCommand(newBenchIngressCmd())
+	cmd.AddCommand(newBenchRolloutCmd())
 	return cmd
 }
 
