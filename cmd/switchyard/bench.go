@@ -27,6 +27,7 @@ func newBenchCmd(_ *globalFlags) *cobra.Command {
 	cmd.AddCommand(newBenchServicesCmd())
 	cmd.AddCommand(newBenchIngressCmd())
 	cmd.AddCommand(newBenchRolloutCmd())
+	cmd.AddCommand(newBenchOverlayCmd())
 	return cmd
 }
 

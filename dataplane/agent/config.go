@@ -68,9 +68,9 @@ type Config struct {
 	// touch the test's own namespace), which leaves the pod network
 	// confined to this node.
 	OverlayKernel overlay.Kernel
-	// OverlayTxChecksum keeps tx checksum offload on the VTEP (default
-	// off, see dataplane/overlay).
-	OverlayTxChecksum bool
+	// OverlayTxChecksum is the VTEP's tx checksum offload policy ("" =
+	// auto: off on kernels older than 5.7, see dataplane/overlay).
+	OverlayTxChecksum overlay.Checksum
 	// Version is the daemon's version, reported as
 	// containerRuntimeVersion switchyard://<Version>; default "dev".
 	Version string

@@ -82,7 +82,7 @@ func (k *Netlink) EnsureVTEP(ctx context.Context, cfg VTEPConfig) (VTEP, error) 
 			if !ok && l.Type() != "vxlan" {
 				return VTEP{}, fmt.Errorf("%s exists and is a %s, not a vxlan device", cfg.Name, l.Type())
 			}
-			if err := k.h.LinkDel(l); err != nil {
+			if err := k.h.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
 				return VTEP{}, fmt.Errorf("recreate %s: delete: %w", cfg.Name, err)
 			}
 			l = nil
@@ -471,4 +471,25 @@ func retryDump[T any](dump func() (T, error)) (T, error) {
 		}
 	}
 	return v, err
+}
+
+// FDB lists the permanent FDB entries of the device dev (for tests and
+// benchmarks that watch the overlay converge).
+func (k *Netlink) FDB(dev string) ([]FDB, error) {
+	l, err := k.linkByName(dev)
+	if err != nil || l == nil {
+		return nil, err
+	}
+	all, err := retryDump(func() ([]netlink.Neigh, error) { return k.h.NeighList(l.Attrs().Index, unix.AF_BRIDGE) })
+	if err != nil {
+		return nil, err
+	}
+	var out []FDB
+	for _, n := range all {
+		ip, ok := netip.AddrFromSlice(n.IP)
+		if n.Flags&netlink.NTF_SELF != 0 && ok {
+			out = append(out, FDB{MAC: n.HardwareAddr, Dst: ip.Unmap()})
+		}
+	}
+	return out, nil
 }

@@ -23,9 +23,9 @@ type Config struct {
 	Kernel Kernel // required
 	// UplinkMTU is the MTU of the node IP's interface; 0 = ask the kernel.
 	UplinkMTU int
-	// TxChecksum keeps the VTEP's tx checksum offload on (see the package
-	// documentation); default off.
-	TxChecksum bool
+	// TxChecksum is the VTEP's tx checksum offload: "" or ChecksumAuto,
+	// ChecksumOn, ChecksumOff (see the package documentation).
+	TxChecksum Checksum
 	// ResyncInterval defaults to DefaultResyncInterval.
 	ResyncInterval time.Duration
 	Logger         *slog.Logger
@@ -68,6 +68,9 @@ func New(cfg Config) (*Overlay, error) {
 		return nil, fmt.Errorf("overlay: pod CIDR %v: want an IPv4 prefix", cfg.Local.PodCIDR)
 	case cfg.UplinkMTU != 0 && cfg.UplinkMTU < 68+Overhead:
 		return nil, fmt.Errorf("overlay: uplink MTU %d: too small", cfg.UplinkMTU)
+	}
+	if cfg.TxChecksum, err = ParseChecksum(string(cfg.TxChecksum)); err != nil {
+		return nil, err
 	}
 	cfg.Local.PodCIDR = cfg.Local.PodCIDR.Masked()
 	if cfg.ResyncInterval <= 0 {
@@ -114,7 +117,7 @@ func (o *Overlay) vtepConfig() VTEPConfig {
 	return VTEPConfig{
 		Name: o.cfg.Device, VNI: VNI, Port: Port, Local: o.cfg.Local.IP, MTU: o.mtu,
 		MAC: VTEPMAC(o.cfg.Local.Name), Addr: netip.PrefixFrom(o.cfg.Local.PodCIDR.Addr(), 32),
-		TxChecksum: o.cfg.TxChecksum,
+		TxChecksum: o.cfg.TxChecksum.on(kernelRelease()),
 	}
 }
 

@@ -130,7 +130,7 @@ func TestOverlayMTUAndVTEP(t *testing.T) {
 		if (v != nil) != tt.vtep {
 			t.Fatalf("%s: VTEP %+v, want one: %v", tt.mode, v, tt.vtep)
 		}
-		if v != nil && (v.MTU != tt.mtu || v.VNI != 1 || v.Port != 8472 || v.Local != local.IP || v.TxChecksum ||
+		if v != nil && (v.MTU != tt.mtu || v.VNI != 1 || v.Port != 8472 || v.Local != local.IP || v.TxChecksum != ChecksumAuto.on(kernelRelease()) ||
 			v.Addr != netip.MustParsePrefix("10.244.1.0/32") || v.MAC.String() != VTEPMAC("n1").String()) {
 			t.Errorf("%s: VTEP %+v", tt.mode, v)
 		}
@@ -272,5 +272,28 @@ func TestVTEPMAC(t *testing.T) {
 	}
 	if _, err := ParseMAC(a.String()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestChecksumPolicy(t *testing.T) {
+	for _, tt := range []struct {
+		c       Checksum
+		release string
+		on      bool
+	}{
+		{ChecksumAuto, "5.4.0-150-generic", false},
+		{ChecksumAuto, "5.6.19", false},
+		{ChecksumAuto, "5.7.0", true},
+		{ChecksumAuto, "6.1.0-13-amd64", true},
+		{ChecksumAuto, "garbage", false},
+		{ChecksumOn, "4.19.0", true},
+		{ChecksumOff, "6.18.0", false},
+	} {
+		if got := tt.c.on(tt.release); got != tt.on {
+			t.Errorf("%s on %s: %v, want %v", tt.c, tt.release, got, tt.on)
+		}
+	}
+	if _, err := ParseChecksum("sometimes"); err == nil {
+		t.Error("ParseChecksum accepted sometimes")
 	}
 }

@@ -49,6 +49,49 @@ func ParseMode(s string) (Mode, error) {
 // usesVXLAN reports whether the mode needs the VTEP.
 func (m Mode) usesVXLAN() bool { return m == ModeAuto || m == ModeVXLAN }
 
+// Checksum is the policy for the VTEP's tx checksum offload.
+type Checksum string
+
+// Checksum policies.
+const (
+	// ChecksumAuto turns offload off on kernels older than 5.7 and leaves
+	// it on from 5.7. The corrupted outer UDP checksums of flannel#1279
+	// come from netfilter's NAT rewriting the checksum of VXLAN packets
+	// sent with checksum 0; Linux 5.7 stopped that ("netfilter: nat: never
+	// update the UDP checksum when it's 0", ea64d8d6c675). Off costs TSO
+	// on the VTEP: `bench overlay` measured one VXLAN stream at a fraction
+	// of the on figure (BENCHMARKS.md).
+	ChecksumAuto Checksum = "auto"
+	ChecksumOn   Checksum = "on"
+	ChecksumOff  Checksum = "off"
+)
+
+// ParseChecksum parses a Checksum; "" is ChecksumAuto.
+func ParseChecksum(s string) (Checksum, error) {
+	switch c := Checksum(strings.ToLower(strings.TrimSpace(s))); c {
+	case ChecksumAuto, ChecksumOn, ChecksumOff:
+		return c, nil
+	case "":
+		return ChecksumAuto, nil
+	}
+	return "", fmt.Errorf("tx checksum %q: want auto, on or off", s)
+}
+
+// on resolves the policy for a kernel release such as "6.1.0-13-amd64".
+func (c Checksum) on(release string) bool {
+	switch c {
+	case ChecksumOn:
+		return true
+	case ChecksumOff:
+		return false
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(release, "%d.%d", &major, &minor); err != nil {
+		return false // unknown: the safe side
+	}
+	return major > 5 || major == 5 && minor >= 7
+}
+
 // Peer is a remote node as the API shows it.
 type Peer struct {
 	Name    string
@@ -67,7 +110,7 @@ type VTEPConfig struct {
 	MAC   net.HardwareAddr // see VTEPMAC
 	Addr  netip.Prefix     // the local pod CIDR's first address, /32
 	// TxChecksum keeps tx checksum offload on; false turns
-	// tx-checksum-ip-generic off (see the package documentation).
+	// tx-checksum-ip-generic off (see Checksum).
 	TxChecksum bool
 }
 
