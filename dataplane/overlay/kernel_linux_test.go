@@ -376,10 +376,9 @@ func TestRepairAndReplace(t *testing.T) {
 	}
 	want := fmt.Sprint(kernelState(t, n1))
 	for what, breakIt := range breakages {
+		// (The repair may come before a read here could see the hole:
+		// the delete succeeding is the proof that there was one.)
 		must(t, breakIt())
-		if fmt.Sprint(kernelState(t, n1)) == want {
-			t.Fatalf("deleting the %s changed nothing", what)
-		}
 		start := time.Now()
 		waitState(t, n1, want, what+" restored")
 		t.Logf("%s restored after %v", what, time.Since(start).Round(time.Millisecond))
