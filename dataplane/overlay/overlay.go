@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 )
@@ -37,12 +38,13 @@ type Overlay struct {
 	cfg Config
 	log *slog.Logger
 
-	mtu  int  // pods' MTU, set by Init
-	vtep VTEP // set by Init in vxlan and auto modes
+	mtu int // pods' MTU, set by Init
 
-	kick chan struct{} // a pending Sync, for Run
+	kick   chan struct{} // a pending Sync, for Run
+	syncMu sync.Mutex    // one Sync at a time
 
 	mu      sync.Mutex // guards the fields below
+	vtep    VTEP       // set by Init and Sync in vxlan and auto modes
 	peers   []Peer
 	applied *State    // the last State applied, nil before the first
 	skipped []Skipped // of the last Plan, to log changes only
@@ -108,7 +110,9 @@ func (o *Overlay) Init(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("overlay: %w", err)
 	}
+	o.mu.Lock()
 	o.vtep = v
+	o.mu.Unlock()
 	o.log.Info("VTEP ready", "device", v.Name, "mac", v.MAC, "mtu", v.MTU, "local", o.cfg.Local.IP)
 	return nil
 }
@@ -128,7 +132,11 @@ func (o *Overlay) MTU() int { return o.mtu }
 func (o *Overlay) Mode() Mode { return o.cfg.Mode }
 
 // VTEPMAC is the MAC to publish in MACAnnotation; nil in route mode.
-func (o *Overlay) VTEPMAC() net.HardwareAddr { return o.vtep.MAC }
+func (o *Overlay) VTEPMAC() net.HardwareAddr {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.vtep.MAC)
+}
 
 // SetPeers replaces the set of remote nodes and asks Run to converge.
 func (o *Overlay) SetPeers(peers []Peer) {
@@ -152,12 +160,16 @@ func (o *Overlay) Sync(ctx context.Context) error {
 	if o.mtu == 0 {
 		return errors.New("overlay: Sync before Init")
 	}
+	o.syncMu.Lock()
+	defer o.syncMu.Unlock()
 	if o.cfg.Mode.usesVXLAN() {
 		v, err := o.cfg.Kernel.EnsureVTEP(ctx, o.vtepConfig())
 		if err != nil {
 			return fmt.Errorf("overlay: %w", err)
 		}
+		o.mu.Lock()
 		o.vtep = v
+		o.mu.Unlock()
 	}
 	o.mu.Lock()
 	peers := o.peers
