@@ -340,6 +340,40 @@ func TestOverlayTwoNodes(t *testing.T) {
 			for _, n := range c.nodes {
 				c.eventually("outside → NodePort on "+n.name, c.ul, "", fmt.Sprintf("http://%s:%d/hostname", n.ip, nodePort), is("web-b"))
 			}
+			// externalTrafficPolicy Cluster: node 1 forwards to node 2's
+			// pod with its own source (the reply must come back through it).
+			c.eventually("NodePort on node 1, source NATed", c.ul, "", fmt.Sprintf("http://%s:%d/clientip", c.nodes[0].ip, nodePort),
+				func(s string) bool { return s != "" && !strings.HasPrefix(s, "198.51.100.1:") })
+			// externalTrafficPolicy Local: only node 2 (the endpoint's) answers,
+			// and the pod sees the client's address.
+			local := svc.DeepCopy()
+			local.ObjectMeta = metav1.ObjectMeta{Name: "web-local"}
+			local.Spec.ClusterIP, local.Spec.ClusterIPs, local.Spec.Ports[0].NodePort = "", nil, 0
+			local.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+			if local, err = c.client.CoreV1().Services("default").Create(ctx, local, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			lport := local.Spec.Ports[0].NodePort
+			c.eventually("Local NodePort on node 2 keeps the client IP", c.ul, "", fmt.Sprintf("http://%s:%d/clientip", c.nodes[1].ip, lport),
+				func(s string) bool { return strings.HasPrefix(s, "198.51.100.1:") })
+			if body, err := httpGet(ctx, c.ul.DialContext, fmt.Sprintf("http://%s:%d/hostname", c.nodes[0].ip, lport)); err == nil {
+				t.Errorf("Local NodePort on node 1 (no local endpoint) answered %q", body)
+			}
+
+			// Traffic leaving the cluster is masqueraded on the node it
+			// leaves: the outside sees each pod's node address.
+			l, err := c.ul.Listen("tcp4", "198.51.100.1:8088")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				host, _, _ := net.SplitHostPort(r.RemoteAddr)
+				fmt.Fprint(w, host)
+			})}
+			go srv.Serve(l)
+			defer srv.Close()
+			c.eventually("pod a → outside", aNS, "", "http://198.51.100.1:8088/", is(c.nodes[0].ip))
+			c.eventually("pod b → outside", bNS, "", "http://198.51.100.1:8088/", is(c.nodes[1].ip))
 
 			// Cluster DNS on each node answers for the whole cluster.
 			for _, p := range []*sandbox.NS{aNS, bNS} {
