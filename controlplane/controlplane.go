@@ -318,6 +318,7 @@ func (cp *ControlPlane) controllers(client kubernetes.Interface) (*controllers.M
 		Client:    client,
 		Identity:  leaderIdentity(host, cp.cfg.DataDir),
 		NodeCIDRs: cidrs,
+		RootCA:    cp.bundle.CACertPEM,
 		Repair:    []controllers.Repairer{newAllocRepair(cp.store, cp.ips, cp.ports, cp.cfg.Logger)},
 		Logger:    cp.cfg.Logger,
 	})

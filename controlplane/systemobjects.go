@@ -63,11 +63,13 @@ func ingressClass() *networkingv1.IngressClass {
 	}
 }
 
-// keepSystemObjects creates the kube-dns Service (when a DNS address is
-// configured) and the switchyard IngressClass when they are missing, at
+// keepSystemObjects keeps the default/kubernetes Service and its endpoints
+// (see apiendpoints.go), and creates the kube-dns Service (when a DNS
+// address is configured) and the switchyard IngressClass when missing, at
 // start and then every systemObjectsInterval, until ctx ends. Objects a
 // user changed are left as they are; deleted ones come back.
 func (cp *ControlPlane) keepSystemObjects(ctx context.Context, client kubernetes.Interface) {
+	defer cp.releaseAPILease(client)
 	for {
 		if err := cp.ensureSystemObjects(ctx, client); err != nil && ctx.Err() == nil {
 			cp.log.Warn("system objects", "err", err)
@@ -81,6 +83,9 @@ func (cp *ControlPlane) keepSystemObjects(ctx context.Context, client kubernetes
 }
 
 func (cp *ControlPlane) ensureSystemObjects(ctx context.Context, client kubernetes.Interface) error {
+	if err := cp.ensureKubernetesService(ctx, client); err != nil {
+		return err
+	}
 	if cp.cfg.DNSIP.IsValid() {
 		_, err := client.CoreV1().Services("kube-system").Create(ctx, cp.dnsService(), metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {

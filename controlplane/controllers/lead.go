@@ -20,6 +20,8 @@ var (
 	_ controller = (*endpointSliceController)(nil)
 	_ controller = (*nodeIPAM)(nil)
 	_ controller = (*scheduler)(nil)
+	_ controller = (*endpointsMirror)(nil)
+	_ controller = (*serviceAccountController)(nil)
 )
 
 // runControllers runs one term of leadership: fresh informers, every
@@ -59,7 +61,15 @@ func (m *Manager) newControllers(f informers.SharedInformerFactory) ([]controlle
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
-	ctrls := []controller{eps, sched}
+	mirror, err := newEndpointsMirror(m.cfg.Client, f, m.cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("endpoints mirror: %w", err)
+	}
+	accounts, err := newServiceAccountController(m.cfg.Client, f, m.cfg.RootCA, m.cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("serviceaccount controller: %w", err)
+	}
+	ctrls := []controller{eps, sched, mirror, accounts}
 	if m.cfg.NodeCIDRs != nil {
 		ipam, err := newNodeIPAM(m.cfg.Client, f, m.cfg.NodeCIDRs, m.cfg.Logger)
 		if err != nil {

@@ -78,6 +78,9 @@ type Config struct {
 	// every cached object to the controllers, which retries unschedulable
 	// pods and repairs hand-edited EndpointSlices.
 	ResyncPeriod time.Duration
+	// RootCA is the PEM of the cluster CA, published in every namespace as
+	// the kube-root-ca.crt ConfigMap; nil publishes nothing.
+	RootCA []byte
 	// EndpointSliceWorkers is the number of concurrent service syncs; default 4.
 	EndpointSliceWorkers int
 	Logger               *slog.Logger // default slog.Default()

@@ -161,3 +161,16 @@ func podGrace(obj runtime.Object, opts *metav1.DeleteOptions) (int64, bool) {
 	}
 	return grace, true
 }
+
+// Endpoints are the pre-EndpointSlice view of a Service's endpoints, kept
+// for older clients: the control plane mirrors the EndpointSlices of
+// every Service with a selector into them (and reverts edits).
+var endpoints = Resource{
+	GVR: gvr("", "v1", "endpoints"), Kind: "Endpoints", ListKind: "EndpointsList", Singular: "endpoints",
+	Namespaced: true, ShortNames: []string{"ep"},
+}
+
+var serviceAccounts = Resource{
+	GVR: gvr("", "v1", "serviceaccounts"), Kind: "ServiceAccount", ListKind: "ServiceAccountList",
+	Singular: "serviceaccount", Namespaced: true, ShortNames: []string{"sa"},
+}

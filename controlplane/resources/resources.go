@@ -143,7 +143,8 @@ func fieldsOf[T runtime.Object](f func(T) fields.Set) func(runtime.Object) field
 
 // All lists every served resource. Callers must not modify it.
 var All = []Resource{
-	namespaces, nodes, pods, services, secrets, configMaps, endpointSlices, ingresses, ingressClasses, leases,
+	namespaces, nodes, pods, services, endpoints, secrets, configMaps, serviceAccounts, endpointSlices,
+	ingresses, ingressClasses, leases,
 	deployments, replicaSets, daemonSets,
 }
 

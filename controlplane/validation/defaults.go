@@ -37,6 +37,8 @@ func Default(obj runtime.Object) {
 		defaultSecret(o)
 	case *corev1.Node:
 		defaultNode(o)
+	case *corev1.Endpoints:
+		defaultEndpointsObject(o)
 	case *appsv1.Deployment:
 		defaultDeployment(o)
 	case *appsv1.ReplicaSet:

@@ -88,6 +88,10 @@ func validateCreate(obj, old runtime.Object, opts Options) field.ErrorList {
 		return validateSecret(o)
 	case *coordinationv1.Lease:
 		return validateLease(o)
+	case *corev1.Endpoints:
+		return validateEndpointsObject(o)
+	case *corev1.ServiceAccount:
+		return validateServiceAccount(o)
 	case *appsv1.Deployment:
 		return validateDeployment(o)
 	case *appsv1.ReplicaSet:

@@ -18,9 +18,10 @@ type Resolver struct {
 	short map[string][]schema.GroupResource
 }
 
-// aliases are tried when a name matches nothing the server serves. The
-// switchyard API serves EndpointSlices but not the legacy Endpoints, so the
-// Endpoints names lead to EndpointSlices (DESIGN.md: `get ep` works).
+// aliases are tried when a name matches nothing the server serves. Older
+// switchyard servers serve EndpointSlices but not the legacy Endpoints;
+// against them the Endpoints names lead to EndpointSlices (DESIGN.md: `get
+// ep` works). Servers that serve Endpoints answer `get ep` with them.
 var aliases = map[string]string{
 	"ep":        "endpointslices.discovery.k8s.io",
 	"endpoints": "endpointslices.discovery.k8s.io",

@@ -2,6 +2,7 @@ package printers
 
 import (
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -198,4 +199,32 @@ func ingressClassCells(ic *networkingv1.IngressClass, now time.Time) []any {
 		params += "/" + p.Name
 	}
 	return []any{ic.Name, ic.Spec.Controller, params, age(ic.CreationTimestamp, now)}
+}
+
+var endpointsColumns = []metav1.TableColumnDefinition{
+	nameColumn,
+	column("Endpoints", "string", corev1.Endpoints{}.SwaggerDoc()["subsets"]),
+	ageColumn,
+}
+
+// endpointsCells lists ready addresses as ip:port (ip alone without
+// ports), the first three, as kubectl does.
+func endpointsCells(ep *corev1.Endpoints, now time.Time) []any {
+	var list []string
+	for _, ss := range ep.Subsets {
+		for _, a := range ss.Addresses {
+			if len(ss.Ports) == 0 {
+				list = append(list, a.IP)
+				continue
+			}
+			for _, p := range ss.Ports {
+				list = append(list, net.JoinHostPort(a.IP, strconv.Itoa(int(p.Port))))
+			}
+		}
+	}
+	cell := firstThree(list)
+	if len(list) == 0 {
+		cell = "<none>"
+	}
+	return []any{ep.Name, cell, age(ep.CreationTimestamp, now)}
 }

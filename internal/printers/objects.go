@@ -27,6 +27,8 @@ var byType = map[reflect.Type]printer{
 	reflect.TypeFor[*networkingv1.Ingress]():      printerOf(ingressColumns, ingressCells),
 	reflect.TypeFor[*networkingv1.IngressClass](): printerOf(ingressClassColumns, ingressClassCells),
 	reflect.TypeFor[*coordinationv1.Lease]():      printerOf(leaseColumns, leaseCells),
+	reflect.TypeFor[*corev1.Endpoints]():          printerOf(endpointsColumns, endpointsCells),
+	reflect.TypeFor[*corev1.ServiceAccount]():     printerOf(serviceAccountColumns, serviceAccountCells),
 	reflect.TypeFor[*appsv1.Deployment]():         printerOf(deploymentColumns, deploymentCells),
 	reflect.TypeFor[*appsv1.ReplicaSet]():         printerOf(replicaSetColumns, replicaSetCells),
 	reflect.TypeFor[*appsv1.DaemonSet]():          printerOf(daemonSetColumns, daemonSetCells),
@@ -165,4 +167,14 @@ func orUnknown(s string) string {
 		return "<unknown>"
 	}
 	return s
+}
+
+var serviceAccountColumns = []metav1.TableColumnDefinition{
+	nameColumn,
+	column("Secrets", "string", corev1.ServiceAccount{}.SwaggerDoc()["secrets"]),
+	ageColumn,
+}
+
+func serviceAccountCells(sa *corev1.ServiceAccount, now time.Time) []any {
+	return []any{sa.Name, int64(len(sa.Secrets)), age(sa.CreationTimestamp, now)}
 }

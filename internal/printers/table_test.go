@@ -195,7 +195,7 @@ func TestIngressAndClass(t *testing.T) {
 
 func TestGeneric(t *testing.T) {
 	checkRows(t, []string{"Name", "Age"}, []rowCase{
-		{"service account", &corev1.ServiceAccount{ObjectMeta: om("default", 4*day)}, []any{"default", "4d"}},
+		{"limit range", &corev1.LimitRange{ObjectMeta: om("default", 4*day)}, []any{"default", "4d"}},
 		{"unknown unstructured", &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "example.com/v1", "kind": "Widget", "metadata": map[string]any{"name": "w", "creationTimestamp": now.Add(-time.Hour).Format(time.RFC3339)},
 		}}, []any{"w", "60m"}},

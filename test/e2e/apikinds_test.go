@@ -1,9 +1,15 @@
 package e2e
 
 import (
+	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // kubectlRunner runs the installed kubectl against d with a fresh
@@ -87,4 +93,59 @@ func TestKubectlWorkloadKinds(t *testing.T) {
 		t.Errorf("deployment still there after a background delete:\n%s", out)
 	}
 	mustRun("delete", "-f", examplePath("apps/web-deployment.yaml"))
+}
+
+// TestSystemObjects checks what every cluster holds without anyone asking:
+// the kubernetes Service on the first service address, a default
+// ServiceAccount and the kube-root-ca.crt ConfigMap in every namespace,
+// and legacy Endpoints mirrored from the EndpointSlices of a Service.
+func TestSystemObjects(t *testing.T) {
+	d := startDaemon(t, t.TempDir(), "")
+	_, mustRun := kubectlRunner(t, d)
+	c := d.client()
+	ctx := context.Background()
+
+	svc, err := c.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.Spec.ClusterIP != "10.96.0.1" || len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 443 || svc.Spec.Ports[0].Name != "https" {
+		t.Errorf("kubernetes Service: %+v", svc.Spec)
+	}
+
+	mustRun("create", "namespace", "team-a")
+	caPEM, err := os.ReadFile(filepath.Join(d.dataDir, "pki", "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{"default", "kube-system", "team-a"} {
+		pollFor(t, "default ServiceAccount and kube-root-ca.crt in "+ns, func() bool {
+			_, err := c.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+			cm, cmErr := c.CoreV1().ConfigMaps(ns).Get(ctx, "kube-root-ca.crt", metav1.GetOptions{})
+			return err == nil && cmErr == nil && cm.Data["ca.crt"] == string(caPEM)
+		})
+	}
+	if out := mustRun("get", "sa", "-n", "team-a"); !strings.Contains(out, "default") || !strings.Contains(out, "SECRETS") {
+		t.Errorf("kubectl get sa:\n%s", out)
+	}
+
+	if _, err := c.CoreV1().Services("default").Create(ctx, webService("web"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-0", Labels: map[string]string{"app": "web"}},
+		Spec:       corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "c", Image: "x"}}},
+	}
+	if _, err := c.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	markReady(t, c, "web-0", "10.244.0.10", true)
+	pollFor(t, "Endpoints of web listing the ready pod", func() bool {
+		ep, err := c.CoreV1().Endpoints("default").Get(ctx, "web", metav1.GetOptions{})
+		return err == nil && len(ep.Subsets) == 1 && len(ep.Subsets[0].Addresses) == 1 &&
+			ep.Subsets[0].Addresses[0].IP == "10.244.0.10" && ep.Subsets[0].Ports[0].Port == 8080
+	})
+	if out := mustRun("get", "ep", "web"); !strings.Contains(out, "10.244.0.10:8080") {
+		t.Errorf("kubectl get ep:\n%s", out)
+	}
 }
