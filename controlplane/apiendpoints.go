@@ -43,9 +43,9 @@ func (cp *ControlPlane) kubernetesClusterIP() netip.Addr {
 }
 
 // advertised is the address and port pods reach this control plane's API
-// at: the listen address when it is a routable one. A control plane bound
-// to loopback or to every address has none (loopback cannot be an
-// endpoint, and a wildcard names no one address).
+// at: the listen address when it is a routable one, the node IP when it
+// listens on every address. A control plane bound to loopback has none
+// (loopback cannot be an endpoint).
 func (cp *ControlPlane) advertised() (netip.AddrPort, bool) {
 	if cp.listener == nil {
 		return netip.AddrPort{}, false
@@ -55,6 +55,9 @@ func (cp *ControlPlane) advertised() (netip.AddrPort, bool) {
 		return netip.AddrPort{}, false
 	}
 	a := ap.Addr().Unmap()
+	if a.IsUnspecified() && cp.cfg.NodeIP.IsValid() {
+		a = cp.cfg.NodeIP.Unmap()
+	}
 	if a.IsLoopback() || a.IsUnspecified() || a.IsLinkLocalUnicast() {
 		return netip.AddrPort{}, false
 	}

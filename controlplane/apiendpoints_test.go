@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -63,5 +64,37 @@ func TestKubernetesClusterIPIsFirstServiceAddress(t *testing.T) {
 	}
 	if _, ok := cp.advertised(); ok {
 		t.Errorf("a control plane without a listener advertises an address")
+	}
+}
+
+// addrListener is a net.Listener that only reports its address.
+type addrListener struct {
+	net.Listener
+	addr net.Addr
+}
+
+func (l addrListener) Addr() net.Addr { return l.addr }
+
+func TestAdvertisedAddress(t *testing.T) {
+	tests := []struct {
+		listen string
+		nodeIP string
+		want   string // "" for none
+	}{
+		{"127.0.0.1:6443", "", ""},
+		{"127.0.0.1:6443", "198.51.100.7", ""}, // loopback only: pods cannot reach it
+		{"0.0.0.0:6443", "198.51.100.7", "198.51.100.7:6443"},
+		{"0.0.0.0:6443", "", ""},
+		{"198.51.100.9:7443", "198.51.100.7", "198.51.100.9:7443"},
+	}
+	for _, tc := range tests {
+		cp := &ControlPlane{listener: addrListener{addr: net.TCPAddrFromAddrPort(netip.MustParseAddrPort(tc.listen))}}
+		if tc.nodeIP != "" {
+			cp.cfg.NodeIP = netip.MustParseAddr(tc.nodeIP)
+		}
+		got, ok := cp.advertised()
+		if (tc.want == "" && ok) || (tc.want != "" && got.String() != tc.want) {
+			t.Errorf("listen %s node IP %q: advertised %v %v, want %q", tc.listen, tc.nodeIP, got, ok, tc.want)
+		}
 	}
 }
