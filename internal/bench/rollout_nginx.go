@@ -29,7 +29,9 @@ import (
 // ready endpoints (max_fails=0, keepalive 32, as ingress-nginx generated
 // it), writes it and sends the master SIGHUP, which is `nginx -s reload`:
 // new workers start with the new list, old ones finish their in-flight
-// requests and close their idle connections.
+// requests and close their idle connections. Like switchyard's ingress
+// (and ingress-nginx by default) it writes an access log line per request
+// (buffered, to a file).
 type nginxIngress struct {
 	dir, upstreams string
 	port           int
@@ -53,7 +55,8 @@ pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
 events { worker_connections 16384; }
 http {
-  access_log off;
+  log_format json escape=json '{"time":"$time_iso8601","client":"$remote_addr","method":"$request_method","host":"$host","path":"$uri","status":$status,"bytes":$body_bytes_sent,"endpoint":"$upstream_addr","duration":$request_time}';
+  access_log %[1]s/access.log json buffer=64k flush=1s;
   client_body_temp_path %[1]s/tmp-body;
   proxy_temp_path %[1]s/tmp-proxy;
   fastcgi_temp_path %[1]s/tmp-fastcgi;
