@@ -100,3 +100,41 @@ func TestUnescapeMountinfo(t *testing.T) {
 		}
 	}
 }
+
+func FuzzAddFile(f *testing.F) {
+	for _, s := range []string{"a", "a/b", "../x", "/abs", "a/../../b", "..data", "./a", "a//b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, rel string) {
+		out := map[string]volumeFile{}
+		if addFile(out, rel, []byte("x"), nil, 0o644) != nil {
+			return
+		}
+		for k := range out {
+			if !filepath.IsLocal(k) || strings.HasPrefix(filepath.Base(k), "..") {
+				t.Errorf("addFile(%q) stored %q, which is not a plain path inside the volume", rel, k)
+			}
+		}
+	})
+}
+
+func FuzzUnescapeMountinfo(f *testing.F) {
+	for _, s := range []string{"/a b", `/x\y`, "/t\tn\n", "/plain", `\040`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		// The kernel escapes space, tab, newline and backslash as \ooo.
+		var b strings.Builder
+		for i := 0; i < len(s); i++ {
+			switch c := s[i]; c {
+			case ' ', '\t', '\n', '\\':
+				b.WriteString(`\` + string('0'+c>>6) + string('0'+(c>>3)&7) + string('0'+c&7))
+			default:
+				b.WriteByte(c)
+			}
+		}
+		if got := unescapeMountinfo(b.String()); got != s {
+			t.Errorf("unescapeMountinfo(%q) = %q, want %q", b.String(), got, s)
+		}
+	})
+}
