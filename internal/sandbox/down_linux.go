@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -152,6 +154,9 @@ func removeData(r *Record, keep bool) error {
 	if r.DataDir == "" || !filepath.IsAbs(r.DataDir) || filepath.Clean(r.DataDir) == "/" {
 		return nil
 	}
+	// The node's pods are gone: so are the tmpfs mounts of their Memory
+	// emptyDirs (kept or not, the data dir must not hold live mounts).
+	detachMountsUnder(filepath.Clean(r.DataDir))
 	if r.OwnDataDir && !keep {
 		return removeAll(r.DataDir)
 	}
@@ -163,4 +168,24 @@ func removeAll(path string) error {
 		return fmt.Errorf("remove %s: %w", path, err)
 	}
 	return nil
+}
+
+// detachMountsUnder lazily unmounts every mount point at or below dir,
+// deepest first (best effort).
+func detachMountsUnder(dir string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	var points []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && !strings.Contains(f[4], `\`) && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
+			points = append(points, f[4])
+		}
+	}
+	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
+	for _, p := range points {
+		_ = syscall.Unmount(p, syscall.MNT_DETACH)
+	}
 }

@@ -24,7 +24,18 @@ import (
 // sees the file change, and deletes the pod to see preStop run before
 // SIGTERM.
 func TestPodSpec(t *testing.T) {
+	// Runs after the sandbox is down (cleanups run last-in first-out):
+	// the tmpfs of the Memory emptyDir of the pod still running then is
+	// not left mounted on the node.
+	var dataDir string
+	t.Cleanup(func() {
+		b, _ := os.ReadFile("/proc/self/mountinfo")
+		if dataDir != "" && strings.Contains(string(b), dataDir) {
+			t.Errorf("mounts left under %s after the sandbox went down:\n%s", dataDir, b)
+		}
+	})
 	n := upNode(t)
+	dataDir = n.rec.DataDir
 	ctx := context.Background()
 	c := n.client.CoreV1()
 	if _, err := c.ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app-config"},
@@ -81,6 +92,7 @@ func TestPodSpec(t *testing.T) {
 		{"main", "cat /etc/podspec-e2e/info/labels", `app="podspec"`},
 		{"main", "cat /podspec-work/init /podspec-work/poststart", "init-done\npoststart\n"},
 		{"side", "cat /podspec-work/init; hostname", "init-done\npodspec\n"},
+		{"side", "stat -f -c %T /podspec-mem", "tmpfs\n"},
 	} {
 		if got := execIn(tc.container, tc.script); got != tc.want {
 			t.Errorf("%s: %q = %q, want %q", tc.container, tc.script, got, tc.want)
@@ -154,6 +166,7 @@ func podSpecPod(marks string) *corev1.Pod {
 				{Name: "work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 				{Name: "info", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{Items: []corev1.DownwardAPIVolumeFile{
 					{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}}}}}},
+				{Name: "mem", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
 				{Name: "marks", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: marks}}},
 			},
 			InitContainers: []corev1.Container{{Name: "init", Image: "busybox", VolumeMounts: []corev1.VolumeMount{work},
@@ -192,7 +205,7 @@ func podSpecPod(marks string) *corev1.Pod {
 				Name:         "side",
 				Image:        "busybox",
 				Command:      sh("exec sleep 1000"),
-				VolumeMounts: []corev1.VolumeMount{work},
+				VolumeMounts: []corev1.VolumeMount{work, {Name: "mem", MountPath: "/podspec-mem"}},
 			}},
 		},
 	}
