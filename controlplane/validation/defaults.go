@@ -3,8 +3,6 @@ package validation
 import (
 	"slices"
 
-	appsv1 "k8s.io/api/apps/v1"
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -22,31 +20,8 @@ func Default(obj runtime.Object) {
 	if isNil(obj) {
 		return
 	}
-	switch o := obj.(type) {
-	case *corev1.Service:
-		defaultService(o)
-	case *corev1.Pod:
-		defaultPod(o)
-	case *networkingv1.IngressClass:
-		defaultIngressClass(o)
-	case *discoveryv1.EndpointSlice:
-		defaultEndpointSlice(o)
-	case *corev1.Namespace:
-		defaultNamespace(o)
-	case *corev1.Secret:
-		defaultSecret(o)
-	case *corev1.Node:
-		defaultNode(o)
-	case *corev1.Endpoints:
-		defaultEndpointsObject(o)
-	case *appsv1.Deployment:
-		defaultDeployment(o)
-	case *appsv1.ReplicaSet:
-		defaultReplicaSet(o)
-	case *appsv1.DaemonSet:
-		defaultDaemonSet(o)
-	case *networkingv1.Ingress, *corev1.ConfigMap, *coordinationv1.Lease:
-		// Kubernetes defaults nothing here; pathType in particular is required.
+	if r := rulesOf(obj); r.defaults != nil {
+		r.defaults(obj)
 	}
 }
 

@@ -1,5 +1,5 @@
 // Package validation defaults and validates the Kubernetes API objects that
-// switchyard's API server stores (k8s.io/api external types: core/v1,
+// switchyard's API server stores (k8s.io/api external types: core/v1, apps/v1,
 // discovery/v1, networking/v1, coordination/v1), following the rules of the
 // Kubernetes API server so that manifests accepted by Kubernetes are accepted
 // here and rejected ones fail with the same field paths and error types.
@@ -27,6 +27,10 @@
 //   - spec.healthCheckNodePort may be 0 on a LoadBalancer with
 //     externalTrafficPolicy Local: switchyard allocates it after validation.
 //   - Node ports are also forbidden on ExternalName services.
+//
+// Each kind's defaults and rules are one row of the kinds table (kinds.go);
+// Default, Validate and ValidateStatusUpdate dispatch through it, and a
+// kind without a row gets metadata validation only.
 //
 // Everything here is a pure function of its arguments: safe for concurrent
 // use, no I/O, no logging. Default mutates only the object it is given.

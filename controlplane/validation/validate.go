@@ -5,11 +5,6 @@ import (
 	"net/netip"
 	"reflect"
 
-	appsv1 "k8s.io/api/apps/v1"
-	coordinationv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -66,38 +61,8 @@ func Validate(obj, old runtime.Object, opts Options) field.ErrorList {
 // validateCreate runs the rules that apply to every write of obj. old is
 // passed to the few rules that exempt values already stored.
 func validateCreate(obj, old runtime.Object, opts Options) field.ErrorList {
-	switch o := obj.(type) {
-	case *corev1.Service:
-		oldSvc, _ := old.(*corev1.Service)
-		return validateService(o, oldSvc, opts)
-	case *corev1.Pod:
-		return validatePod(o)
-	case *networkingv1.Ingress:
-		return validateIngress(o)
-	case *networkingv1.IngressClass:
-		return validateIngressClass(o)
-	case *discoveryv1.EndpointSlice:
-		return validateEndpointSlice(o)
-	case *corev1.Namespace:
-		return validateNamespace(o)
-	case *corev1.Node:
-		return validateNode(o)
-	case *corev1.ConfigMap:
-		return validateConfigMap(o)
-	case *corev1.Secret:
-		return validateSecret(o)
-	case *coordinationv1.Lease:
-		return validateLease(o)
-	case *corev1.Endpoints:
-		return validateEndpointsObject(o)
-	case *corev1.ServiceAccount:
-		return validateServiceAccount(o)
-	case *appsv1.Deployment:
-		return validateDeployment(o)
-	case *appsv1.ReplicaSet:
-		return validateReplicaSet(o)
-	case *appsv1.DaemonSet:
-		return validateDaemonSet(o)
+	if r := rulesOf(obj); r.write != nil {
+		return r.write(obj, old, opts)
 	}
 	return validateGenericMeta(obj)
 }
@@ -106,27 +71,8 @@ func validateCreate(obj, old runtime.Object, opts Options) field.ErrorList {
 // per-type rules on what may change.
 func validateUpdate(obj, old runtime.Object) field.ErrorList {
 	errs := validateMetaUpdateOf(obj, old)
-	switch o := obj.(type) {
-	case *corev1.Service:
-		errs = append(errs, validateServiceUpdate(o, old.(*corev1.Service))...)
-	case *corev1.Pod:
-		errs = append(errs, validatePodUpdate(o, old.(*corev1.Pod))...)
-	case *networkingv1.IngressClass:
-		errs = append(errs, validateIngressClassUpdate(o, old.(*networkingv1.IngressClass))...)
-	case *discoveryv1.EndpointSlice:
-		errs = append(errs, validateEndpointSliceUpdate(o, old.(*discoveryv1.EndpointSlice))...)
-	case *corev1.Node:
-		errs = append(errs, validateNodeUpdate(o, old.(*corev1.Node))...)
-	case *corev1.ConfigMap:
-		errs = append(errs, validateConfigMapUpdate(o, old.(*corev1.ConfigMap))...)
-	case *corev1.Secret:
-		errs = append(errs, validateSecretUpdate(o, old.(*corev1.Secret))...)
-	case *appsv1.Deployment:
-		errs = append(errs, validateDeploymentUpdate(o, old.(*appsv1.Deployment))...)
-	case *appsv1.ReplicaSet:
-		errs = append(errs, validateReplicaSetUpdate(o, old.(*appsv1.ReplicaSet))...)
-	case *appsv1.DaemonSet:
-		errs = append(errs, validateDaemonSetUpdate(o, old.(*appsv1.DaemonSet))...)
+	if r := rulesOf(obj); r.update != nil {
+		errs = append(errs, r.update(obj, old)...)
 	}
 	return errs
 }
@@ -143,21 +89,8 @@ func ValidateStatusUpdate(obj, old runtime.Object) field.ErrorList {
 		return field.ErrorList{field.InternalError(rootPath, fmt.Errorf("old object is a %T, not a %T", old, obj))}
 	}
 	errs := validateMetaUpdateOf(obj, old)
-	switch o := obj.(type) {
-	case *corev1.Pod:
-		errs = append(errs, validatePodStatus(&o.Status)...)
-	case *corev1.Service:
-		errs = append(errs, validateLoadBalancerStatus(&o.Status.LoadBalancer, field.NewPath("status", "loadBalancer"))...)
-	case *networkingv1.Ingress:
-		errs = append(errs, validateIngressLoadBalancerStatus(&o.Status.LoadBalancer, field.NewPath("status", "loadBalancer"))...)
-	case *corev1.Node:
-		errs = append(errs, validateNodeStatus(&o.Status)...)
-	case *appsv1.Deployment:
-		errs = append(errs, validateDeploymentStatus(o, old.(*appsv1.Deployment))...)
-	case *appsv1.ReplicaSet:
-		errs = append(errs, validateReplicaSetStatus(o)...)
-	case *appsv1.DaemonSet:
-		errs = append(errs, validateDaemonSetStatus(o, old.(*appsv1.DaemonSet))...)
+	if r := rulesOf(obj); r.status != nil {
+		errs = append(errs, r.status(obj, old)...)
 	}
 	return errs
 }
