@@ -321,6 +321,8 @@ func (cp *ControlPlane) controllers(client kubernetes.Interface) (*controllers.M
 		RootCA:    cp.bundle.CACertPEM,
 		Repair:    []controllers.Repairer{newAllocRepair(cp.store, cp.ips, cp.ports, cp.cfg.Logger)},
 		Logger:    cp.cfg.Logger,
+
+		NodeMonitorGracePeriod: cp.cfg.NodeMonitorGracePeriod,
 	})
 }
 

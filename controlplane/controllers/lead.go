@@ -22,6 +22,7 @@ var (
 	_ controller = (*scheduler)(nil)
 	_ controller = (*endpointsMirror)(nil)
 	_ controller = (*serviceAccountController)(nil)
+	_ controller = (*nodeLifecycle)(nil)
 )
 
 // runControllers runs one term of leadership: fresh informers, every
@@ -69,7 +70,7 @@ func (m *Manager) newControllers(f informers.SharedInformerFactory) ([]controlle
 	if err != nil {
 		return nil, fmt.Errorf("serviceaccount controller: %w", err)
 	}
-	ctrls := []controller{eps, sched, mirror, accounts}
+	ctrls := []controller{eps, sched, mirror, accounts, newNodeLifecycle(m.cfg.Client, f, m.cfg.NodeMonitorGracePeriod, m.cfg.PodEvictionTimeout, m.cfg.Logger)}
 	if m.cfg.NodeCIDRs != nil {
 		ipam, err := newNodeIPAM(m.cfg.Client, f, m.cfg.NodeCIDRs, m.cfg.Logger)
 		if err != nil {

@@ -81,6 +81,11 @@ type Config struct {
 	// RootCA is the PEM of the cluster CA, published in every namespace as
 	// the kube-root-ca.crt ConfigMap; nil publishes nothing.
 	RootCA []byte
+	// NodeMonitorGracePeriod is how long a node may miss heartbeats before
+	// it is marked NotReady (default DefaultNodeMonitorGracePeriod);
+	// PodEvictionTimeout how long a pod without a toleration of its own
+	// stays on such a node (default DefaultPodEvictionTimeout).
+	NodeMonitorGracePeriod, PodEvictionTimeout time.Duration
 	// EndpointSliceWorkers is the number of concurrent service syncs; default 4.
 	EndpointSliceWorkers int
 	Logger               *slog.Logger // default slog.Default()
@@ -127,6 +132,8 @@ func (c *Config) setDefaults() error {
 	setDefault(&c.RepairInterval, DefaultRepairInterval)
 	setDefault(&c.ResyncPeriod, DefaultResyncPeriod)
 	setDefault(&c.EndpointSliceWorkers, 4)
+	setDefault(&c.NodeMonitorGracePeriod, DefaultNodeMonitorGracePeriod)
+	setDefault(&c.PodEvictionTimeout, DefaultPodEvictionTimeout)
 	if c.Bind == nil {
 		c.Bind = BindSubresource(c.Client)
 	}
