@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -36,9 +37,10 @@ listens on 127.0.0.1:6443 inside the namespace: run clients with sandbox exec.`,
 
 func newSandboxUpCmd(registry *string) *cobra.Command {
 	var o sandbox.Options
+	var nodes, controlPlanes int
 	cmd := &cobra.Command{
-		Use:   "up [--name NAME] [--data-dir DIR] [--binary PATH] [-- DAEMON FLAGS...]",
-		Short: "Create a sandbox and start the daemon in it; returns once its API is ready",
+		Use:   "up [--name NAME] [--nodes N --control-planes M] [--data-dir DIR] [--binary PATH] [-- DAEMON FLAGS...]",
+		Short: "Create a sandbox (or a cluster of sandbox nodes) and start the daemon in it; returns once its API is ready",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 && cmd.ArgsLenAtDash() != 0 {
 				return fmt.Errorf("unexpected argument %q (daemon flags go after --)", args[0])
@@ -52,6 +54,9 @@ func newSandboxUpCmd(registry *string) *cobra.Command {
 			o.ExtraArgs, o.RegistryDir = args, *registry
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if nodes > 1 || controlPlanes > 1 {
+				return upCluster(ctx, cmd.OutOrStdout(), o, nodes, controlPlanes)
+			}
 			r, err := sandbox.Up(ctx, o)
 			if err != nil {
 				return err
@@ -65,8 +70,40 @@ func newSandboxUpCmd(registry *string) *cobra.Command {
 	f.StringVar(&o.DataDir, "data-dir", "", "daemon data dir (default /tmp/switchyard-sandbox-NAME; removed by down only if up created it)")
 	f.StringVar(&o.Binary, "binary", "", "switchyard binary to run (default: this one)")
 	f.DurationVar(&o.ReadyTimeout, "timeout", sandbox.DefaultReadyTimeout, "how long to wait for the API")
+	f.IntVar(&nodes, "nodes", 1, "number of nodes: more than 1 builds a cluster of sandbox nodes NAME-n1… on an underlay bridge ("+sandbox.UnderlayPrefix.String()+") in namespace NAME-ul")
+	f.IntVar(&controlPlanes, "control-planes", 1, "how many of the --nodes run a control plane (the others join as workers)")
 	f.BoolVar(&o.Uplink, "uplink", false, "give the node an uplink "+sandbox.UplinkNodeAddr.String()+" to an outside namespace NAME-out ("+sandbox.UplinkOutsideAddr.Addr().String()+") for node-port clients; sandbox exec --outside runs there")
 	return cmd
+}
+
+// upCluster builds a sandbox cluster (sandbox.UpCluster).
+func upCluster(ctx context.Context, w io.Writer, o sandbox.Options, nodes, controlPlanes int) error {
+	if o.Uplink {
+		return errors.New("--uplink is for a single sandbox node, not a cluster")
+	}
+	if o.Name == "" {
+		o.Name = "sy-c-" + sandbox.UniqueSuffix()
+	}
+	start := time.Now()
+	c, err := sandbox.UpCluster(ctx, sandbox.ClusterOptions{
+		Name: o.Name, Nodes: nodes, ControlPlanes: controlPlanes, DataDir: o.DataDir,
+		Binary: o.Binary, ExtraArgs: o.ExtraArgs, RegistryDir: o.RegistryDir, ReadyTimeout: o.ReadyTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "sandbox cluster %s is up in %v: %d nodes, %d control planes, underlay %s in namespace %s\n",
+		c.Name, time.Since(start).Round(100*time.Millisecond), nodes, controlPlanes, sandbox.UnderlayPrefix, c.Underlay)
+	for i, name := range c.Nodes {
+		role := "control plane"
+		if i >= controlPlanes {
+			role = "worker"
+		}
+		fmt.Fprintf(w, "  %s/n%d: node %s, %s, %s on %s\n", c.Name, i+1, name, role, sandbox.UnderlayAddr(i+1).Addr(), sandbox.UnderlayIf)
+	}
+	fmt.Fprintf(w, "Run commands on a node (KUBECONFIG is set):\n  switchyard sandbox exec %s/n1 -- kubectl get nodes -o wide\n", c.Name)
+	fmt.Fprintf(w, "Remove it with: switchyard sandbox down %s\n", c.Name)
+	return nil
 }
 
 func printUp(w io.Writer, r *sandbox.Record) {
@@ -86,7 +123,7 @@ func newSandboxDownCmd(registry *string) *cobra.Command {
 	o := sandbox.DownOptions{}
 	cmd := &cobra.Command{
 		Use:   "down NAME...",
-		Short: "Stop a sandbox's daemon and remove everything the sandbox created",
+		Short: "Stop a sandbox's daemon (or every node of a sandbox cluster) and remove everything the sandbox created",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, names []string) error {
 			if err := needRoot(); err != nil {
@@ -95,7 +132,10 @@ func newSandboxDownCmd(registry *string) *cobra.Command {
 			o.RegistryDir = *registry
 			var errs []error
 			for _, name := range names {
-				err := sandbox.Down(cmd.Context(), name, o)
+				err := sandbox.DownCluster(cmd.Context(), name, o)
+				if errors.Is(err, sandbox.ErrNotFound) {
+					err = sandbox.Down(cmd.Context(), sandbox.ResolveName(name), o)
+				}
 				switch {
 				case errors.Is(err, sandbox.ErrNotFound):
 					fmt.Fprintf(cmd.OutOrStdout(), "sandbox %s: not found, nothing to remove\n", name)
@@ -116,7 +156,7 @@ func newSandboxDownCmd(registry *string) *cobra.Command {
 func newSandboxExecCmd(registry *string) *cobra.Command {
 	var outside bool
 	cmd := &cobra.Command{
-		Use:   "exec [--outside] NAME -- COMMAND [ARG...]",
+		Use:   "exec [--outside] NAME|CLUSTER/nI -- COMMAND [ARG...]",
 		Short: "Run a command inside a sandbox's network namespace, with KUBECONFIG set",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -156,7 +196,7 @@ func runSandboxExec(cmd *cobra.Command, registry, name string, argv []string, ou
 	signal.Notify(tty, syscall.SIGINT, syscall.SIGQUIT)
 	defer signal.Stop(fwd)
 	defer signal.Stop(tty)
-	return sandbox.Exec(cmd.Context(), name, argv, sandbox.ExecOptions{
+	return sandbox.Exec(cmd.Context(), sandbox.ResolveName(name), argv, sandbox.ExecOptions{
 		RegistryDir: registry,
 		Stdin:       cmd.InOrStdin(),
 		Stdout:      cmd.OutOrStdout(),

@@ -45,6 +45,9 @@ type Options struct {
 	// second namespace, OutsideName(Name), holding UplinkOutsideAddr: an
 	// outside client for node ports.
 	Uplink bool
+	// Underlay, when set, links the node to a cluster's underlay bridge
+	// (see UpCluster).
+	Underlay *Underlay
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`)
@@ -83,6 +86,11 @@ func start(ctx context.Context, o Options, r *Record) error {
 	defer n.Close()
 	if o.Uplink {
 		if err := createUplink(o.RegistryDir, r, n); err != nil {
+			return err
+		}
+	}
+	if o.Underlay != nil {
+		if err := attachUnderlay(n, o.Underlay); err != nil {
 			return err
 		}
 	}
