@@ -55,6 +55,7 @@ type daemonFlags struct {
 	joinTokenFile string
 	joinTokenTTL  time.Duration
 	gracePeriod   time.Duration
+	statusFreq    time.Duration
 	logFormat     string
 	logLevel      string
 	cleanup       bool
@@ -106,6 +107,7 @@ func newDaemonCmd(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.joinTokenFile, "join-token-file", "", "file holding the cluster's join token (the first control plane's <data-dir>/join-token)")
 	fl.DurationVar(&f.joinTokenTTL, "join-token-ttl", 0, "validity of the join token the first control plane creates (0: no expiry)")
 	fl.DurationVar(&f.gracePeriod, "node-monitor-grace-period", 40*time.Second, "how long a node may miss heartbeats before it is marked NotReady")
+	fl.DurationVar(&f.statusFreq, "node-status-update-frequency", 10*time.Second, "how often the node agent posts node status and renews its Lease (keep it well below --node-monitor-grace-period)")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fl.StringVar(&f.overlay, "overlay", "auto", "pod network across nodes: auto (direct routes to on-link nodes, VXLAN to the others), vxlan (device syvx0, VNI 1, UDP 8472) or route")
@@ -335,17 +337,18 @@ func agentConfig(f *daemonFlags, log *slog.Logger) (agent.Config, error) {
 		return agent.Config{}, err
 	}
 	return agent.Config{
-		Overlay:       mode,
-		NodeIP:        nodeIP,
-		ServiceCIDR:   svc.Masked(),
-		NodeName:      f.nodeName,
-		DataDir:       f.dataDir,
-		CgroupRoot:    f.cgroup,
-		ClusterCIDR:   cluster.Masked(),
-		ClusterDNS:    dns,
-		ClusterDomain: f.clusterDomain,
-		Version:       version,
-		Logger:        log,
+		Overlay:           mode,
+		NodeIP:            nodeIP,
+		HeartbeatInterval: f.statusFreq,
+		ServiceCIDR:       svc.Masked(),
+		NodeName:          f.nodeName,
+		DataDir:           f.dataDir,
+		CgroupRoot:        f.cgroup,
+		ClusterCIDR:       cluster.Masked(),
+		ClusterDNS:        dns,
+		ClusterDomain:     f.clusterDomain,
+		Version:           version,
+		Logger:            log,
 	}, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,8 +18,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/switchyard-net/switchyard/internal/sandbox"
 )
 
 // loopbackCluster is a set of control planes in the test's network
@@ -193,4 +197,261 @@ func TestThreeControlPlanes(t *testing.T) {
 		return nil
 	})
 	t.Logf("503 answered %v after the second kill", time.Since(start))
+}
+
+// sandboxCluster is a sandbox cluster of netns nodes on an underlay.
+type sandboxCluster struct {
+	t        *testing.T
+	registry string
+	rec      *sandbox.ClusterRecord
+	n1       *sandbox.NS
+	client   kubernetes.Interface
+}
+
+func upSandboxCluster(t *testing.T, nodes, controlPlanes int, extra ...string) *sandboxCluster {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the cluster's nodes are network namespaces")
+	}
+	c := &sandboxCluster{t: t, registry: t.TempDir()}
+	name := "sy-e2e-c-" + sandbox.UniqueSuffix()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	rec, err := sandbox.UpCluster(ctx, sandbox.ClusterOptions{
+		Name: name, Nodes: nodes, ControlPlanes: controlPlanes, Binary: binary, DataDir: t.TempDir(),
+		RegistryDir: c.registry, ExtraArgs: append([]string{"--log-level", "debug"}, extra...),
+	})
+	if err != nil {
+		t.Fatalf("sandbox cluster up: %v", err)
+	}
+	t.Logf("sandbox cluster of %d nodes (%d control planes) Ready in %v", nodes, controlPlanes, time.Since(start).Round(time.Millisecond))
+	c.rec = rec
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, n := range rec.Nodes {
+				if r, err := sandbox.Load(c.registry, n); err == nil {
+					b, _ := os.ReadFile(r.LogFile())
+					t.Logf("%s daemon log (tail):\n%s", n, tail(string(b), 6000))
+				}
+			}
+		}
+		if err := sandbox.DownCluster(context.Background(), name, sandbox.DownOptions{RegistryDir: c.registry, StopTimeout: 5 * time.Second}); err != nil {
+			t.Errorf("sandbox cluster down: %v", err)
+		}
+	})
+	if c.n1, err = sandbox.OpenNS(rec.Nodes[0]); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.n1.Close() })
+	rc, err := clientcmd.BuildConfigFromFlags("", c.node(1).Kubeconfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Dial = c.n1.DialContext
+	c.client = kubernetes.NewForConfigOrDie(rc)
+	return c
+}
+
+func (c *sandboxCluster) node(i int) *sandbox.Record {
+	c.t.Helper()
+	r, err := sandbox.Load(c.registry, c.rec.Nodes[i-1])
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return r
+}
+
+func nodeReadyStatus(n *corev1.Node) corev1.ConditionStatus {
+	for _, cond := range n.Status.Conditions {
+		if cond.Type == corev1.NodeReady {
+			return cond.Status
+		}
+	}
+	return ""
+}
+
+func internalIP(n *corev1.Node) string {
+	for _, a := range n.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			return a.Address
+		}
+	}
+	return ""
+}
+
+// runIn runs the switchyard binary inside the sandbox node's namespace.
+func runIn(t *testing.T, nodeNS string, args ...string) (string, error) {
+	t.Helper()
+	ns, err := sandbox.OpenNS(nodeNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := ns.Command(ctx, binary, args...).CombinedOutput()
+	return string(out), err
+}
+
+// TestClusterJoinAndNodeFailure builds a two-node sandbox cluster (a
+// control plane and a worker that joined with the token) and checks that
+// both are Ready with their underlay address as InternalIP and pod CIDRs
+// of their own; that a wrong token is refused for either role and changes
+// nothing; and that once the worker's daemon is killed, its node turns
+// NotReady after the (short) grace period and its pod's endpoint becomes
+// not ready in the EndpointSlice, until the restarted daemon (no token: it
+// rejoins from its data dir) makes both Ready again.
+func TestClusterJoinAndNodeFailure(t *testing.T) {
+	c := upSandboxCluster(t, 2, 1, "--node-monitor-grace-period", "4s", "--node-status-update-frequency", "1s")
+	ctx := context.Background()
+	nodes, err := c.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil || len(nodes.Items) != 2 {
+		t.Fatalf("nodes: %d, %v; want 2", len(nodes.Items), err)
+	}
+	cidrs := map[string]bool{}
+	for i, n := range nodes.Items {
+		if nodeReadyStatus(&n) != corev1.ConditionTrue {
+			t.Errorf("node %s is %s, want Ready", n.Name, nodeReadyStatus(&n))
+		}
+		want := sandbox.UnderlayAddr(slices.Index(c.rec.Nodes, n.Name) + 1).Addr().String()
+		if got := internalIP(&nodes.Items[i]); got != want {
+			t.Errorf("node %s InternalIP %q, want %q", n.Name, got, want)
+		}
+		if n.Spec.PodCIDR == "" || cidrs[n.Spec.PodCIDR] {
+			t.Errorf("node %s pod CIDR %q: empty or shared", n.Name, n.Spec.PodCIDR)
+		}
+		cidrs[n.Spec.PodCIDR] = true
+	}
+
+	// A wrong token, as a worker and as a control plane: refused, no data
+	// dir, no Node, no etcd member.
+	tok, err := os.ReadFile(filepath.Join(c.node(1).DataDir, "join-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(strings.TrimSpace(string(tok)), ".")
+	parts[2] = strings.Repeat("x", len(parts[2]))
+	bad := filepath.Join(t.TempDir(), "bad-token")
+	os.WriteFile(bad, []byte(strings.Join(parts, ".")), 0o600)
+	badDir := filepath.Join(t.TempDir(), "bad")
+	join := []string{"daemon", "--data-dir", badDir, "--node-name", "sy-bad-join", "--join", "https://" + sandbox.UnderlayAddr(1).Addr().String() + ":6443", "--join-token-file", bad}
+	for _, role := range [][]string{{"--control-plane=false"}, {"--node-ip", sandbox.UnderlayAddr(2).Addr().String(), "--api-addr", "127.0.0.1:7443"}} {
+		out, err := runIn(t, c.rec.Nodes[1], append(slices.Clone(join), role...)...)
+		if err == nil || !strings.Contains(out, "join token rejected") {
+			t.Fatalf("join %v with a wrong token: %v\n%s", role, err, out)
+		}
+	}
+	if _, err := os.Stat(badDir); !os.IsNotExist(err) {
+		t.Errorf("a refused join wrote its data dir (stat: %v)", err)
+	}
+	if _, err := c.client.CoreV1().Nodes().Get(ctx, "sy-bad-join", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("a refused join made a Node: %v", err)
+	}
+
+	// A pod on the worker behind a Service.
+	worker := c.rec.Nodes[1]
+	pod := servicePod("web-w", 8080, map[string]string{"app": "web-w"}, true)
+	pod.Spec.NodeName = worker
+	if _, err := c.client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	svc := selecting("web-w", map[string]string{"app": "web-w"})
+	svc.Spec.Ports = []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}
+	if _, err := c.client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	endpointReady := func() string {
+		slices, err := c.client.DiscoveryV1().EndpointSlices("default").List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=web-w"})
+		if err != nil || len(slices.Items) == 0 || len(slices.Items[0].Endpoints) == 0 {
+			return "none"
+		}
+		e := slices.Items[0].Endpoints[0]
+		if e.Conditions.Ready == nil {
+			return "nil"
+		}
+		return fmt.Sprint(*e.Conditions.Ready)
+	}
+	eventually(t, "the worker's pod endpoint ready", 90*time.Second, func() error {
+		if got := endpointReady(); got != "true" {
+			return fmt.Errorf("endpoint ready: %s", got)
+		}
+		return nil
+	})
+
+	// kill -9 of the worker's daemon: NotReady after the grace period, the
+	// endpoint not ready.
+	w := c.node(2)
+	if err := syscall.Kill(-w.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	eventually(t, "worker NotReady and its endpoint not ready", 60*time.Second, func() error {
+		n, err := c.client.CoreV1().Nodes().Get(ctx, worker, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if s := nodeReadyStatus(n); s != corev1.ConditionUnknown {
+			return fmt.Errorf("node Ready %s", s)
+		}
+		if got := endpointReady(); got != "false" {
+			return fmt.Errorf("endpoint ready: %s", got)
+		}
+		return nil
+	})
+	t.Logf("daemon killed → node Unknown and endpoint not ready in %v (grace period 4s)", time.Since(killed).Round(time.Millisecond))
+
+	// Restarted (same arguments; the data dir has its node.kubeconfig): the
+	// node and the endpoint become ready again on their own.
+	restartSandboxDaemon(t, w)
+	restarted := time.Now()
+	eventually(t, "worker Ready and its endpoint ready again", 60*time.Second, func() error {
+		n, err := c.client.CoreV1().Nodes().Get(ctx, worker, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if s := nodeReadyStatus(n); s != corev1.ConditionTrue {
+			return fmt.Errorf("node Ready %s", s)
+		}
+		if got := endpointReady(); got != "true" {
+			return fmt.Errorf("endpoint ready: %s", got)
+		}
+		return nil
+	})
+	t.Logf("daemon restarted → node Ready and endpoint ready in %v", time.Since(restarted).Round(time.Millisecond))
+}
+
+// restartSandboxDaemon starts the daemon of r again with its recorded
+// arguments, in its namespace and cgroup, logging to its log.
+func restartSandboxDaemon(t *testing.T, r *sandbox.Record) {
+	t.Helper()
+	for i := 0; i < 250 && syscall.Kill(r.PID, 0) == nil; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	ns, err := sandbox.OpenNS(r.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	logf, err := os.OpenFile(r.LogFile(), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := ns.Command(context.Background(), r.Binary, r.Args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if r.Cgroup != "" {
+		cg, err := os.Open(filepath.Join(r.Cgroup, "daemon"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cg.Close()
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(cg.Fd())
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("restart daemon: %v", err)
+	}
+	go cmd.Wait()
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
 }
