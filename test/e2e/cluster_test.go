@@ -103,7 +103,7 @@ func (c *loopbackCluster) clientAt(dataDir string, i int) kubernetes.Interface {
 }
 
 func configMap(name string) *corev1.ConfigMap {
-	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"k": name}}
+	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"e2e": "cluster"}}, Data: map[string]string{"k": name}}
 }
 
 // TestThreeControlPlanes joins two control planes to a first one with its
@@ -168,7 +168,7 @@ func TestThreeControlPlanes(t *testing.T) {
 		return err
 	})
 	t.Logf("write accepted %v after kill -9 of n1", time.Since(start))
-	list, err := c.clientAt(dirs[1], 3).CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{})
+	list, err := c.clientAt(dirs[1], 3).CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{LabelSelector: "e2e=cluster"})
 	if err != nil || len(list.Items) != 4 {
 		t.Fatalf("list through n3: %d config maps, err %v; want 4", len(list.Items), err)
 	}
