@@ -218,6 +218,9 @@ func RunRollout(ctx context.Context, o RolloutOptions) (res *RolloutResult, err 
 	if err != nil {
 		return nil, err
 	}
+	if err := b.waitController(ctx); err != nil {
+		return nil, err
+	}
 	if err := b.waitReplicas(ctx, 90*time.Second); err != nil {
 		return nil, err
 	}
@@ -491,6 +494,25 @@ func (b *rollBench) roll(ctx context.Context, version int) error {
 		}
 	}
 	return b.waitReplicas(ctx, 2*time.Minute)
+}
+
+// waitController makes a missing Deployment controller a clear error
+// rather than a long wait: the Deployment's status must be observed.
+func (b *rollBench) waitController(ctx context.Context) error {
+	if b.o.Workload != "deployment" {
+		return nil
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		d, err := b.client.AppsV1().Deployments(rollNS).Get(ctx, rollApp, metav1.GetOptions{})
+		if err == nil && d.Status.ObservedGeneration > 0 {
+			return nil
+		}
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return errors.New("no Deployment controller observed the Deployment within 20s; --workload pods replaces bare pods instead")
 }
 
 func (b *rollBench) waitPodReady(ctx context.Context, name string) error {
