@@ -1,6 +1,10 @@
 package runner
 
 import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -49,5 +53,35 @@ func TestInitContainers(t *testing.T) {
 	}
 	if condition(st, corev1.PodInitialized) != corev1.ConditionFalse || st.InitContainerStatuses[0].State.Terminated.ExitCode != 3 {
 		t.Errorf("status: %s %+v", describe(st), st.InitContainerStatuses)
+	}
+}
+
+// TestSidecarStopsLast: a sidecar starts before the app container and,
+// when the pod stops, gets SIGTERM only after the app container exited.
+func TestSidecarStopsLast(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, nil)
+	marks := t.TempDir()
+	always := corev1.ContainerRestartPolicyAlways
+	side := shell(fmt.Sprintf(`trap 'echo sidecar >> %s/order; exit 0' TERM; echo up; while :; do sleep 0.05; done`, marks))
+	side.Name, side.RestartPolicy = "side", &always
+	app := shell(fmt.Sprintf(`trap 'sleep 0.5; echo app >> %s/order; exit 0' TERM; echo up; while :; do sleep 0.05; done`, marks))
+	app.Name = "app"
+	pod := testPod(t, corev1.RestartPolicyAlways, app)
+	pod.Spec.InitContainers = []corev1.Container{side}
+	e.sync(e.spec(pod))
+	st := e.waitStatus(pod.UID, 10*time.Second, "both running", func(st corev1.PodStatus) bool {
+		return running(0)(st) && len(st.InitContainerStatuses) == 1 && st.InitContainerStatuses[0].State.Running != nil
+	})
+	if condition(st, corev1.PodInitialized) != corev1.ConditionTrue {
+		t.Errorf("status: %s", describe(st))
+	}
+	e.waitLog(pod, "app", "up")
+	e.waitLog(pod, "side", "up")
+	if err := e.r.Stop(context.Background(), pod.UID, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(marks, "order")); string(b) != "app\nsidecar\n" {
+		t.Errorf("order of SIGTERMs handled: %q, want the app container first", b)
 	}
 }

@@ -70,25 +70,33 @@ func (r *Runner) Stop(ctx context.Context, uid types.UID, grace time.Duration) e
 	return nil
 }
 
-// stopContainers ends restarts and probes, then stops every running
-// container in parallel with stopInstance (preStop, SIGTERM, SIGKILL).
+// stopContainers ends restarts and probes, then stops the running
+// containers with stopInstance (preStop, SIGTERM, SIGKILL): app and plain
+// init containers in parallel, then, as kubelet does, the sidecars (init
+// containers with restartPolicy Always) in reverse order with what is left
+// of grace, so that they serve the app containers to their end.
 func (p *pod) stopContainers(ctx context.Context, grace time.Duration) {
+	deadline := time.Now().Add(grace)
 	p.mu.Lock()
 	p.noRestart = true
 	type running struct {
 		c    *container
 		inst *instance
 	}
-	var rs []running
+	var main, sidecars []running
 	for _, c := range p.all() {
-		if c.inst != nil {
-			rs = append(rs, running{c, c.inst})
+		switch {
+		case c.inst == nil:
+		case c.sidecar():
+			sidecars = append([]running{{c, c.inst}}, sidecars...)
+		default:
+			main = append(main, running{c, c.inst})
 		}
 	}
 	p.mu.Unlock()
 	p.halt() // probes and back-off waits end; processes are still watched
 	var wg sync.WaitGroup
-	for _, r := range rs {
+	for _, r := range main {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -96,4 +104,7 @@ func (p *pod) stopContainers(ctx context.Context, grace time.Duration) {
 		}()
 	}
 	wg.Wait()
+	for _, r := range sidecars {
+		r.c.stopInstance(ctx, r.inst, max(0, time.Until(deadline)), "pod stopping (sidecar)")
+	}
 }
