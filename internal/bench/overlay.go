@@ -156,6 +156,11 @@ func RunOverlay(ctx context.Context, o OverlayOptions) (res *OverlayResult, err 
 	defer func() {
 		err = errors.Join(err, o.Overlay.Remove(context.WithoutCancel(ctx)), t.close())
 	}()
+	if o.ClusterIP != nil {
+		if err := t.loadBalancers(ctx, &o); err != nil {
+			res.Skipped[PathClusterRoute], res.Skipped[PathClusterVXLAN] = err.Error(), err.Error()
+		}
+	}
 	for run := range o.Runs {
 		for _, path := range OverlayPaths {
 			if ctx.Err() != nil {
@@ -195,6 +200,35 @@ func RunOverlay(ctx context.Context, o OverlayOptions) (res *OverlayResult, err 
 	return res, nil
 }
 
+var (
+	overlayVIP     = netip.MustParseAddr("10.96.0.100") // port 80 → pod 2's netexec
+	overlayVIPBulk = netip.MustParseAddr("10.96.0.101") // iperf3 port → pod 2's iperf3
+)
+
+// loadBalancers programs the ClusterIPs in both nodes, for the whole run:
+// on a real node the services' hooks (and conntrack) see every path's
+// packets, pod to pod and node to node included, so every path pays them.
+func (t *overlayTopo) loadBalancers(ctx context.Context, o *OverlayOptions) error {
+	pod2 := t.podIPs[1]
+	svcs := []Service{
+		{Namespace: "default", Name: "web", ClusterIP: overlayVIP, Port: 80,
+			Endpoints: []netip.AddrPort{netip.AddrPortFrom(pod2, overlayServerPort)}},
+		{Namespace: "default", Name: "bulk", ClusterIP: overlayVIPBulk, Port: overlayIperfPort,
+			Endpoints: []netip.AddrPort{netip.AddrPortFrom(pod2, overlayIperfPort)}},
+	}
+	for _, n := range t.nodes {
+		lb, err := o.ClusterIP(ctx, Node{NS: n.NS, ClusterCIDR: overlayClusterCIDR, Cgroup: t.cgroup, Name: o.Prefix + n.Name})
+		if err != nil {
+			return err
+		}
+		t.lbs = append(t.lbs, lb)
+		if err := lb.Program(ctx, svcs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // measurePath programs what path needs and runs the load tests.
 func (t *overlayTopo) measurePath(ctx context.Context, o *OverlayOptions, res *OverlayResult, path string, run int) ([]OverlayFigure, error) {
 	client, target := t.nodes[0].NS, netip.AddrPortFrom(t.nodes[1].IP, overlayServerPort)
@@ -224,24 +258,10 @@ func (t *overlayTopo) measurePath(ctx context.Context, o *OverlayOptions, res *O
 		bulkTarget = netip.AddrPortFrom(t.podIPs[1], overlayIperfPort)
 	}
 	if strings.HasPrefix(path, "clusterip") {
-		if o.ClusterIP == nil {
+		if len(t.lbs) == 0 {
 			return nil, errors.New("no load-balancer wired")
 		}
-		lb, err := o.ClusterIP(ctx, Node{NS: t.nodes[0].NS, ClusterCIDR: overlayClusterCIDR, Cgroup: t.cgroup, Name: o.Prefix})
-		if err != nil {
-			return nil, err
-		}
-		defer lb.Clear(context.WithoutCancel(ctx))
-		vip, vipBulk := netip.MustParseAddr("10.96.0.100"), netip.MustParseAddr("10.96.0.101")
-		err = lb.Program(ctx, []Service{
-			{Namespace: "default", Name: "web", ClusterIP: vip, Port: 80, Endpoints: []netip.AddrPort{target}},
-			{Namespace: "default", Name: "bulk", ClusterIP: vipBulk, Port: overlayIperfPort,
-				Endpoints: []netip.AddrPort{netip.AddrPortFrom(target.Addr(), overlayIperfPort)}},
-		})
-		if err != nil {
-			return nil, err
-		}
-		target, bulkTarget = netip.AddrPortFrom(vip, 80), netip.AddrPortFrom(vipBulk, overlayIperfPort)
+		target, bulkTarget = netip.AddrPortFrom(overlayVIP, 80), netip.AddrPortFrom(overlayVIPBulk, overlayIperfPort)
 	}
 	if err := t.waitHTTP(ctx, client, target); err != nil {
 		return nil, err

@@ -61,6 +61,25 @@ func (r *OverlayResult) WriteTable(w io.Writer) {
 		}
 		fmt.Fprintln(w, row+" |")
 	}
+	fmt.Fprintln(w, "\nCPU time per operation (cgroup of load generator and servers) relative to the underlay's — the steadier figure on a shared machine; its inverse is the efficiency:")
+	fmt.Fprintln(w, "\n| path | CPU/req × underlay | CPU/conn × underlay | CPU/MB × underlay |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	for _, p := range OverlayPaths {
+		if _, ok := r.median(p, "rr", cpu); !ok {
+			continue
+		}
+		row := "| " + p
+		for _, test := range []string{"rr", "conn", "bulk"} {
+			v, _ := r.median(p, test, cpu)
+			base, _ := r.median(PathUnderlay, test, cpu)
+			if base > 0 {
+				row += fmt.Sprintf(" | %.2f", v/base)
+			} else {
+				row += " | –"
+			}
+		}
+		fmt.Fprintln(w, row+" |")
+	}
 	for _, pair := range [][2]string{{PathClusterRoute, PathRoute}, {PathClusterVXLAN, PathVXLAN}} {
 		var parts []string
 		for _, t := range []struct {
@@ -69,8 +88,10 @@ func (r *OverlayResult) WriteTable(w io.Writer) {
 		}{{"rr", ops}, {"conn", ops}, {"bulk", gbps}} {
 			a, ok1 := r.median(pair[0], t.test, t.fig)
 			b, ok2 := r.median(pair[1], t.test, t.fig)
-			if ok1 && ok2 && b > 0 {
-				parts = append(parts, fmt.Sprintf("%s %.3f", t.test, a/b))
+			ca, _ := r.median(pair[0], t.test, cpu)
+			cb, _ := r.median(pair[1], t.test, cpu)
+			if ok1 && ok2 && b > 0 && cb > 0 {
+				parts = append(parts, fmt.Sprintf("%s rate %.3f, CPU/op %.3f", t.test, a/b, ca/cb))
 			}
 		}
 		if len(parts) > 0 {

@@ -38,6 +38,7 @@ type overlayTopo struct {
 	cgroup string
 	cgFD   *os.File
 	procs  []*exec.Cmd
+	lbs    []LB
 }
 
 // newOverlayTopo builds two nodes on the underlay, a pod on each, and
@@ -221,6 +222,9 @@ func (t *overlayTopo) waitHTTP(ctx context.Context, ns *sandbox.NS, target netip
 // close stops every child and removes the cgroup and the namespaces.
 func (t *overlayTopo) close() error {
 	var errs []error
+	for _, lb := range t.lbs {
+		errs = append(errs, lb.Clear(context.Background()))
+	}
 	if t.cgroup != "" {
 		errs = append(errs, cgroup.Kill(t.cgroup, 5*time.Second))
 	}
