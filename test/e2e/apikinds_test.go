@@ -149,3 +149,18 @@ func TestSystemObjects(t *testing.T) {
 		t.Errorf("kubectl get ep:\n%s", out)
 	}
 }
+
+// userServices counts the Services of a list other than default/kubernetes,
+// which every cluster has.
+func userServices(list *corev1.ServiceList) int {
+	if list == nil {
+		return 0
+	}
+	n := 0
+	for _, s := range list.Items {
+		if s.Namespace != "default" || s.Name != "kubernetes" {
+			n++
+		}
+	}
+	return n
+}
