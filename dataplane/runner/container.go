@@ -117,8 +117,9 @@ func (c *container) supervise(inst *instance, delay time.Duration) {
 				continue
 			}
 		}
-		if fresh {
-			c.postStart(inst)
+		if fresh && c.hook(false) != nil {
+			// Beside the wait, so that an exit ends the hook (inst.ctx).
+			c.p.r.spawn(c.p, func() { c.postStart(inst) })
 		}
 		if !waitExit(c.p.ctx, inst) {
 			inst.cancel()

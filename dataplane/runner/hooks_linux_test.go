@@ -91,6 +91,16 @@ func TestPostStart(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
+	// A postStart hook that never ends does not keep the container's exit
+	// from being seen.
+	hang := shell(`sleep 0.5; exit 0`)
+	hang.Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sleep", "1000"}}}}
+	pod3 := testPod(t, corev1.RestartPolicyNever, hang)
+	e.sync(e.spec(pod3))
+	e.waitStatus(pod3.UID, 10*time.Second, "Succeeded despite a hanging postStart", func(st corev1.PodStatus) bool {
+		return st.Phase == corev1.PodSucceeded
+	})
+
 	bad := shell(`echo up; exec sleep 1000`)
 	bad.Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
 		Command: []string{"sh", "-c", "echo nope; exit 7"}}}}
