@@ -410,3 +410,40 @@ func TestOverlayTwoNodes(t *testing.T) {
 		})
 	}
 }
+
+// TestOverlaySandboxCluster: in a three-node sandbox cluster (one control
+// plane, two workers, the default --overlay auto: direct routes on the
+// shared underlay), a pod on every node reaches the pods on every other
+// node by pod IP with its source kept, and the workers' pods reach a
+// ClusterIP whose endpoint is on the other worker.
+func TestOverlaySandboxCluster(t *testing.T) {
+	sc := upSandboxCluster(t, 3, 1)
+	c := &ovCluster{t: t, client: sc.client}
+	ctx := context.Background()
+	type placed struct {
+		pod *corev1.Pod
+		ns  *sandbox.NS
+	}
+	var pods []placed
+	for i, node := range sc.rec.Nodes {
+		p, ns := c.pod(fmt.Sprintf("web-%d", i+1), &ovNode{name: node})
+		pods = append(pods, placed{p, ns})
+	}
+	for _, a := range pods {
+		for _, b := range pods {
+			if a.pod.Name == b.pod.Name {
+				continue
+			}
+			c.eventually(a.pod.Name+" → "+b.pod.Name, a.ns, "", "http://"+b.pod.Status.PodIP+":8080/clientip", func(s string) bool {
+				return strings.HasPrefix(s, a.pod.Status.PodIP+":")
+			})
+		}
+	}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: corev1.ServiceSpec{
+		Selector: map[string]string{"app": "web-2"}, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
+	svc, err := c.client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.eventually("pod on n3 → ClusterIP → pod on n2", pods[2].ns, "", "http://"+svc.Spec.ClusterIP+"/hostname", is("web-2"))
+}
