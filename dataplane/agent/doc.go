@@ -14,6 +14,10 @@
 //     sy-<node>-<first 8 characters of the UID> wired to the bridge, its own
 //     resolv.conf and hosts, and its processes (runner). Runner status
 //     changes are written back to pod.status (only when something changed).
+//   - It caches the cluster's ConfigMaps, Secrets and Services for the
+//     runner (env sources, volumes, service link variables); a ConfigMap
+//     or Secret change re-syncs the pods of its namespace, whose volumes
+//     are then rewritten.
 //   - A pod with a deletionTimestamp is stopped (its grace period), unwired,
 //     its IP released, and then deleted for good (gracePeriodSeconds=0 with
 //     a UID precondition). A pod that vanishes while wired (a force delete)

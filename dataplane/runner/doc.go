@@ -22,7 +22,31 @@
 //     killed with cgroup.kill without touching its siblings; exec'd
 //     commands join their container's leaf),
 //   - its own session and process group, stdin from /dev/null, and stdout
-//     and stderr appended to DataDir/pods/<ns>_<pod>/<container>.log.
+//     and stderr appended to DataDir/pods/<ns>_<pod>/<container>.log,
+//   - the pod's volumes bind-mounted at their mountPaths in that mount
+//     namespace only (see stageMounts for how missing mount points are
+//     made without touching the node's filesystem).
+//
+// # Environment and volumes
+//
+// The environment is built as kubelet builds it (containerEnv): env with
+// $(VAR) expansion, valueFrom (fieldRef, resourceFieldRef, configMapKeyRef,
+// secretKeyRef), envFrom, and the Services' link variables. ConfigMaps,
+// Secrets and Services come from Config.Objects (the agent's informer
+// caches). A missing required reference keeps the container Waiting with
+// CreateContainerConfigError; it is retried on the next Sync of the pod.
+// configMap, secret, downwardAPI and projected volumes are written under
+// DataDir/pods/<ns>_<pod>/volumes/<name> with kubelet's atomic-writer
+// layout (writeAtomic) and rewritten on every Sync, so changes reach
+// running containers; emptyDirs live there too (medium Memory: a tmpfs,
+// unmounted by Stop).
+//
+// # Lifecycle
+//
+// Init containers run in order to success before the app containers
+// (initcontainers.go). postStart hooks run once a container started;
+// Stop and liveness kills run preStop hooks before SIGTERM, within the
+// grace period (hooks.go).
 //
 // # The shim
 //
