@@ -15,6 +15,7 @@ import (
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -71,7 +72,7 @@ func (c *loopbackCluster) members(i int, dataDir string) []string {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"https://" + c.ip(i) + ":2379"}, TLS: tc, DialTimeout: 5 * time.Second})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"https://" + c.ip(i) + ":2379"}, TLS: tc, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -111,8 +112,9 @@ func configMap(name string) *corev1.ConfigMap {
 // the embedded etcd has three members and that one admin kubeconfig works
 // against all three, kills one with SIGKILL while the others keep serving
 // reads and writes, restarts it without a token (it rejoins from its data
-// dir), and finally kills two of three: the last one then refuses writes
-// with a 503 Status instead of hanging.
+// dir), deletes the Node of the third (its etcd member goes), and finally
+// kills one of the two members left: the last one then refuses writes with
+// a 503 Status instead of hanging.
 func TestThreeControlPlanes(t *testing.T) {
 	c := newLoopbackCluster(t)
 	dirs := []string{"", t.TempDir(), filepath.Join(t.TempDir(), "n2"), filepath.Join(t.TempDir(), "n3")}
@@ -184,19 +186,38 @@ func TestThreeControlPlanes(t *testing.T) {
 		t.Fatalf("etcd members after the restart %v, want [n1 n2 n3]", got)
 	}
 
-	// Two of three gone: no quorum. Writes fail with a 503 Status, not a hang.
-	c.cps[1].kill()
-	c.cps[2].kill()
+	// kubectl delete node n3 removes n3's etcd member. (These control
+	// planes run no node agent, so the Node is made by hand first.)
+	admin := c.clientAt(dirs[1], 1)
+	if _, err := admin.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n3"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.CoreV1().Nodes().Delete(ctx, "n3", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	start = time.Now()
-	eventually(t, "a 503 from n3 without quorum", 40*time.Second, func() error {
-		_, err := c.clientAt(dirs[1], 3).CoreV1().ConfigMaps("default").Create(ctx, configMap("no-quorum"), metav1.CreateOptions{})
+	eventually(t, "n3's etcd member removed after its Node was deleted", 30*time.Second, func() error {
+		if got := c.members(1, dirs[1]); !slices.Equal(got, []string{"n1", "n2"}) {
+			return fmt.Errorf("members %v, want [n1 n2]", got)
+		}
+		return nil
+	})
+	t.Logf("etcd member removed %v after kubectl delete node", time.Since(start))
+	c.cps[3].kill()
+
+	// One of the two left gone: no quorum. Writes fail with a 503 Status,
+	// not a hang.
+	c.cps[1].kill()
+	start = time.Now()
+	eventually(t, "a 503 from n2 without quorum", 40*time.Second, func() error {
+		_, err := c.clientAt(dirs[1], 2).CoreV1().ConfigMaps("default").Create(ctx, configMap("no-quorum"), metav1.CreateOptions{})
 		if !apierrors.IsServiceUnavailable(err) {
 			return fmt.Errorf("create without quorum: %v, want a 503 ServiceUnavailable", err)
 		}
 		t.Logf("without quorum: %v", err)
 		return nil
 	})
-	t.Logf("503 answered %v after the second kill", time.Since(start))
+	t.Logf("503 answered %v after the kill", time.Since(start))
 }
 
 // sandboxCluster is a sandbox cluster of netns nodes on an underlay.
