@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README demo: boots a sandboxed switchyard node (its own network
 # namespace, its own data dir), applies ordinary Kubernetes YAML, shows what
-# the control plane did with it, and removes everything again, also when a
-# step fails.
+# the control plane did with it, then a two-node sandbox cluster with a pod
+# on each node answering the other, and removes everything again, also when
+# a step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -94,5 +95,57 @@ in_sandbox "$SY" delete -f examples/web.yaml
 
 step "Tear the sandbox down"
 "$SY" sandbox down "$NAME"
+
+CLUSTER=sy-demo-c-$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
+N1=$CLUSTER-n1 N2=$CLUSTER-n2
+trap '"$SY" sandbox down "$CLUSTER" >/dev/null 2>&1 || true' EXIT
+on() { local n=$1; shift; "$SY" sandbox exec "$CLUSTER/$n" -- "$@"; }
+
+step "Two nodes: a sandbox cluster on a simulated underlay (198.51.100.0/24); node 2 joins node 1 with its token"
+"$SY" sandbox up --name "$CLUSTER" --nodes 2 --control-planes 1
+on n1 "$SY" get nodes -o wide
+
+step "One pod on each node, and a Service in front of the one on node 2"
+on n1 "$SY" apply -f - <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: hello-1, labels: {app: hello-1}}
+spec:
+  nodeName: $N1
+  containers:
+    - {name: web, image: registry.k8s.io/e2e-test-images/agnhost:2.52, command: ["switchyard", "netexec", "--http-port=8080"], ports: [{name: http, containerPort: 8080}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: hello-2, labels: {app: hello-2}}
+spec:
+  nodeName: $N2
+  containers:
+    - {name: web, image: registry.k8s.io/e2e-test-images/agnhost:2.52, command: ["switchyard", "netexec", "--http-port=8080"], ports: [{name: http, containerPort: 8080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: hello-2}
+spec:
+  selector: {app: hello-2}
+  ports: [{port: 80, targetPort: http}]
+EOF
+if command -v kubectl >/dev/null; then
+	on n1 kubectl wait --for=condition=Ready pod hello-1 hello-2 --timeout=90s >/dev/null
+else
+	sleep 10
+fi
+on n1 "$SY" get pods -o wide
+
+IP1=$(on n1 "$SY" get pod hello-1 -o json | jsonfield podIP)
+IP2=$(on n1 "$SY" get pod hello-2 -o json | jsonfield podIP)
+CIP2=$(on n1 "$SY" get svc hello-2 -o json | jsonfield clusterIP)
+step "Across nodes: hello-1 (node 1) asks hello-2 (node 2) by pod IP $IP2 and through the ClusterIP $CIP2"
+echo "by IP:        $(on n1 "$SY" exec hello-1 -- curl -s --max-time 5 "http://$IP2:8080/hostname")"
+echo "by ClusterIP: $(on n1 "$SY" exec hello-1 -- curl -s --max-time 5 "http://$CIP2/hostname")"
+echo "and back, hello-2 (node 2) → hello-1 ($IP1): $(on n2 "$SY" exec hello-2 -- curl -s --max-time 5 "http://$IP1:8080/hostname")"
+
+step "Tear the cluster down"
+"$SY" sandbox down "$CLUSTER"
 trap - EXIT
-echo "demo: done; nothing left behind (ip netns list shows no $NAME)"
+echo "demo: done; nothing left behind (ip netns list shows no $NAME or $CLUSTER)"
