@@ -18,9 +18,11 @@ func TestInformerSeesChangesInOrderAndResumesAfterRestart(t *testing.T) {
 	dir := t.TempDir()
 	d := startDaemon(t, dir, "")
 	events := make(chan string, 100)
-	// Only the test's namespace: the control plane keeps its own objects
-	// (kube-system/kube-dns) that would interleave.
-	factory := informers.NewSharedInformerFactoryWithOptions(d.client(), 0, informers.WithNamespace("default"))
+	// Only the test's namespace and Services: the control plane keeps its
+	// own objects (kube-system/kube-dns, default/kubernetes) that would
+	// interleave.
+	factory := informers.NewSharedInformerFactoryWithOptions(d.client(), 0, informers.WithNamespace("default"),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = "metadata.name!=kubernetes" }))
 	inf := factory.Core().V1().Services().Informer()
 	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { events <- "add " + obj.(*corev1.Service).Name },
