@@ -476,3 +476,41 @@ func restartSandboxDaemon(t *testing.T, r *sandbox.Record) {
 	go cmd.Wait()
 	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
 }
+
+// TestWorkerFailsOverBetweenControlPlanes builds the cluster —
+// three control planes and a worker, on the underlay — kills the first
+// control plane (the worker's kubeconfig points at it) and checks, through
+// another control plane, that the worker keeps renewing its Lease: its
+// client fails over to the other control planes.
+func TestWorkerFailsOverBetweenControlPlanes(t *testing.T) {
+	c := upSandboxCluster(t, 4, 3, "--node-status-update-frequency", "1s")
+	ctx := context.Background()
+	n2, err := sandbox.OpenNS(c.rec.Nodes[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n2.Close()
+	rc, err := clientcmd.BuildConfigFromFlags("https://"+sandbox.UnderlayAddr(2).Addr().String()+":6443", c.node(1).Kubeconfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Dial = n2.DialContext
+	via2 := kubernetes.NewForConfigOrDie(rc)
+	worker := c.rec.Nodes[3]
+
+	if err := syscall.Kill(-c.node(1).PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	eventually(t, "the worker's Lease renewed through another control plane", 30*time.Second, func() error {
+		l, err := via2.CoordinationV1().Leases("kube-node-lease").Get(ctx, worker, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if l.Spec.RenewTime == nil || !l.Spec.RenewTime.After(killed.Add(time.Second)) {
+			return fmt.Errorf("lease renewed at %v, control plane killed at %v", l.Spec.RenewTime, killed)
+		}
+		return nil
+	})
+	t.Logf("worker renewed its Lease %v after its control plane died", time.Since(killed).Round(time.Millisecond))
+}
