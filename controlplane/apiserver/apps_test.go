@@ -16,6 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 )
 
 func podTemplate(app string) corev1.PodTemplateSpec {
@@ -346,3 +348,25 @@ func TestReplicaSetFieldSelector(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// kubectl create sends protobuf; the scale client too when asked.
+func TestProtobufWorkloads(t *testing.T) {
+	e := newTestEnv(t)
+	cfg := rest.CopyConfig(e.cfg)
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	got, err := c.AppsV1().Deployments("default").Create(ctx, deployment("pb"), metav1.CreateOptions{})
+	if err != nil || *got.Spec.Replicas != 1 {
+		t.Fatalf("protobuf create: %v %+v", err, got)
+	}
+	sc, err := c.AppsV1().Deployments("default").UpdateScale(ctx, "pb",
+		&autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: "pb", Namespace: "default"}, Spec: autoscalingv1.ScaleSpec{Replicas: 2}}, metav1.UpdateOptions{})
+	if err != nil || sc.Spec.Replicas != 2 || sc.Status.Selector != "app=pb" {
+		t.Fatalf("protobuf scale: %v %+v", err, sc)
+	}
+}
