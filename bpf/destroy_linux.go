@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"strconv"
 
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
 	"github.com/switchyard-net/switchyard/internal/cgroup"
+	"github.com/switchyard-net/switchyard/internal/netns"
 )
 
 // destroyBatch is the capacity of the sy_destroy filter map.
@@ -68,7 +68,7 @@ func (lb *LB) destroyIn(it *link.Iter, ids []uint32, namespaces []string) error 
 	defer deleteAll(lb.objs.SyDestroy, ids)
 	var errs []error
 	for _, ns := range namespaces {
-		err := inNetNS(ns, func() error {
+		err := netns.Do(ns, func() error {
 			r, err := it.Open()
 			if err != nil {
 				return err
@@ -113,39 +113,4 @@ func cgroupNetNS(dir string) ([]string, error) {
 		}
 	}
 	return paths, nil
-}
-
-// inNetNS runs fn on a locked OS thread inside the network namespace at
-// path. If the thread cannot return to its namespace it stays locked, so
-// the runtime discards it instead of reusing it.
-func inNetNS(path string, fn func() error) error {
-	target, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		self, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer self.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("setns: %w", err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- errors.Join(ferr, fmt.Errorf("restore netns: %w", err))
-			return // thread stays locked and dies with the goroutine
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
 }

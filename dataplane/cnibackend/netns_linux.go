@@ -2,7 +2,6 @@ package cnibackend
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,7 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/switchyard-net/switchyard/dataplane/podnet"
+	"github.com/switchyard-net/switchyard/internal/netns"
 )
 
 // UseNetNS opens the namespace at path, refuses to take over an interface
@@ -25,11 +24,12 @@ func (kernelLinks) UseNetNS(ctx context.Context, path, ifName, hostVeth string, 
 	if !filepath.IsAbs(path) {
 		return badNetNS(path, nil)
 	}
-	fd, err := openNetNS(path)
+	ns, err := netns.Open(path)
 	if err != nil {
 		return badNetNS(path, err)
 	}
-	defer unix.Close(fd)
+	defer ns.Close()
+	fd := int(ns)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -49,30 +49,11 @@ func (kernelLinks) UseNetNS(ctx context.Context, path, ifName, hostVeth string, 
 	return fn(name)
 }
 
-// openNetNS opens path and checks that it is a network namespace.
-func openNetNS(path string) (int, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	var st unix.Statfs_t
-	if err := unix.Fstatfs(fd, &st); err != nil || st.Type != unix.NSFS_MAGIC {
-		unix.Close(fd)
-		return -1, errors.New("not a namespace file (nsfs)")
-	}
-	// An nsfs file may be another kind of namespace: ask for CLONE_NEWNET.
-	if nstype, err := unix.IoctlRetInt(fd, unix.NS_GET_NSTYPE); err == nil && nstype != unix.CLONE_NEWNET {
-		unix.Close(fd)
-		return -1, errors.New("not a network namespace")
-	}
-	return fd, nil
-}
-
 // checkIfFree fails when ifName exists in the namespace fd and is not the
 // peer of hostVeth in the calling thread's (node) namespace: podnet would
 // replace it, and it belongs to someone else.
 func checkIfFree(fd int, ifName, hostVeth string) error {
-	pod, err := handleIn(fd)
+	pod, err := netns.NetlinkHandle(fd)
 	if err != nil {
 		return err
 	}
@@ -99,70 +80,17 @@ func checkIfFree(fd int, ifName, hostVeth string) error {
 	return nil
 }
 
-// handleIn returns an rtnetlink handle whose socket lives in the namespace
-// fd, made on a throwaway thread that is switched back afterwards (or, if
-// that fails, left locked so that the runtime destroys it).
-func handleIn(fd int) (*netlink.Handle, error) {
-	type answer struct {
-		h   *netlink.Handle
-		err error
-	}
-	c := make(chan answer, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			c <- answer{err: fmt.Errorf("open current netns: %w", err)}
-			return
-		}
-		defer unix.Close(orig)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			c <- answer{err: fmt.Errorf("enter netns: %w", err)}
-			return
-		}
-		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		c <- answer{h, err}
-	}()
-	a := <-c
-	if a.err != nil {
-		return nil, fmt.Errorf("netlink in netns: %w", a.err)
-	}
-	return a.h, nil
-}
-
 // bindSeq numbers the temporary names of one process.
 var bindSeq atomic.Uint64
 
-// bindNetNS bind-mounts the namespace fd onto podnet.NetNSDir/name. A
+// bindNetNS bind-mounts the namespace fd onto netns.Dir/name (podnet.NetNSDir). A
 // crash while it is mounted leaves the name behind (it pins the runtime's
 // namespace until removed).
 func bindNetNS(fd int, name string) error {
-	if err := os.MkdirAll(podnet.NetNSDir, 0o755); err != nil {
-		return err
-	}
-	target := filepath.Join(podnet.NetNSDir, name)
-	f, err := os.OpenFile(target, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0)
-	if err != nil {
-		return err
-	}
-	f.Close()
-	src := fmt.Sprintf("/proc/self/fd/%d", fd)
-	if err := unix.Mount(src, target, "none", unix.MS_BIND, ""); err != nil {
-		os.Remove(target)
-		return fmt.Errorf("bind mount onto %s: %w", target, err)
-	}
-	return nil
+	_, err := netns.Bind(fd, name)
+	return err
 }
 
 // unbindNetNS undoes bindNetNS; the namespace itself stays (its process or
 // runtime holds it).
-func unbindNetNS(name string) {
-	target := filepath.Join(podnet.NetNSDir, name)
-	unix.Unmount(target, unix.MNT_DETACH)
-	os.Remove(target)
-}
+func unbindNetNS(name string) { netns.Delete(name) }

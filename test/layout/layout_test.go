@@ -14,7 +14,7 @@ const module = "github.com/switchyard-net/switchyard/"
 
 var components = []string{"controlplane", "dataplane", "dns", "ingress"}
 
-var kernelLibs = []string{"github.com/vishvananda/netlink", "github.com/google/nftables", "github.com/cilium/ebpf"}
+var kernelLibs = []string{"github.com/vishvananda/netlink", "github.com/vishvananda/netns", "github.com/google/nftables", "github.com/cilium/ebpf"}
 
 // forbidden returns why pkg may not import imp, or "".
 func forbidden(pkg, imp string) string {
@@ -81,6 +81,9 @@ func TestForbiddenRules(t *testing.T) {
 	}{
 		{module + "ipam", "github.com/vishvananda/netlink", true},
 		{module + "dataplane/podnet", "github.com/vishvananda/netlink", false},
+		{module + "ingress", "github.com/vishvananda/netns", true},
+		{module + "dataplane/podnet", module + "internal/netns", false},
+		{module + "internal/netns", module + "dataplane/podnet", true},
 		{module + "dns", module + "dataplane/podnet", true},
 		{module + "internal/cli", module + "controlplane/apiserver", true},
 		{module + "controlplane/apiserver", module + "internal/printers", false},
