@@ -129,6 +129,12 @@ func validateVolumeMounts(mounts []corev1.VolumeMount, volumes map[string]bool, 
 		if m.SubPath != "" {
 			errs = append(errs, validateLocalDescendingPath(m.SubPath, idx.Child("subPath"))...)
 		}
+		if m.SubPathExpr != "" {
+			if m.SubPath != "" {
+				errs = append(errs, field.Invalid(idx.Child("subPathExpr"), m.SubPathExpr, "subPathExpr and subPath are mutually exclusive"))
+			}
+			errs = append(errs, validateLocalDescendingPath(m.SubPathExpr, idx.Child("subPathExpr"))...)
+		}
 	}
 	return errs
 }

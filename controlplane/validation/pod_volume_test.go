@@ -93,6 +93,9 @@ func TestValidatePodEnvSourcesAndVolumes(t *testing.T) {
 		}}}), []string{e(duplicate, "spec.volumes[0].projected.sources[1].secret.items[0].path"),
 			e(invalidT, "spec.volumes[0].projected.sources[2].serviceAccountToken.expirationSeconds"),
 			e(forbidden, "spec.volumes[0].projected.sources[3]")}},
+		{"subPath and subPathExpr", func(p *corev1.Pod) {
+			ctr(p).VolumeMounts[0].SubPath, ctr(p).VolumeMounts[0].SubPathExpr = "a", "$(POD)"
+		}, []string{e(invalidT, "spec.containers[0].volumeMounts[0].subPathExpr")}},
 		{"subPath escapes", func(p *corev1.Pod) { ctr(p).VolumeMounts[0].SubPath = "a/../../b" },
 			[]string{e(invalidT, "spec.containers[0].volumeMounts[0].subPath")}},
 	}

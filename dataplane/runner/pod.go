@@ -228,7 +228,7 @@ func (p *pod) shimConfigLocked(c *container) (shimConfig, error) {
 	if err != nil {
 		return shimConfig{}, err
 	}
-	vms, err := p.volumeMountsLocked(c)
+	vms, err := p.volumeMountsLocked(c, env)
 	if err != nil {
 		return shimConfig{}, err
 	}

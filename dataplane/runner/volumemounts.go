@@ -17,7 +17,9 @@ const scratchDir = "scratch"
 
 // volumeMountsLocked returns container c's volume mounts as bind mounts,
 // parents before children.
-func (p *pod) volumeMountsLocked(c *container) ([]bindMount, error) {
+// subPathExpr is expanded ($(VAR)) with the container's environment, as
+// kubelet does.
+func (p *pod) volumeMountsLocked(c *container, env *envList) ([]bindMount, error) {
 	vols := map[string]*corev1.Volume{}
 	for i := range p.spec.Pod.Spec.Volumes {
 		vols[p.spec.Pod.Spec.Volumes[i].Name] = &p.spec.Pod.Spec.Volumes[i]
@@ -28,10 +30,14 @@ func (p *pod) volumeMountsLocked(c *container) ([]bindMount, error) {
 		if v == nil {
 			return nil, fmt.Errorf("volume mount %s: no volume %q", vm.MountPath, vm.Name)
 		}
+		sub := vm.SubPath
 		if vm.SubPathExpr != "" {
-			return nil, fmt.Errorf("volume mount %s: subPathExpr is not supported", vm.MountPath)
+			sub = expand(vm.SubPathExpr, env.lookup)
+			if filepath.IsAbs(sub) || !filepath.IsLocal(sub) {
+				return nil, fmt.Errorf("volume mount %s: subPathExpr %q expands to %q, not a path inside the volume", vm.MountPath, vm.SubPathExpr, sub)
+			}
 		}
-		src, err := p.mountSource(v, vm.SubPath)
+		src, err := p.mountSource(v, sub)
 		if err != nil {
 			return nil, fmt.Errorf("volume mount %s: %w", vm.MountPath, err)
 		}

@@ -91,7 +91,9 @@ func TestVolumes(t *testing.T) {
 		{Name: "all", MountPath: topDir + "/all"},
 	}
 	reader := shell(`echo up; exec sleep 1000`)
-	reader.VolumeMounts = []corev1.VolumeMount{{Name: "shared", MountPath: "/shared", ReadOnly: true}}
+	reader.VolumeMounts = []corev1.VolumeMount{{Name: "shared", MountPath: "/shared", ReadOnly: true},
+		{Name: "shared", MountPath: "/mine", SubPathExpr: "per-pod/$(POD)"}}
+	reader.Env = []corev1.EnvVar{{Name: "POD", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}}
 	pod := testPod(t, corev1.RestartPolicyAlways, writer, reader)
 	pod.Spec.Volumes = vols
 	pod.Labels = map[string]string{"app": "web"}
@@ -118,10 +120,11 @@ func TestVolumes(t *testing.T) {
 		{"c0", "cat " + topDir + "/all/cm/greeting " + topDir + "/all/password " + topDir + "/all/ns", "his3cretdefault"},
 		{"c0", "head -c 22 " + topDir + "/all/token", "switchyard-placeholder"},
 		{"c0", "stat -f -c %T " + topDir + "/mem", "tmpfs\n"},
-		{"c1", "cat /shared/note", "hello\n"},                                        // emptyDir shared by both
-		{"c0", "echo x > " + etcDir + "/config/new 2>&1 || echo refused", "refused"}, // configMap volumes are read-only
-		{"c1", "echo x > /shared/y 2>&1 || echo refused", "refused"},                 // readOnly mount
-		{"c0", "test -d /proc/self && test -e /dev/null && echo ok", "ok\n"},         // what the overlay on / covers is still there
+		{"c1", "cat /shared/note", "hello\n"},
+		{"c1", "echo sub > /mine/f; cat /shared/per-pod/" + pod.Name + "/f", "sub\n"}, // subPathExpr                                        // emptyDir shared by both
+		{"c0", "echo x > " + etcDir + "/config/new 2>&1 || echo refused", "refused"},  // configMap volumes are read-only
+		{"c1", "echo x > /shared/y 2>&1 || echo refused", "refused"},                  // readOnly mount
+		{"c0", "test -d /proc/self && test -e /dev/null && echo ok", "ok\n"},          // what the overlay on / covers is still there
 		{"c0", "cat /etc/hostname", pod.Name + "\n"},
 	} {
 		if out, _ := in(tc.container, tc.script); !strings.Contains(out, tc.want) {
