@@ -43,8 +43,11 @@ const overCapacityAnnotation = "endpoints.kubernetes.io/over-capacity"
 // a selector equal to what its EndpointSlices say, for clients that predate
 // EndpointSlices: ready endpoints are addresses, not-ready ones that are not
 // terminating are notReadyAddresses, endpoints with the same ports share a
-// subset. Edits to these Endpoints are reverted; Endpoints of Services
-// without a selector (kubernetes, hand-made ones) are their owner's.
+// subset. Edits to these Endpoints are reverted. The other way round, as
+// Kubernetes' EndpointSliceMirroring does, the Endpoints a user writes for
+// a Service without a selector are mirrored into EndpointSlices, which is
+// what the load-balancers read (Endpoints labelled skip-mirror, such as the
+// control planes' kubernetes one, are not).
 type endpointsMirror struct {
 	client    kubernetes.Interface
 	services  corelisters.ServiceLister
@@ -70,7 +73,7 @@ func newEndpointsMirror(client kubernetes.Interface, f informers.SharedInformerF
 		{f.Core().V1().Services().Informer(), cache.ResourceEventHandlerFuncs{
 			AddFunc: c.queue.enqueue, UpdateFunc: func(_, obj any) { c.queue.enqueue(obj) }, DeleteFunc: c.queue.enqueue}},
 		{f.Core().V1().Endpoints().Informer(), cache.ResourceEventHandlerFuncs{
-			UpdateFunc: func(_, obj any) { c.queue.enqueue(obj) }, DeleteFunc: c.queue.enqueue}},
+			AddFunc: c.queue.enqueue, UpdateFunc: func(_, obj any) { c.queue.enqueue(obj) }, DeleteFunc: c.queue.enqueue}},
 		{f.Discovery().V1().EndpointSlices().Informer(), cache.ResourceEventHandlerFuncs{
 			AddFunc: c.sliceChanged, UpdateFunc: func(_, obj any) { c.sliceChanged(obj) }, DeleteFunc: c.sliceChanged}},
 	}
@@ -112,11 +115,21 @@ func (c *endpointsMirror) sync(ctx context.Context, key string) error {
 			if err != nil && !apierrors.IsNotFound(err) {
 				return fmt.Errorf("delete endpoints %s: %w", key, err)
 			}
+			cur = nil
 		}
-		return nil
+		// Endpoints a user wrote for a Service without a selector reach
+		// the load-balancers as EndpointSlices.
+		var want []*discovery.EndpointSlice
+		if err == nil && cur != nil && cur.Labels[LabelSkipMirror] != "true" {
+			want = mirroredSlices(svc, cur)
+		}
+		return c.writeMirroredSlices(ctx, ns, name, want)
 	}
 	if err != nil {
 		return err
+	}
+	if err := c.writeMirroredSlices(ctx, ns, name, nil); err != nil {
+		return err // a selector now: the Service's own slices take over
 	}
 	svcSlices, err := c.slices.EndpointSlices(ns).List(labels.SelectorFromSet(labels.Set{discovery.LabelServiceName: name}))
 	if err != nil {
@@ -261,3 +274,99 @@ func endpointsPortsKey(ports []corev1.EndpointPort) string {
 	}
 	return b.String()
 }
+
+// mirroringManagedBy marks the EndpointSlices mirrored from user-written
+// Endpoints (Kubernetes' EndpointSliceMirroring controller's value).
+const mirroringManagedBy = "endpointslicemirroring-controller.k8s.io"
+
+// mirroredSlices are the EndpointSlices of a Service without a selector
+// whose Endpoints a user wrote: one per subset and address family, ready
+// addresses ready, not-ready ones not.
+func mirroredSlices(svc *corev1.Service, ep *corev1.Endpoints) []*discovery.EndpointSlice {
+	var out []*discovery.EndpointSlice
+	for i, ss := range ep.Subsets {
+		for _, fam := range []discovery.AddressType{discovery.AddressTypeIPv4, discovery.AddressTypeIPv6} {
+			s := &discovery.EndpointSlice{
+				ObjectMeta: metav1.ObjectMeta{
+					Name: fmt.Sprintf("%s-mirror-%d", svc.Name, i), Namespace: svc.Namespace,
+					Labels: map[string]string{discovery.LabelServiceName: svc.Name, discovery.LabelManagedBy: mirroringManagedBy},
+				},
+				AddressType: fam,
+			}
+			if fam == discovery.AddressTypeIPv6 {
+				s.Name += "-v6"
+			}
+			for _, p := range ss.Ports {
+				s.Ports = append(s.Ports, discovery.EndpointPort{Name: pointerTo(p.Name), Port: pointerTo(p.Port),
+					Protocol: pointerTo(p.Protocol), AppProtocol: p.AppProtocol})
+			}
+			add := func(addrs []corev1.EndpointAddress, ready bool) {
+				for _, a := range addrs {
+					ip, err := netip.ParseAddr(a.IP)
+					if err != nil || ip.Unmap().Is4() != (fam == discovery.AddressTypeIPv4) {
+						continue
+					}
+					e := discovery.Endpoint{Addresses: []string{a.IP}, NodeName: a.NodeName, TargetRef: a.TargetRef,
+						Conditions: discovery.EndpointConditions{Ready: pointerTo(ready), Serving: pointerTo(ready), Terminating: pointerTo(false)}}
+					if a.Hostname != "" {
+						e.Hostname = pointerTo(a.Hostname)
+					}
+					s.Endpoints = append(s.Endpoints, e)
+				}
+			}
+			add(ss.Addresses, true)
+			add(ss.NotReadyAddresses, false)
+			if len(s.Endpoints) > 0 {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// writeMirroredSlices makes the mirrored slices of a Service equal want.
+func (c *endpointsMirror) writeMirroredSlices(ctx context.Context, ns, svc string, want []*discovery.EndpointSlice) error {
+	have, err := c.slices.EndpointSlices(ns).List(labels.SelectorFromSet(labels.Set{
+		discovery.LabelServiceName: svc, discovery.LabelManagedBy: mirroringManagedBy}))
+	if err != nil {
+		return err
+	}
+	api := c.client.DiscoveryV1().EndpointSlices(ns)
+	byName := map[string]*discovery.EndpointSlice{}
+	for _, s := range have {
+		byName[s.Name] = s
+	}
+	for _, s := range want {
+		cur, ok := byName[s.Name]
+		delete(byName, s.Name)
+		switch {
+		case !ok:
+			_, err = api.Create(ctx, s, metav1.CreateOptions{})
+			if apierrors.IsAlreadyExists(err) {
+				return errRetry
+			}
+		case cur.AddressType == s.AddressType && apiequality.Semantic.DeepEqual(cur.Endpoints, s.Endpoints) &&
+			apiequality.Semantic.DeepEqual(cur.Ports, s.Ports):
+			continue
+		case cur.AddressType != s.AddressType: // immutable: replace
+			if err = api.Delete(ctx, cur.Name, metav1.DeleteOptions{}); err == nil {
+				return errRetry
+			}
+		default:
+			upd := cur.DeepCopy()
+			upd.Endpoints, upd.Ports = s.Endpoints, s.Ports
+			_, err = api.Update(ctx, upd, metav1.UpdateOptions{})
+		}
+		if err != nil && !isTerminating(err) {
+			return fmt.Errorf("write endpointslice %s/%s: %w", ns, s.Name, err)
+		}
+	}
+	for name := range byName {
+		if err := api.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete endpointslice %s/%s: %w", ns, name, err)
+		}
+	}
+	return nil
+}
+
+func pointerTo[T any](v T) *T { return &v }

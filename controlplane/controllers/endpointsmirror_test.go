@@ -150,3 +150,43 @@ func ignoreNotFound(err error) error {
 	}
 	return err
 }
+
+func TestUserEndpointsMirroredIntoSlices(t *testing.T) {
+	ctx := context.Background()
+	db := testService("db", nil)
+	manual := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "default"},
+		Subsets: []corev1.EndpointSubset{{
+			Addresses:         []corev1.EndpointAddress{{IP: "192.0.2.10"}, {IP: "2001:db8::10"}},
+			NotReadyAddresses: []corev1.EndpointAddress{{IP: "192.0.2.11"}},
+			Ports:             []corev1.EndpointPort{{Name: "pg", Port: 5432, Protocol: corev1.ProtocolTCP}},
+		}}}
+	skipped := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default", Labels: map[string]string{LabelSkipMirror: "true"}},
+		Subsets: []corev1.EndpointSubset{{Addresses: []corev1.EndpointAddress{{IP: "198.51.100.1"}}}}}
+	client := newFakeClient(db, testService("kubernetes", nil), manual, skipped)
+	startMirror(t, client)
+	slices := client.DiscoveryV1().EndpointSlices("default")
+	eventually(t, "mirrored slices", func() (bool, error) {
+		v4, err := slices.Get(ctx, "db-mirror-0", metav1.GetOptions{})
+		if err != nil {
+			return false, ignoreNotFound(err)
+		}
+		v6, err := slices.Get(ctx, "db-mirror-0-v6", metav1.GetOptions{})
+		if err != nil {
+			return false, ignoreNotFound(err)
+		}
+		return len(v4.Endpoints) == 2 && *v4.Endpoints[0].Conditions.Ready && !*v4.Endpoints[1].Conditions.Ready &&
+			*v4.Ports[0].Port == 5432 && v4.Labels[discovery.LabelServiceName] == "db" &&
+			len(v6.Endpoints) == 1 && v6.AddressType == discovery.AddressTypeIPv6, nil
+	})
+	if list, _ := slices.List(ctx, metav1.ListOptions{LabelSelector: discovery.LabelServiceName + "=kubernetes"}); len(list.Items) != 0 {
+		t.Errorf("skip-mirror Endpoints were mirrored: %+v", list.Items)
+	}
+	// Removing the Endpoints removes the slices.
+	if err := client.CoreV1().Endpoints("default").Delete(ctx, "db", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "mirrored slices gone", func() (bool, error) {
+		list, err := slices.List(ctx, metav1.ListOptions{LabelSelector: discovery.LabelServiceName + "=db"})
+		return err == nil && len(list.Items) == 0, err
+	})
+}

@@ -148,6 +148,23 @@ func TestSystemObjects(t *testing.T) {
 	if out := mustRun("get", "ep", "web"); !strings.Contains(out, "10.244.0.10:8080") {
 		t.Errorf("kubectl get ep:\n%s", out)
 	}
+
+	// The other way: Endpoints written for a Service without a selector
+	// become an EndpointSlice, which the load-balancers read.
+	ext := webService("external-db")
+	ext.Spec.Selector = nil
+	if _, err := c.CoreV1().Services("default").Create(ctx, ext, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	manual := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "external-db"}, Subsets: []corev1.EndpointSubset{{
+		Addresses: []corev1.EndpointAddress{{IP: "192.0.2.10"}}, Ports: []corev1.EndpointPort{{Port: 5432}}}}}
+	if _, err := c.CoreV1().Endpoints("default").Create(ctx, manual, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pollFor(t, "an EndpointSlice mirrored from the Endpoints of external-db", func() bool {
+		list, err := c.DiscoveryV1().EndpointSlices("default").List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=external-db"})
+		return err == nil && len(list.Items) == 1 && sliceReady(list.Items[0], "192.0.2.10") == "true" && *list.Items[0].Ports[0].Port == 5432
+	})
 }
 
 // userServices counts the Services of a list other than default/kubernetes,
