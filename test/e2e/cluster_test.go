@@ -478,26 +478,77 @@ func restartSandboxDaemon(t *testing.T, r *sandbox.Record) {
 }
 
 // TestWorkerFailsOverBetweenControlPlanes builds the cluster —
-// three control planes and a worker, on the underlay — kills the first
-// control plane (the worker's kubeconfig points at it) and checks, through
-// another control plane, that the worker keeps renewing its Lease: its
-// client fails over to the other control planes.
+// three control planes and a worker, on the underlay — with a pod on the
+// worker and one behind a Service on the third control plane. It kills the
+// first control plane (the worker's kubeconfig points at it) and checks,
+// through another control plane, that the worker keeps renewing its Lease:
+// its client fails over. Then it kills the second too: without quorum the
+// API answers 503, and the pods still reach each other by pod IP and
+// through the ClusterIP (the data plane keeps what it last knew).
 func TestWorkerFailsOverBetweenControlPlanes(t *testing.T) {
 	c := upSandboxCluster(t, 4, 3, "--node-status-update-frequency", "1s")
 	ctx := context.Background()
-	n2, err := sandbox.OpenNS(c.rec.Nodes[1])
+	worker, third := c.rec.Nodes[3], c.rec.Nodes[2]
+	for name, node := range map[string]string{"on-worker": worker, "on-third": third} {
+		p := servicePod(name, 8080, map[string]string{"app": name}, true)
+		p.Spec.NodeName = node
+		if _, err := c.client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc := selecting("on-third", map[string]string{"app": "on-third"})
+	svc.Spec.Ports = []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}
+	svc, err := c.client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer n2.Close()
-	rc, err := clientcmd.BuildConfigFromFlags("https://"+sandbox.UnderlayAddr(2).Addr().String()+":6443", c.node(1).Kubeconfig())
-	if err != nil {
-		t.Fatal(err)
+	var thirdIP string
+	eventually(t, "both pods ready", 90*time.Second, func() error {
+		for _, name := range []string{"on-worker", "on-third"} {
+			p, err := c.client.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+			if err != nil || !podReady(p) {
+				return fmt.Errorf("pod %s not ready (%v)", name, err)
+			}
+			if name == "on-third" {
+				thirdIP = p.Status.PodIP
+			}
+		}
+		return nil
+	})
+	// From the pod on the worker, through its node agent's exec socket.
+	fromWorker := func(url string) (string, error) {
+		out, err := exec.Command(binary, "--kubeconfig", filepath.Join(c.node(4).DataDir, "admin.kubeconfig"),
+			"exec", "on-worker", "--", "curl", "-s", "--max-time", "3", url).CombinedOutput()
+		return strings.TrimSpace(string(out)), err
 	}
-	rc.Dial = n2.DialContext
-	via2 := kubernetes.NewForConfigOrDie(rc)
-	worker := c.rec.Nodes[3]
+	reaches := func(what string) {
+		t.Helper()
+		for _, url := range []string{"http://" + thirdIP + ":8080/hostname", "http://" + svc.Spec.ClusterIP + "/hostname"} {
+			eventually(t, what+": "+url, 20*time.Second, func() error {
+				out, err := fromWorker(url)
+				if err != nil || out != "on-third" {
+					return fmt.Errorf("answer %q, %v", out, err)
+				}
+				return nil
+			})
+		}
+	}
+	reaches("the worker's pod reaches the third node's pod")
 
+	clientVia := func(i int) kubernetes.Interface {
+		ns, err := sandbox.OpenNS(c.rec.Nodes[i-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ns.Close() })
+		rc, err := clientcmd.BuildConfigFromFlags("https://"+sandbox.UnderlayAddr(i).Addr().String()+":6443", c.node(1).Kubeconfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.Dial, rc.Timeout = ns.DialContext, 30*time.Second
+		return kubernetes.NewForConfigOrDie(rc)
+	}
+	via2, via3 := clientVia(2), clientVia(3)
 	if err := syscall.Kill(-c.node(1).PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -513,4 +564,19 @@ func TestWorkerFailsOverBetweenControlPlanes(t *testing.T) {
 		return nil
 	})
 	t.Logf("worker renewed its Lease %v after its control plane died", time.Since(killed).Round(time.Millisecond))
+
+	// Two of three control planes gone.
+	if err := syscall.Kill(-c.node(2).PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed = time.Now()
+	eventually(t, "a 503 from the last control plane", 40*time.Second, func() error {
+		_, err := via3.CoreV1().ConfigMaps("default").Create(ctx, configMap("no-quorum"), metav1.CreateOptions{})
+		if !apierrors.IsServiceUnavailable(err) {
+			return fmt.Errorf("create without quorum: %v, want 503", err)
+		}
+		return nil
+	})
+	t.Logf("503 without quorum %v after the second kill", time.Since(killed).Round(time.Millisecond))
+	reaches("without quorum, the worker's pod still reaches the third node's pod")
 }
