@@ -269,6 +269,11 @@ func RunRollout(ctx context.Context, o RolloutOptions) (res *RolloutResult, err 
 	}()
 	defer func() { stopLoad(); <-done }()
 
+	// A moment of warm-up (connection pools, the ingresses' upstream
+	// connections) is not measured.
+	if err := sleepCtx(ctx, 2*time.Second); err != nil {
+		return nil, err
+	}
 	beforeStart := time.Now()
 	fmt.Fprintf(o.Log, "rollout: steady load for %v before the first rollout\n", o.Before)
 	if err := sleepCtx(ctx, o.Before); err != nil {
