@@ -6,13 +6,15 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+
+	"github.com/switchyard-net/switchyard/internal/netns"
 )
 
 // Kernel names (see the DESIGN's contracts).
 const (
 	DefaultBridge   = "sy0"            // the node bridge
 	DefaultIfName   = "eth0"           // the pod side of the veth pair
-	NetNSDir        = "/var/run/netns" // where named namespaces are mounted, as with `ip netns`
+	NetNSDir        = netns.Dir        // where named namespaces are mounted, as with `ip netns`
 	Table           = "switchyard"     // nftables table (family inet) shared by the dataplane
 	MasqueradeChain = "pod-masquerade" // the chain of Table this package owns
 )
@@ -152,8 +154,5 @@ func checkIfName(name string) error {
 }
 
 func checkNetNSName(name string) error {
-	if name == "" || name == "." || name == ".." || len(name) > 200 || strings.ContainsRune(name, '/') {
-		return fmt.Errorf("invalid netns name %q", name)
-	}
-	return nil
+	return netns.CheckName(name)
 }

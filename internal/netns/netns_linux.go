@@ -4,19 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 
 	"github.com/vishvananda/netlink"
 	vns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
-
-// Dir is where named network namespaces are bind-mounted, as with
-// `ip netns`.
-const Dir = "/var/run/netns"
 
 // ErrNotNetNS: a path that exists but is not a network namespace (a plain
 // file, as a crash between creating and mounting a name leaves behind, or
@@ -26,24 +20,13 @@ var ErrNotNetNS = errors.New("not a network namespace")
 // Handle is an open network namespace: a file descriptor of its nsfs file.
 type Handle = vns.NsHandle
 
-// Path returns the file of the named namespace name under Dir.
-func Path(name string) string { return filepath.Join(Dir, name) }
-
-// CheckName fails for a name that cannot be a file directly under Dir.
-func CheckName(name string) error {
-	if name == "" || name == "." || name == ".." || len(name) > 200 || strings.ContainsRune(name, '/') {
-		return fmt.Errorf("invalid netns name %q", name)
-	}
-	return nil
-}
-
 // Open opens the network namespace at path. Its errors name path and wrap
 // os.ErrNotExist when there is no such file, ErrNotNetNS when the file is
 // not a network namespace.
 func Open(path string) (Handle, error) {
 	h, err := vns.GetFromPath(path)
 	if err != nil {
-		return vns.None(), fmt.Errorf("open netns %s: %w", path, &os.PathError{Op: "open", Path: path, Err: err})
+		return vns.None(), fmt.Errorf("open netns %s: %w", path, err)
 	}
 	var st unix.Statfs_t
 	if err := unix.Fstatfs(int(h), &st); err != nil || st.Type != unix.NSFS_MAGIC {
