@@ -3,19 +3,18 @@ package sandbox
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"sync"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/switchyard-net/switchyard/internal/netns"
 )
 
 // NetNSDir is where named network namespaces are bind-mounted, as with
 // `ip netns`.
-const NetNSDir = "/var/run/netns"
+const NetNSDir = netns.Dir
 
 // ErrClosed is returned by methods of an NS after Close.
 var ErrClosed = errors.New("network namespace handle closed")
@@ -37,18 +36,8 @@ func NewNS(name string) (*NS, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
-	if err := ensureNetNSDir(); err != nil {
+	if _, err := netns.Create(name); err != nil {
 		return nil, err
-	}
-	path := filepath.Join(NetNSDir, name)
-	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0)
-	if err != nil {
-		return nil, fmt.Errorf("create netns %s: %w", name, err)
-	}
-	f.Close()
-	if err := mountNewNetNS(path); err != nil {
-		os.Remove(path)
-		return nil, fmt.Errorf("create netns %s: %w", name, err)
 	}
 	n, err := openNS(name, true)
 	if err != nil {
@@ -72,23 +61,15 @@ func OpenNS(name string) (*NS, error) {
 }
 
 func openNS(name string, owned bool) (*NS, error) {
-	fd, err := unix.Open(filepath.Join(NetNSDir, name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := netns.Open(filepath.Join(NetNSDir, name))
 	if err != nil {
-		return nil, fmt.Errorf("open netns %s: %w", name, err)
+		return nil, err
 	}
-	var st unix.Statfs_t
-	if err := unix.Fstatfs(fd, &st); err != nil || st.Type != unix.NSFS_MAGIC {
-		unix.Close(fd)
-		return nil, fmt.Errorf("open netns %s: not a mounted network namespace", name)
-	}
-	return &NS{name: name, owned: owned, fd: fd}, nil
+	return &NS{name: name, owned: owned, fd: int(fd)}, nil
 }
 
 func checkName(name string) error {
-	if name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') || len(name) > 200 {
-		return fmt.Errorf("invalid netns name %q", name)
-	}
-	return nil
+	return netns.CheckName(name)
 }
 
 // Name is the namespace's name under /var/run/netns.
@@ -117,46 +98,27 @@ func (n *NS) Close() error {
 // Do runs fn on an OS thread switched into the namespace and returns its
 // error. See the package documentation for what is and is not inside.
 func (n *NS) Do(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		restored, err := n.doLocked(fn)
-		if restored {
-			runtime.UnlockOSThread()
-		} // else: the goroutine exits locked, and the runtime kills the thread.
-		errc <- err
-	}()
-	return <-errc
-}
-
-// doLocked runs fn inside the namespace on the current, locked thread. It
-// reports whether the thread is back in its original namespace.
-func (n *NS) doLocked(fn func() error) (restored bool, err error) {
-	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := n.dup()
 	if err != nil {
-		return true, fmt.Errorf("open current netns: %w", err)
+		return err
 	}
-	defer unix.Close(orig)
-	if err := n.enter(); err != nil {
-		return true, err
-	}
-	fnErr := fn()
-	if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
-		return false, errors.Join(fnErr, fmt.Errorf("restore netns after %s: %w", n.name, err))
-	}
-	return true, fnErr
+	defer unix.Close(fd)
+	return netns.DoFd(fd, fn)
 }
 
-func (n *NS) enter() error {
+// dup returns a copy of the handle's descriptor, so that Close may run
+// while fn does.
+func (n *NS) dup() (int, error) {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	if n.fd < 0 {
-		return fmt.Errorf("netns %s: %w", n.name, ErrClosed)
+		return -1, fmt.Errorf("netns %s: %w", n.name, ErrClosed)
 	}
-	if err := unix.Setns(n.fd, unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("enter netns %s: %w", n.name, err)
+	fd, err := unix.FcntlInt(uintptr(n.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("netns %s: %w", n.name, err)
 	}
-	return nil
+	return fd, nil
 }
 
 // netlinkHandle returns a rtnetlink handle whose socket was created inside
