@@ -6,18 +6,18 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"slices"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/switchyard-net/switchyard/internal/netns"
 )
 
 // Netlink is the Kernel of one network namespace, programmed through
 // rtnetlink sockets opened inside it (so it works from any thread).
 type Netlink struct {
-	ns netns.NsHandle // owned; netns.None() = the namespace New was called in
+	ns netns.Handle // owned
 	h  *netlink.Handle
 }
 
@@ -26,18 +26,18 @@ var _ Kernel = (*Netlink)(nil)
 // NewNetlink opens the namespace at path ("" = the calling thread's).
 func NewNetlink(path string) (*Netlink, error) {
 	var (
-		ns  netns.NsHandle
+		ns  netns.Handle
 		err error
 	)
 	if path == "" {
-		ns, err = netns.Get()
+		ns, err = netns.Current()
 	} else {
-		ns, err = netns.GetFromPath(path)
+		ns, err = netns.Open(path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("overlay: open netns %q: %w", path, err)
 	}
-	h, err := netlink.NewHandleAt(ns)
+	h, err := netns.NetlinkHandle(int(ns))
 	if err != nil {
 		ns.Close()
 		return nil, fmt.Errorf("overlay: netlink in %q: %w", path, err)
@@ -416,30 +416,7 @@ func (k *Netlink) Changes(ctx context.Context) <-chan struct{} {
 }
 
 // inNS runs fn on a thread inside the namespace.
-func (k *Netlink) inNS(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(k.ns); err != nil {
-			errc <- err
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(ferr, err) // thread stays locked and dies with the goroutine
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
+func (k *Netlink) inNS(fn func() error) error { return netns.DoFd(int(k.ns), fn) }
 
 func prefixNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
