@@ -33,10 +33,10 @@
 // Pod namespaces are reached through handles: an rtnetlink socket created
 // inside the pod namespace on a throwaway thread, and file descriptors
 // (veth peers are created straight into the pod namespace with
-// IFLA_NET_NS_FD). Threads that switch namespace are locked, switched back
-// before they are released, and left locked (so the Go runtime destroys
-// them) if switching back fails: no goroutine ever runs on a thread stuck
-// in a pod namespace.
+// IFLA_NET_NS_FD). Threads that switch namespace (through internal/netns)
+// are locked, switched back before they are released, and left locked (so
+// the Go runtime destroys them) if switching back fails: no goroutine ever
+// runs on a thread stuck in a pod namespace.
 //
 // # Context and errors
 //

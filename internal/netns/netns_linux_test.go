@@ -291,3 +291,60 @@ func TestBindNamesAnOpenNamespace(t *testing.T) {
 		t.Errorf("the namespace died with its second name: %v", err)
 	}
 }
+
+// dropSysAdmin removes CAP_SYS_ADMIN from the calling thread's effective
+// set (capabilities are per thread), so that it can no longer setns(2).
+func dropSysAdmin() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return err
+	}
+	data[unix.CAP_SYS_ADMIN/32].Effective &^= 1 << (unix.CAP_SYS_ADMIN % 32)
+	return unix.Capset(&hdr, &data[0])
+}
+
+// A thread that cannot switch back is not handed to other goroutines: Do
+// reports it and the runtime destroys the thread.
+func TestThreadThatCannotSwitchBackDies(t *testing.T) {
+	needRoot(t)
+	path := testNS(t, "die")
+	home, err := threadNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tid int
+	err = Do(path, func() error {
+		tid = unix.Gettid()
+		return dropSysAdmin()
+	})
+	if err == nil || !strings.Contains(err.Error(), "switch back") || !errors.Is(err, unix.EPERM) {
+		t.Fatalf("Do = %v, want a switch-back error wrapping EPERM", err)
+	}
+	task := fmt.Sprintf("/proc/self/task/%d", tid)
+	// The process's main thread cannot end: the runtime parks it for good
+	// instead, which cannot be told apart from outside.
+	gone := tid == os.Getpid()
+	for range 200 { // the runtime ends the thread as the goroutine exits
+		if _, err := os.Stat(task); errors.Is(err, os.ErrNotExist) {
+			gone = true
+			break
+		}
+		runtime.Gosched()
+		unix.Nanosleep(&unix.Timespec{Nsec: 5e6}, nil)
+	}
+	if !gone {
+		t.Errorf("thread %d, stuck in %s, is still alive", tid, path)
+	}
+	// And every thread the pool hands out is home and can still switch.
+	for range 20 {
+		if err := Do(path, func() error { return nil }); err != nil {
+			t.Errorf("Do after a thread died: %v", err)
+		}
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if got, _ := threadNS(); got != home {
+		t.Errorf("a pool thread is in namespace %d, want %d", got, home)
+	}
+}
