@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
@@ -369,4 +370,25 @@ func TestProtobufWorkloads(t *testing.T) {
 	if err != nil || sc.Spec.Replicas != 2 || sc.Status.Selector != "app=pb" {
 		t.Fatalf("protobuf scale: %v %+v", err, sc)
 	}
+}
+
+func TestControllerRevisions(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	c := e.client.AppsV1().ControllerRevisions("default")
+	cr := &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Name: "ds-1"}, Revision: 1,
+		Data: runtime.RawExtension{Raw: []byte(`{"spec":{"template":{"metadata":{"labels":{"app":"x"}}}}}`)}}
+	got, err := c.Create(ctx, cr, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Revision = 4 // a rollback renumbers a revision
+	if got, err = c.Update(ctx, got, metav1.UpdateOptions{}); err != nil || got.Revision != 4 {
+		t.Fatalf("renumber: %v %+v", err, got)
+	}
+	got.Data.Raw = []byte(`{"spec":{}}`)
+	_, err = c.Update(ctx, got, metav1.UpdateOptions{})
+	assertFieldError(t, err, "data")
+	_, err = c.Create(ctx, &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Name: "empty"}}, metav1.CreateOptions{})
+	assertFieldError(t, err, "data")
 }

@@ -60,3 +60,10 @@ func deref(p *int32) int32 {
 	}
 	return *p
 }
+
+// ControllerRevisions hold immutable snapshots of a workload's template
+// (the history DaemonSets and StatefulSets keep for rollout undo).
+var controllerRevisions = Resource{
+	GVR: gvr("apps", "v1", "controllerrevisions"), Kind: "ControllerRevision", ListKind: "ControllerRevisionList",
+	Singular: "controllerrevision", Namespaced: true,
+}

@@ -145,7 +145,7 @@ func fieldsOf[T runtime.Object](f func(T) fields.Set) func(runtime.Object) field
 var All = []Resource{
 	namespaces, nodes, pods, services, endpoints, secrets, configMaps, serviceAccounts, endpointSlices,
 	ingresses, ingressClasses, leases,
-	deployments, replicaSets, daemonSets,
+	deployments, replicaSets, daemonSets, controllerRevisions,
 }
 
 // GroupVersions returns the served group-versions in a stable order, the

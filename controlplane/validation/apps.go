@@ -1,6 +1,8 @@
 package validation
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -317,4 +319,28 @@ func validateCollisionCount(cc, old *int32) field.ErrorList {
 // isDecremented says a counter went down or was dropped.
 func isDecremented(v, old *int32) bool {
 	return old != nil && (v == nil || *v < *old)
+}
+
+func validateControllerRevision(cr *appsv1.ControllerRevision) field.ErrorList {
+	errs := validateMeta(&cr.ObjectMeta, namespaced, nameIsDNSSubdomain)
+	if cr.Data.Raw == nil && cr.Data.Object == nil {
+		errs = append(errs, field.Required(field.NewPath("data"), "data is mandatory"))
+	}
+	return append(errs, apivalidation.ValidateNonnegativeField(cr.Revision, field.NewPath("revision"))...)
+}
+
+// validateControllerRevisionUpdate: a revision is a snapshot; its data
+// never changes (its revision number may, when a rollback reuses it).
+func validateControllerRevisionUpdate(cr, old *appsv1.ControllerRevision) field.ErrorList {
+	return immutable(compactJSON(cr.Data.Raw), compactJSON(old.Data.Raw), field.NewPath("data"))
+}
+
+// compactJSON is b without insignificant white space (b itself when it is
+// not JSON), so re-encoded data compares equal.
+func compactJSON(b []byte) string {
+	var out bytes.Buffer
+	if json.Compact(&out, b) != nil {
+		return string(b)
+	}
+	return out.String()
 }

@@ -77,6 +77,9 @@ var kinds = map[reflect.Type]rules{
 		defaults: on(defaultReplicaSet), write: check(validateReplicaSet), update: pair(validateReplicaSetUpdate),
 		status: func(obj, _ runtime.Object) field.ErrorList { return validateReplicaSetStatus(obj.(*appsv1.ReplicaSet)) },
 	},
+	reflect.TypeFor[*appsv1.ControllerRevision](): {
+		write: check(validateControllerRevision), update: pair(validateControllerRevisionUpdate),
+	},
 	reflect.TypeFor[*appsv1.DaemonSet](): {
 		defaults: on(defaultDaemonSet), write: check(validateDaemonSet), update: pair(validateDaemonSetUpdate),
 		status: pair(validateDaemonSetStatus),

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // Workload columns, as kubectl prints them (Kubernetes'
@@ -101,4 +102,25 @@ func replicasOf(r *int32) int32 {
 		return 1
 	}
 	return *r
+}
+
+var controllerRevisionColumns = []metav1.TableColumnDefinition{
+	nameColumn,
+	column("Controller", "string", "Controller of the object"),
+	column("Revision", "string", appsv1.ControllerRevision{}.SwaggerDoc()["revision"]),
+	ageColumn,
+}
+
+// controllerRevisionCells name the controlling owner as kind.group/name,
+// as kubectl does.
+func controllerRevisionCells(cr *appsv1.ControllerRevision, now time.Time) []any {
+	controller := "<none>"
+	if ref := metav1.GetControllerOf(cr); ref != nil {
+		gv, _ := schema.ParseGroupVersion(ref.APIVersion)
+		controller = strings.ToLower(ref.Kind) + "." + gv.Group + "/" + ref.Name
+		if gv.Group == "" {
+			controller = strings.ToLower(ref.Kind) + "/" + ref.Name
+		}
+	}
+	return []any{cr.Name, controller, cr.Revision, age(cr.CreationTimestamp, now)}
 }

@@ -65,3 +65,12 @@ func TestEndpointsAndServiceAccountRows(t *testing.T) {
 		{"default", &corev1.ServiceAccount{ObjectMeta: om("default", 4*day)}, []any{"default", int64(0), "4d"}},
 	})
 }
+
+func TestControllerRevisionRows(t *testing.T) {
+	owned := metav1.ObjectMeta{Name: "agent-5c9f", Namespace: "default", CreationTimestamp: ago(time.Hour),
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "agent", Controller: ptr(true)}}}
+	checkRows(t, []string{"Name", "Controller", "Revision", "Age"}, []rowCase{
+		{"owned", &appsv1.ControllerRevision{ObjectMeta: owned, Revision: 3}, []any{"agent-5c9f", "daemonset.apps/agent", int64(3), "60m"}},
+		{"orphan", &appsv1.ControllerRevision{ObjectMeta: om("loose", time.Hour), Revision: 1}, []any{"loose", "<none>", int64(1), "60m"}},
+	})
+}

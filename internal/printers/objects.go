@@ -31,6 +31,7 @@ var byType = map[reflect.Type]printer{
 	reflect.TypeFor[*corev1.ServiceAccount]():     printerOf(serviceAccountColumns, serviceAccountCells),
 	reflect.TypeFor[*appsv1.Deployment]():         printerOf(deploymentColumns, deploymentCells),
 	reflect.TypeFor[*appsv1.ReplicaSet]():         printerOf(replicaSetColumns, replicaSetCells),
+	reflect.TypeFor[*appsv1.ControllerRevision](): printerOf(controllerRevisionColumns, controllerRevisionCells),
 	reflect.TypeFor[*appsv1.DaemonSet]():          printerOf(daemonSetColumns, daemonSetCells),
 }
 
