@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -313,9 +314,19 @@ func (cp *ControlPlane) controllers(client kubernetes.Interface) (*controllers.M
 	if err != nil {
 		return nil, fmt.Errorf("node CIDR allocator: %w", err)
 	}
+	rc, err := clientcmd.BuildConfigFromFlags("", AdminKubeconfig(cp.cfg.DataDir))
+	if err != nil {
+		return nil, fmt.Errorf("garbage collector client: %w", err)
+	}
+	rc.QPS, rc.Burst = 200, 400
+	dyn, err := dynamic.NewForConfig(rc) // the garbage collector watches every kind
+	if err != nil {
+		return nil, fmt.Errorf("garbage collector client: %w", err)
+	}
 	host, _ := os.Hostname()
 	return controllers.New(controllers.Config{
 		Client:    client,
+		Dynamic:   dyn,
 		Identity:  leaderIdentity(host, cp.cfg.DataDir),
 		NodeCIDRs: cidrs,
 		RootCA:    cp.bundle.CACertPEM,

@@ -45,7 +45,11 @@ func prepareCreate(res resources.Resource, obj runtime.Object) {
 // update that left them unset, before defaults run.
 func prepareUpdate(res resources.Resource, obj, old runtime.Object, subresource string, carry func(obj, old runtime.Object)) runtime.Object {
 	if subresource == "status" {
+		ann := objectMeta(obj).GetAnnotations()
 		obj = withStatusOf(old, obj)
+		if res.StatusAnnotations {
+			objectMeta(obj).SetAnnotations(ann)
+		}
 	} else if res.Status {
 		obj = withStatusOf(obj, old)
 	}

@@ -1,6 +1,9 @@
 // Package controllers runs switchyard's leader-elected controllers: the
 // EndpointSlice controller, node pod-CIDR allocation (node IPAM), a simple
-// pod scheduler and the periodic allocation repair loops.
+// pod scheduler, the periodic allocation repair loops, the workload
+// controllers (ReplicaSet, Deployment, DaemonSet; started when the API
+// serves apps/v1) and the garbage collector of ownerReferences (every
+// kind discovery lists, through the dynamic client).
 //
 // Every controller talks to the control plane only through client-go: a
 // kubernetes.Interface for writes and informers from one

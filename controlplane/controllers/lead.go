@@ -23,6 +23,10 @@ var (
 	_ controller = (*endpointsMirror)(nil)
 	_ controller = (*serviceAccountController)(nil)
 	_ controller = (*nodeLifecycle)(nil)
+	_ controller = (*replicaSetController)(nil)
+	_ controller = (*deploymentController)(nil)
+	_ controller = (*daemonSetController)(nil)
+	_ controller = (*garbageCollector)(nil)
 )
 
 // runControllers runs one term of leadership: fresh informers, every
@@ -71,6 +75,19 @@ func (m *Manager) newControllers(f informers.SharedInformerFactory) ([]controlle
 		return nil, fmt.Errorf("serviceaccount controller: %w", err)
 	}
 	ctrls := []controller{eps, sched, mirror, accounts, newNodeLifecycle(m.cfg.Client, f, m.cfg.NodeMonitorGracePeriod, m.cfg.PodEvictionTimeout, m.cfg.Logger)}
+	workloads, err := m.workloadControllers(f)
+	if err != nil {
+		return nil, err
+	}
+	ctrls = append(ctrls, workloads...)
+	if m.cfg.Dynamic != nil {
+		gc, err := newGarbageCollector(m.cfg.Dynamic, m.cfg.Client.Discovery(), m.cfg.ResyncPeriod, m.cfg.WorkloadWorkers, m.cfg.Logger)
+		if err != nil {
+			m.log.Warn("garbage collector off", "err", err) // e.g. discovery failed; next term retries
+		} else {
+			ctrls = append(ctrls, gc)
+		}
+	}
 	if m.cfg.NodeCIDRs != nil {
 		ipam, err := newNodeIPAM(m.cfg.Client, f, m.cfg.NodeCIDRs, m.cfg.Logger)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
@@ -56,6 +57,9 @@ type BindFunc func(ctx context.Context, pod *corev1.Pod, node string) error
 // Config configures a Manager. Zero values take the defaults noted.
 type Config struct {
 	Client kubernetes.Interface // required
+	// Dynamic serves the garbage collector, which watches every kind the
+	// API serves; nil disables it.
+	Dynamic dynamic.Interface
 	// Identity is this process's leader-election identity; default
 	// hostname + "_" + 8 random hex bytes. It must be unique per process.
 	Identity       string
@@ -88,7 +92,10 @@ type Config struct {
 	NodeMonitorGracePeriod, PodEvictionTimeout time.Duration
 	// EndpointSliceWorkers is the number of concurrent service syncs; default 4.
 	EndpointSliceWorkers int
-	Logger               *slog.Logger // default slog.Default()
+	// WorkloadWorkers is the number of concurrent syncs of each workload
+	// controller (ReplicaSets, Deployments, DaemonSets); default 4.
+	WorkloadWorkers int
+	Logger          *slog.Logger // default slog.Default()
 }
 
 // Manager runs the controllers while it holds the leader lease. It is safe
@@ -134,6 +141,7 @@ func (c *Config) setDefaults() error {
 	setDefault(&c.EndpointSliceWorkers, 4)
 	setDefault(&c.NodeMonitorGracePeriod, DefaultNodeMonitorGracePeriod)
 	setDefault(&c.PodEvictionTimeout, DefaultPodEvictionTimeout)
+	setDefault(&c.WorkloadWorkers, 4)
 	if c.Bind == nil {
 		c.Bind = BindSubresource(c.Client)
 	}

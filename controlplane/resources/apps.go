@@ -15,7 +15,7 @@ import (
 
 var deployments = Resource{
 	GVR: gvr("apps", "v1", "deployments"), Kind: "Deployment", ListKind: "DeploymentList", Singular: "deployment",
-	Namespaced: true, ShortNames: []string{"deploy"}, Status: true, Categories: []string{"all"},
+	Namespaced: true, ShortNames: []string{"deploy"}, Status: true, StatusAnnotations: true, Categories: []string{"all"},
 	PrepareCreate: typed(func(d *appsv1.Deployment) { d.Status = appsv1.DeploymentStatus{} }),
 	// Annotations are a new generation too: the controller copies them to
 	// the ReplicaSets (Kubernetes' deployment strategy).

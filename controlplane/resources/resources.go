@@ -37,6 +37,10 @@ type Resource struct {
 	// resource then keeps the stored status on updates, and /status
 	// changes nothing but the status.
 	Status bool
+	// StatusAnnotations lets a /status update change annotations too, as
+	// Kubernetes' deployment status strategy does: the controller records
+	// deployment.kubernetes.io/revision there without a new generation.
+	StatusAnnotations bool
 	// Categories as kubectl's "get all" uses them.
 	Categories []string
 
