@@ -203,7 +203,15 @@ func (c *daemonSetController) writeStatus(ctx context.Context, ds *appsv1.Daemon
 	}
 	cp := ds.DeepCopy()
 	cp.Status = st
-	_, err := c.client.AppsV1().DaemonSets(ds.Namespace).UpdateStatus(ctx, cp, metav1.UpdateOptions{})
+	dsc := c.client.AppsV1().DaemonSets(ds.Namespace)
+	_, err := dsc.UpdateStatus(ctx, cp, metav1.UpdateOptions{})
+	if apierrors.IsConflict(err) { // retry once on the stored object, as upstream
+		cur, getErr := dsc.Get(ctx, ds.Name, metav1.GetOptions{})
+		if getErr == nil && cur.UID == ds.UID {
+			cur.Status = st
+			_, err = dsc.UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+		}
+	}
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("update status of daemonset %s/%s: %w", ds.Namespace, ds.Name, err)
 	}

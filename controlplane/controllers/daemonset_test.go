@@ -87,11 +87,9 @@ func TestDaemonSetOnePodPerEligibleNode(t *testing.T) {
 	}
 	// A tolerating template reaches n3; a new matching node gets a pod;
 	// a node that stops matching loses its pod.
-	ds = getDS(t, c, "agent")
-	ds.Spec.Template.Spec.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists}}
-	if _, err := c.AppsV1().DaemonSets("default").Update(context.Background(), ds, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	retryUpdate(t, func() *appsv1.DaemonSet { return getDS(t, c, "agent") }, func(ds *appsv1.DaemonSet) {
+		ds.Spec.Template.Spec.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists}}
+	}, c.AppsV1().DaemonSets("default").Update)
 	mustCreate(t, c.CoreV1().Nodes().Create, testNode("n5", true, map[string]string{"role": "edge"}))
 	n1, _ := c.CoreV1().Nodes().Get(context.Background(), "n1", metav1.GetOptions{})
 	n1.Labels = map[string]string{"role": "core"}
@@ -131,11 +129,9 @@ func TestDaemonSetRollingUpdate(t *testing.T) {
 			mustCreate(t, c.AppsV1().DaemonSets("default").Create, ds)
 			eventually(t, "3 ready", func() (bool, error) { return getDS(t, c, "agent").Status.NumberAvailable == 3, nil })
 			stop := samplePods(t, c, "agent", 1<<30, 2)
-			ds = getDS(t, c, "agent")
-			ds.Spec.Template.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "V", Value: "2"}}
-			if _, err := c.AppsV1().DaemonSets("default").Update(context.Background(), ds, metav1.UpdateOptions{}); err != nil {
-				t.Fatal(err)
-			}
+			retryUpdate(t, func() *appsv1.DaemonSet { return getDS(t, c, "agent") }, func(ds *appsv1.DaemonSet) {
+				ds.Spec.Template.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "V", Value: "2"}}
+			}, c.AppsV1().DaemonSets("default").Update)
 			if strategy == appsv1.OnDeleteDaemonSetStrategyType {
 				eventually(t, "status observed", func() (bool, error) {
 					st := getDS(t, c, "agent").Status

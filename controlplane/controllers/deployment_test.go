@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/util/retry"
 )
 
 // controllers runs several controllers as one.
@@ -67,9 +68,13 @@ func getDeployment(t *testing.T, c *fake.Clientset, name string) *appsv1.Deploym
 // updateDeployment changes the deployment as a user would.
 func updateDeployment(t *testing.T, c *fake.Clientset, name string, change func(*appsv1.Deployment)) {
 	t.Helper()
-	d := getDeployment(t, c, name)
-	change(d)
-	if _, err := c.AppsV1().Deployments("default").Update(context.Background(), d, metav1.UpdateOptions{}); err != nil {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d := getDeployment(t, c, name)
+		change(d)
+		_, err := c.AppsV1().Deployments("default").Update(context.Background(), d, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 }

@@ -228,7 +228,17 @@ func (c *replicaSetController) writeStatus(ctx context.Context, rs *appsv1.Repli
 	}
 	cp := rs.DeepCopy()
 	cp.Status = st
-	_, err := c.client.AppsV1().ReplicaSets(rs.Namespace).UpdateStatus(ctx, cp, metav1.UpdateOptions{})
+	rsc := c.client.AppsV1().ReplicaSets(rs.Namespace)
+	_, err := rsc.UpdateStatus(ctx, cp, metav1.UpdateOptions{})
+	if apierrors.IsConflict(err) {
+		// Our cache is behind our own last write: retry once on the
+		// stored object, as upstream's updateReplicaSetStatus.
+		cur, getErr := rsc.Get(ctx, rs.Name, metav1.GetOptions{})
+		if getErr == nil && cur.UID == rs.UID {
+			cur.Status = st
+			_, err = rsc.UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+		}
+	}
 	if apierrors.IsNotFound(err) {
 		return nil
 	}

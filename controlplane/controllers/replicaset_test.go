@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -17,11 +18,8 @@ func TestReplicaSetScales(t *testing.T) {
 	startRSController(t, c)
 	mustCreate(t, c.AppsV1().ReplicaSets("default").Create, testRS("web", 3))
 	for _, n := range []int32{3, 5, 1, 0, 2} {
-		rs := getRS(t, c, "web")
-		rs.Spec.Replicas = ptr(n)
-		if _, err := c.AppsV1().ReplicaSets("default").Update(context.Background(), rs, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		retryUpdate(t, func() *appsv1.ReplicaSet { return getRS(t, c, "web") },
+			func(rs *appsv1.ReplicaSet) { rs.Spec.Replicas = ptr(n) }, c.AppsV1().ReplicaSets("default").Update)
 		eventually(t, fmt.Sprintf("%d pods", n), func() (bool, error) {
 			return len(listPods(t, c, "web")) == int(n) && getRS(t, c, "web").Status.Replicas == n, nil
 		})
@@ -64,11 +62,10 @@ func TestReplicaSetAdoptsAndReleases(t *testing.T) {
 	if got := createActions(c, "pods"); got != 2 {
 		t.Errorf("created %d pods, want 2 (the orphan counts)", got)
 	}
-	p, _ := c.CoreV1().Pods("default").Get(context.Background(), "stray", metav1.GetOptions{})
-	p.Labels = map[string]string{"app": "other"}
-	if _, err := c.CoreV1().Pods("default").Update(context.Background(), p, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	retryUpdate(t, func() *corev1.Pod {
+		p, _ := c.CoreV1().Pods("default").Get(context.Background(), "stray", metav1.GetOptions{})
+		return p
+	}, func(p *corev1.Pod) { p.Labels = map[string]string{"app": "other"} }, c.CoreV1().Pods("default").Update)
 	eventually(t, "pod released and replaced", func() (bool, error) {
 		p, err := c.CoreV1().Pods("default").Get(context.Background(), "stray", metav1.GetOptions{})
 		return err == nil && len(p.OwnerReferences) == 0 && len(listPods(t, c, "web")) == 3, nil

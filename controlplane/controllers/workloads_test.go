@@ -9,9 +9,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/util/retry"
 )
 
 // Helpers shared by the workload controller tests: they play the parts
@@ -60,15 +62,21 @@ func activeCount(pods []corev1.Pod) int {
 // the given time.
 func setPodStatus(t *testing.T, c *fake.Clientset, p corev1.Pod, phase corev1.PodPhase, ready bool, since time.Time) {
 	t.Helper()
-	p.Status.Phase = phase
 	st := corev1.ConditionFalse
 	if ready {
 		st = corev1.ConditionTrue
 	}
-	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: st, LastTransitionTime: metav1.NewTime(since)}}
-	if _, err := c.CoreV1().Pods(p.Namespace).UpdateStatus(context.Background(), &p, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	pods := c.CoreV1().Pods(p.Namespace)
+	retryUpdate(t, func() *corev1.Pod {
+		cur, err := pods.Get(context.Background(), p.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cur
+	}, func(cur *corev1.Pod) {
+		cur.Status.Phase = phase
+		cur.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: st, LastTransitionTime: metav1.NewTime(since)}}
+	}, pods.UpdateStatus)
 }
 
 // kubelet marks every active pending pod of app Running and Ready, as a
@@ -130,4 +138,19 @@ func createActions(c *fake.Clientset, resource string) int {
 		}
 	}
 	return n
+}
+
+// retryUpdate reads, changes and writes an object as a user would,
+// again on a Conflict (a controller wrote it meanwhile).
+func retryUpdate[T runtime.Object](t *testing.T, get func() T, change func(T), update func(context.Context, T, metav1.UpdateOptions) (T, error)) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		obj := get()
+		change(obj)
+		_, err := update(context.Background(), obj, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
