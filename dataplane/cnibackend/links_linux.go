@@ -8,6 +8,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/switchyard-net/switchyard/internal/netns"
 )
 
 // kernelLinks acts on the calling thread's (node) namespace, like
@@ -55,21 +57,16 @@ func (kernelLinks) BridgeExists(ctx context.Context, bridge string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-	if err != nil {
-		return fmt.Errorf("netlink: %w", err)
-	}
-	defer h.Close()
-	l, err := h.LinkByName(bridge)
-	if err != nil {
-		return fmt.Errorf("look up %s: %w", bridge, err)
-	}
-	if l.Type() != "bridge" {
-		return fmt.Errorf("%s is a %s, not a bridge", bridge, l.Type())
-	}
-	return nil
+	return netns.Here(func(h *netlink.Handle) error {
+		l, err := h.LinkByName(bridge)
+		if err != nil {
+			return fmt.Errorf("look up %s: %w", bridge, err)
+		}
+		if l.Type() != "bridge" {
+			return fmt.Errorf("%s is a %s, not a bridge", bridge, l.Type())
+		}
+		return nil
+	})
 }
 
 func isNotFound(err error) bool {

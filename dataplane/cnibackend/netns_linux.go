@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync/atomic"
 
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
 	"github.com/switchyard-net/switchyard/internal/netns"
 )
@@ -65,19 +63,14 @@ func checkIfFree(fd int, ifName, hostVeth string) error {
 	if err != nil {
 		return fmt.Errorf("look up %s: %w", ifName, err)
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	node, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-	if err != nil {
-		return fmt.Errorf("netlink: %w", err)
-	}
-	defer node.Close()
-	host, err := node.LinkByIndex(peer.Attrs().ParentIndex)
-	_, isVeth := peer.(*netlink.Veth)
-	if err != nil || !isVeth || host.Attrs().Name != hostVeth || host.Attrs().ParentIndex != peer.Attrs().Index {
-		return fmt.Errorf("interface %s already exists and is not switchyard's (no peer %s on the node)", ifName, hostVeth)
-	}
-	return nil
+	return netns.Here(func(node *netlink.Handle) error {
+		host, err := node.LinkByIndex(peer.Attrs().ParentIndex)
+		_, isVeth := peer.(*netlink.Veth)
+		if err != nil || !isVeth || host.Attrs().Name != hostVeth || host.Attrs().ParentIndex != peer.Attrs().Index {
+			return fmt.Errorf("interface %s already exists and is not switchyard's (no peer %s on the node)", ifName, hostVeth)
+		}
+		return nil
+	})
 }
 
 // bindSeq numbers the temporary names of one process.

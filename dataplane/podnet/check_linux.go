@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"runtime"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/switchyard-net/switchyard/internal/netns"
 )
 
 // CheckPod verifies that the pod is wired as cfg says (for CNI CHECK): the
@@ -25,14 +26,8 @@ func CheckPod(ctx context.Context, cfg PodConfig) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	node, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	err = netns.Here(func(node *netlink.Handle) error { return checkPod(node, cfg) })
 	if err != nil {
-		return fmt.Errorf("check pod %s: netlink: %w", cfg.NetNS, err)
-	}
-	defer node.Close()
-	if err := checkPod(node, cfg); err != nil {
 		return fmt.Errorf("check pod %s: %w", cfg.NetNS, err)
 	}
 	return nil

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"runtime"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/switchyard-net/switchyard/internal/netns"
 )
 
 // DNSLabel is the address label that marks the cluster DNS address
@@ -96,16 +97,11 @@ func RemoveLocalAddr(ctx context.Context, addr netip.Addr) error {
 // withLoopback runs fn with a netlink handle in the calling thread's
 // namespace and its lo device.
 func withLoopback(fn func(*netlink.Handle, netlink.Link) error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-	if err != nil {
-		return fmt.Errorf("netlink: %w", err)
-	}
-	defer h.Close()
-	lo, err := h.LinkByName("lo")
-	if err != nil {
-		return fmt.Errorf("look up lo: %w", err)
-	}
-	return fn(h, lo)
+	return netns.Here(func(h *netlink.Handle) error {
+		lo, err := h.LinkByName("lo")
+		if err != nil {
+			return fmt.Errorf("look up lo: %w", err)
+		}
+		return fn(h, lo)
+	})
 }

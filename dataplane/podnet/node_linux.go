@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/switchyard-net/switchyard/internal/netns"
 )
 
 // EnsureNode converges the node namespace (the calling thread's, see the
@@ -28,14 +29,17 @@ func EnsureNode(ctx context.Context, cfg NodeConfig) (Node, error) {
 	if err := ctx.Err(); err != nil {
 		return Node{}, err
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	var node Node
+	err = netns.Here(func(h *netlink.Handle) (err error) {
+		node, err = ensureNode(h, cfg)
+		return err
+	})
+	return node, err
+}
 
-	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-	if err != nil {
-		return Node{}, fmt.Errorf("ensure node: netlink: %w", err)
-	}
-	defer h.Close()
+// ensureNode is EnsureNode in the namespace of h, on a locked thread.
+func ensureNode(h *netlink.Handle, cfg NodeConfig) (Node, error) {
+	var err error
 	mtu := cfg.MTU
 	if mtu == 0 {
 		if mtu, err = uplinkMTU(h); err != nil {

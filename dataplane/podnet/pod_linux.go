@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/switchyard-net/switchyard/internal/netns"
 )
 
 // EnsurePod wires one pod: namespace cfg.NetNS (created if missing, lo up),
@@ -27,15 +28,11 @@ func EnsurePod(ctx context.Context, cfg PodConfig) (PodResult, error) {
 	if err := ctx.Err(); err != nil {
 		return PodResult{}, err
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-
-	node, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-	if err != nil {
-		return PodResult{}, fmt.Errorf("ensure pod %s: netlink: %w", cfg.NetNS, err)
-	}
-	defer node.Close()
-	res, err := ensurePod(node, cfg)
+	var res PodResult
+	err = netns.Here(func(node *netlink.Handle) (err error) {
+		res, err = ensurePod(node, cfg)
+		return err
+	})
 	if err != nil {
 		return PodResult{}, fmt.Errorf("ensure pod %s: %w", cfg.NetNS, err)
 	}

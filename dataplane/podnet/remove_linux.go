@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
+
+	"github.com/switchyard-net/switchyard/internal/netns"
 )
 
 // RemovePod deletes the host veth hostVeth (the kernel deletes its peer
@@ -29,14 +29,8 @@ func RemovePod(ctx context.Context, netnsName, hostVeth string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	node, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	err := netns.Here(func(node *netlink.Handle) error { return removePod(node, netnsName, hostVeth) })
 	if err != nil {
-		return fmt.Errorf("remove pod %s: netlink: %w", netnsName, err)
-	}
-	defer node.Close()
-	if err := removePod(node, netnsName, hostVeth); err != nil {
 		return fmt.Errorf("remove pod %s: %w", netnsName, err)
 	}
 	return nil

@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
+
+	"github.com/switchyard-net/switchyard/internal/netns"
 )
 
 // WiredPods lists the namespaces under NetNSDir whose name starts with
@@ -25,14 +25,19 @@ func WiredPods(prefix string) ([]Wired, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wired pods: %w", err)
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	node, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	var pods []Wired
+	err = netns.Here(func(node *netlink.Handle) (err error) {
+		pods, err = inspectPods(node, entries, prefix)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("wired pods: netlink: %w", err)
+		return nil, fmt.Errorf("wired pods: %w", err)
 	}
-	defer node.Close()
+	return pods, nil
+}
 
+// inspectPods is WiredPods for the entries of NetNSDir.
+func inspectPods(node *netlink.Handle, entries []os.DirEntry, prefix string) ([]Wired, error) {
 	var pods []Wired
 	for _, e := range entries {
 		if !strings.HasPrefix(e.Name(), prefix) {
@@ -43,7 +48,7 @@ func WiredPods(prefix string) ([]Wired, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("wired pods: %w", err)
+			return nil, err
 		}
 		pods = append(pods, w)
 	}

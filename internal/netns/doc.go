@@ -29,11 +29,11 @@
 // # The calling thread's namespace
 //
 // Code that acts on "the namespace we are in" (the node namespace of
-// dataplane/podnet) does not switch at all: it locks its goroutine to the
-// calling thread for the duration of the call, so a caller inside [Do]
-// programs that namespace. That is a different pattern and stays with its
-// callers. So does the pod process shim (dataplane/runner), which
-// enters several kinds of namespaces for good before exec(2).
+// dataplane/podnet) does not switch at all: [Here] locks the calling
+// goroutine to its thread for the duration of the call, so a caller inside
+// [Do] programs that namespace. The pod process shim (dataplane/runner)
+// is not built on this package: it enters several kinds of namespaces for
+// good, on its only thread, before exec(2).
 //
 // All functions are safe for concurrent use. They need CAP_SYS_ADMIN.
 package netns

@@ -86,6 +86,22 @@ func NetlinkHandle(fd int) (*netlink.Handle, error) {
 	return h, nil
 }
 
+// Here runs fn on the calling goroutine, locked to its OS thread for the
+// call, with an rtnetlink handle made in that thread's namespace. It is
+// for code that acts on "the namespace we are in" (a node's): netlink,
+// /proc/sys/net and nftables sockets opened by fn then all land in the
+// same namespace, also when the caller is inside Do. It never switches.
+func Here(fn func(h *netlink.Handle) error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("netlink: %w", err)
+	}
+	defer h.Close()
+	return fn(h)
+}
+
 // do runs enter and then fn on a fresh locked thread, and switches the
 // thread back afterwards; label names the target in errors.
 func do(label string, enter, fn func() error) error {

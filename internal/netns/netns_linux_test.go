@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -346,5 +347,27 @@ func TestThreadThatCannotSwitchBackDies(t *testing.T) {
 	defer runtime.UnlockOSThread()
 	if got, _ := threadNS(); got != home {
 		t.Errorf("a pool thread is in namespace %d, want %d", got, home)
+	}
+}
+
+// Here, called inside Do, acts on that namespace, not the process's.
+func TestHereActsInTheCallersNamespace(t *testing.T) {
+	needRoot(t)
+	path := testNS(t, "here")
+	var names []string
+	err := Do(path, func() error {
+		return Here(func(h *netlink.Handle) error {
+			links, err := h.LinkList()
+			for _, l := range links {
+				names = append(names, l.Attrs().Name)
+			}
+			return err
+		})
+	})
+	if err != nil {
+		t.Fatalf("Here inside Do: %v", err)
+	}
+	if strings.Join(names, ",") != "lo" {
+		t.Errorf("Here inside Do saw links %v, want the namespace's lo only", names)
 	}
 }
