@@ -9,18 +9,23 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/switchyard-net/switchyard/dataplane/services/ebpflb"
 	"github.com/switchyard-net/switchyard/internal/netexec"
@@ -30,23 +35,28 @@ import (
 // The zero-failure rollout test of the workloads issue: clients keep
 // sending requests, over kept-alive connections and new ones, through a
 // ClusterIP (from a pod), a NodePort and an Ingress (from an outside
-// client on the sandbox uplink) while the pods behind them are replaced
-// one by one. Not one request may fail, and a pod that is not Ready never
-// answers.
+// client on the sandbox uplink) while a Deployment behind them is scaled
+// from 3 to 10 replicas and back and then rolled (a changed env var,
+// maxSurge 1, maxUnavailable 0, readiness probe, preStop sleep). Not one
+// request may fail, and a pod that is not Ready never answers. Then
+// self-healing: a pod whose process is killed is restarted and gets no
+// traffic until Ready again; a deleted pod is replaced.
 //
 // What makes it pass (see the README's rollout paragraph): a deleted pod's
 // endpoint turns terminating (not ready) at once, so the load-balancers
-// and the ingress stop choosing it for new connections; its server drains
-// (answers "Connection: close" for --delay-shutdown after SIGTERM), so
-// kept-alive clients move to other pods after an answer; the ingress
-// resends an idempotent request whose pooled upstream connection the pod
-// had closed.
+// and the ingress stop choosing it for new connections; the preStop sleep
+// keeps the pod serving until every node has seen that; its server then
+// drains (answers "Connection: close" for --delay-shutdown after
+// SIGTERM), so kept-alive clients move to other pods after an answer; the
+// ingress resends an idempotent request whose pooled upstream connection
+// the pod had closed.
 
 const (
 	rollHold     = 20                     // kept-alive connections per client
 	rollRate     = 20                     // new connections a second per client
 	rollInterval = 250 * time.Millisecond // requests on each kept-alive connection
-	rollDrain    = "3s"                   // the pods' --delay-shutdown
+	rollDrain    = "2s"                   // the pods' --delay-shutdown
+	rollPreStop  = 1                      // the pods' preStop sleep, seconds
 	rollHost     = "roll.example.com"
 	rollPort     = "default/roll:http/TCP"
 )
@@ -78,37 +88,126 @@ type rollEnv struct {
 func rolloutZeroFailures(t *testing.T, lb string) {
 	e := newRollEnv(t, lb)
 	ctx := context.Background()
-	old := []string{"roll-a-0", "roll-a-1", "roll-a-2"}
-	for _, name := range old {
-		e.createPod(t, rollPod(name, "a", true))
+	deps := e.n.client.AppsV1().Deployments("default")
+	if _, err := deps.Create(ctx, rollDeployment(3), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
 	}
-	// Listening but never Ready: no client may ever reach it.
-	e.createPod(t, rollPod("roll-unready", "a", false))
-	for _, name := range old {
-		e.n.waitReady(name, 40*time.Second)
-	}
-	waitBackends(t, &svcEnv{n: e.n, ctx: ctx, nodeName: e.n.rec.NodeName}, rollPort, len(old))
-	e.waitIngress(t, "roll-a-")
+	// Selected by the Service but not by the Deployment; listening but
+	// never Ready: no client may ever reach it.
+	e.createPod(t, rollPod("roll-unready", false))
+	e.waitDeployment(t, 3)
+	waitBackends(t, &svcEnv{n: e.n, ctx: ctx, nodeName: e.n.rec.NodeName}, rollPort, 3)
+	e.waitIngress(t)
+	first := e.podNames(t)
 
 	loads := e.startLoads(t)
 	start := time.Now()
-	for i, name := range old {
-		next := fmt.Sprintf("roll-b-%d", i)
-		e.createPod(t, rollPod(next, "b", true))
-		e.n.waitReady(next, 40*time.Second)
-		if err := e.n.client.CoreV1().Pods("default").Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
-			t.Fatal(err)
+	e.scale(t, 10)
+	time.Sleep(2 * time.Second) // load on all ten
+	e.scale(t, 3)
+	t.Logf("scaled 3 → 10 → 3 under load in %v", time.Since(start).Round(time.Millisecond))
+	before := e.podNames(t)
+	start = time.Now()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d, err := deps.Get(ctx, "roll", metav1.GetOptions{})
+		if err != nil {
+			return err
 		}
+		d.Spec.Template.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "VERSION", Value: "2"}}
+		_, err = deps.Update(ctx, d, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, name := range old {
-		e.waitGone(t, name)
-	}
-	t.Logf("3 pods replaced one by one (new Ready, old deleted, drained and gone) in %v", time.Since(start).Round(time.Millisecond))
+	e.waitDeployment(t, 3)
+	after := e.podNames(t)
+	t.Logf("rolled 3 pods (maxSurge 1, maxUnavailable 0) under load in %v", time.Since(start).Round(time.Millisecond))
 	time.Sleep(time.Second) // load on the new pods alone
 	for _, l := range loads {
 		r := l.stop(t)
-		checkRollReport(t, l.name, r, "roll-a-", "roll-b-")
+		checkRollReport(t, l.name, r, first, before, after)
 	}
+	if t.Failed() {
+		return
+	}
+	e.selfHealing(t, after)
+}
+
+// rollLabels select the Deployment's pods; the Service selects app=roll.
+var rollLabels = map[string]string{"app": "roll", "tier": "web"}
+
+func rollDeployment(replicas int32) *appsv1.Deployment {
+	surge, unavailable := intstr.FromInt32(1), intstr.FromInt32(0)
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "roll"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: rollLabels},
+			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
+				RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &surge, MaxUnavailable: &unavailable}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: rollLabels},
+				Spec:       rollPod("", true).Spec,
+			},
+		},
+	}
+}
+
+// scale sets the Deployment's replicas through its /scale subresource (as
+// kubectl scale does) and waits until exactly that many pods are left,
+// all Ready.
+func (e *rollEnv) scale(t *testing.T, replicas int32) {
+	t.Helper()
+	ctx := context.Background()
+	deps := e.n.client.AppsV1().Deployments("default")
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		sc, err := deps.GetScale(ctx, "roll", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		sc.Spec.Replicas = replicas
+		_, err = deps.UpdateScale(ctx, "roll", sc, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("scale to %d: %v", replicas, err)
+	}
+	e.waitDeployment(t, replicas)
+}
+
+// waitDeployment waits until the Deployment is complete with replicas
+// pods, and no other pod of it is left (terminating ones included).
+func (e *rollEnv) waitDeployment(t *testing.T, replicas int32) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("deployment roll complete with %d pods", replicas), 90*time.Second, func() error {
+		d, err := e.n.client.AppsV1().Deployments("default").Get(context.Background(), "roll", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		st := d.Status
+		if st.ObservedGeneration < d.Generation || st.Replicas != replicas || st.UpdatedReplicas != replicas || st.AvailableReplicas != replicas {
+			return fmt.Errorf("generation %d, status %+v", d.Generation, st)
+		}
+		if n := len(e.podNames(t)); n != int(replicas) {
+			return fmt.Errorf("%d pods", n)
+		}
+		return nil
+	})
+}
+
+// podNames lists the Deployment's pods by name (terminating ones too).
+func (e *rollEnv) podNames(t *testing.T) map[string]bool {
+	t.Helper()
+	pods, err := e.n.client.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: "app=roll,tier=web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, p := range pods.Items {
+		out[p.Name] = true
+	}
+	return out
 }
 
 func newRollEnv(t *testing.T, lb string) *rollEnv {
@@ -157,25 +256,28 @@ func linkOutside(t *testing.T, n *node) *sandbox.NS {
 	return out
 }
 
-// rollPod is a netexec pod of the rollout (app=roll, version v) that
-// drains for rollDrain after SIGTERM and is Ready when /healthz answers;
-// an unready one listens on the same port, but its probe checks a closed
-// one.
-func rollPod(name, v string, ready bool) *corev1.Pod {
+// rollPod is a netexec pod of the rollout (app=roll) that sleeps
+// rollPreStop in preStop, drains for rollDrain after SIGTERM and is Ready
+// when /healthz answers; an unready one listens on the same port, but its
+// probe checks a closed one.
+func rollPod(name string, ready bool) *corev1.Pod {
 	probe := corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}}
 	if !ready {
 		probe = corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(9999)}}
 	}
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": "roll", "version": v}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": "roll"}},
 		Spec: corev1.PodSpec{
 			TerminationGracePeriodSeconds: new(int64(10)),
 			Containers: []corev1.Container{{
 				Name:           "web",
 				Image:          "switchyard/netexec",
 				Command:        []string{binary, "netexec", "--http-port=8080", "--udp-port=0", "--delay-shutdown=" + rollDrain},
+				Env:            []corev1.EnvVar{{Name: "VERSION", Value: "1"}},
 				Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
 				ReadinessProbe: &corev1.Probe{ProbeHandler: probe, PeriodSeconds: 1},
+				Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{
+					Sleep: &corev1.SleepAction{Seconds: rollPreStop}}},
 			}},
 		},
 	}
@@ -196,17 +298,14 @@ func (e *rollEnv) waitGone(t *testing.T, name string) {
 	})
 }
 
-// waitIngress waits until the outside client gets an answer from a pod
-// whose name starts with prefix through the Ingress.
-func (e *rollEnv) waitIngress(t *testing.T, prefix string) {
+// waitIngress waits until the outside client gets an answer through the
+// Ingress.
+func (e *rollEnv) waitIngress(t *testing.T) {
 	t.Helper()
 	eventually(t, "the Ingress answers from outside", 20*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		h, err := httpGetHost(ctx, e.out.DialContext, "http://"+e.ingress+"/hostname", rollHost)
-		if err == nil && !strings.HasPrefix(h, prefix) {
-			err = fmt.Errorf("answered %q", h)
-		}
+		_, err := httpGetHost(ctx, e.out.DialContext, "http://"+e.ingress+"/hostname", rollHost)
 		return err
 	})
 }
@@ -325,12 +424,13 @@ func waitReport(t *testing.T, n *node, path string) *netexec.DialReport {
 	return &r
 }
 
-// checkRollReport wants no failure at all, answers from the old and the
-// new pods, and none from a pod that was never Ready.
-func checkRollReport(t *testing.T, name string, r *netexec.DialReport, prefixes ...string) {
+// checkRollReport wants no failure at all, answers from the first pods,
+// from the ones added by the scale-up and from the rolled ones, and none
+// from a pod that was never Ready.
+func checkRollReport(t *testing.T, name string, r *netexec.DialReport, first, before, after map[string]bool) {
 	t.Helper()
-	t.Logf("%s: %d requests on kept-alive connections (%d reconnected after Connection: close), %d on new connections, %d failed; answers %v",
-		name, r.HeldRequests, r.HeldReopened, r.NewRequests, r.Failures(), r.Answers)
+	t.Logf("%s: %d requests on kept-alive connections (%d reconnected after Connection: close), %d on new connections, %d failed; %d pods answered",
+		name, r.HeldRequests, r.HeldReopened, r.NewRequests, r.Failures(), len(r.Answers))
 	if r.Error != "" || r.Failures() != 0 {
 		t.Errorf("%s: %d failed connects, %d failed requests, %d wrong answers (%s); want none:\n%s",
 			name, r.ConnectFailures, r.RequestFailures, r.WrongAnswers, r.Error, strings.Join(r.Errors, "\n"))
@@ -338,18 +438,165 @@ func checkRollReport(t *testing.T, name string, r *netexec.DialReport, prefixes 
 	if r.Answers["roll-unready"] != 0 {
 		t.Errorf("%s: the pod that never became Ready answered %d requests", name, r.Answers["roll-unready"])
 	}
-	for _, p := range prefixes {
-		var got int64
-		for h, k := range r.Answers {
-			if strings.HasPrefix(h, p) {
-				got += k
-			}
+	var fromFirst, fromScaled, fromRolled int64
+	for h, k := range r.Answers {
+		switch {
+		case first[h]:
+			fromFirst += k
+		case after[h]:
+			fromRolled += k
+		case !before[h]:
+			fromScaled += k // neither one of the first three, nor kept at scale-down, nor rolled
 		}
-		if got == 0 {
-			t.Errorf("%s: no answer from a %s* pod (answers %v): the load did not span the rollout", name, p, r.Answers)
-		}
+	}
+	if fromFirst == 0 || fromScaled == 0 || fromRolled == 0 {
+		t.Errorf("%s: answers from the first pods %d, the scaled-up ones %d, the rolled ones %d; want all (answers %v): the load did not span the test",
+			name, fromFirst, fromScaled, fromRolled, r.Answers)
 	}
 	if r.HeldRequests < int64(rollHold)*4 || r.NewRequests < rollRate {
 		t.Errorf("%s: %d kept-alive and %d new-connection requests: the load stalled", name, r.HeldRequests, r.NewRequests)
 	}
+}
+
+// selfHealing kills the process of one pod and deletes another. The
+// killed one is restarted in place and gets no request through the
+// ClusterIP or the Ingress until its endpoint is ready again; the deleted
+// one is replaced by the ReplicaSet.
+func (e *rollEnv) selfHealing(t *testing.T, pods map[string]bool) {
+	ctx := context.Background()
+	var names []string
+	for n := range pods {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	victim, deleted := names[0], names[1]
+	p, err := e.n.client.CoreV1().Pods("default").Get(ctx, victim, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := p.Status.PodIP
+
+	// Ask through the ClusterIP from the node all along; note each answer
+	// by the victim with the time it came.
+	stop := make(chan struct{})
+	var mu sync.Mutex
+	var victimAnswers, directAnswers []time.Time
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			h, err := httpGet(rctx, e.n.ns.DialContext, "http://"+e.clusterIP+"/hostname")
+			if hi, ierr := httpGetHost(rctx, e.n.ns.DialContext, "http://"+e.ingress+"/hostname", rollHost); ierr == nil && hi == victim {
+				h, err = hi, nil // an answer by the victim through the Ingress counts the same
+			}
+			// The pod's own address, not through the Service: when its
+			// restarted process serves.
+			_, derr := httpGet(rctx, e.n.ns.DialContext, "http://"+net.JoinHostPort(ip, "8080")+"/hostname")
+			cancel()
+			mu.Lock()
+			if err == nil && h == victim {
+				victimAnswers = append(victimAnswers, time.Now())
+			}
+			if derr == nil {
+				directAnswers = append(directAnswers, time.Now())
+			}
+			mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+	defer func() { close(stop); wg.Wait() }()
+
+	// Follow the victim's endpoint in the slices. notReadyAt is when the
+	// last List that found it not ready was sent: the API had it not
+	// ready after that moment, so no load-balancer could have had it as
+	// ready before.
+	type seen struct{ notReadyAt time.Time }
+	readyAgain := make(chan seen, 1)
+	killed := time.Now()
+	go func() {
+		var s seen
+		for time.Since(killed) < 60*time.Second {
+			sent := time.Now()
+			r, ok := e.endpointReady(ip)
+			if ok && !r {
+				s.notReadyAt = sent
+			}
+			if ok && r && !s.notReadyAt.IsZero() {
+				readyAgain <- s
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		close(readyAgain)
+	}()
+	if err := syscall.Kill(netexecPID(t, e.n.podNetNS(p)), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	s, ok := <-readyAgain
+	if !ok {
+		t.Fatalf("pod %s: its endpoint did not turn not-ready and ready again within 60s of the kill", victim)
+	}
+	again := s.notReadyAt
+	e.n.poll(victim+" restarted and Ready", 30*time.Second, func(ctx context.Context) bool {
+		p, err := e.n.client.CoreV1().Pods("default").Get(ctx, victim, metav1.GetOptions{})
+		return err == nil && podReady(p) && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].RestartCount >= 1
+	})
+	time.Sleep(time.Second) // answers by the victim again, after ready
+	mu.Lock()
+	var early, late, direct int
+	for _, at := range victimAnswers {
+		switch {
+		case at.After(killed.Add(100*time.Millisecond)) && at.Before(again):
+			early++
+		case at.After(again):
+			late++
+		}
+	}
+	for _, at := range directAnswers {
+		if at.After(killed.Add(100*time.Millisecond)) && at.Before(again) {
+			direct++
+		}
+	}
+	mu.Unlock()
+	t.Logf("killed %s's process: endpoint last seen not ready %v later; meanwhile its restarted process answered %d requests to its own address and the ClusterIP and Ingress sent it %d; %d after",
+		victim, again.Sub(killed).Round(time.Millisecond), direct, early, late)
+	if early > 0 {
+		t.Errorf("the ClusterIP or the Ingress routed %d requests to %s while its endpoint was not ready", early, victim)
+	}
+	if late == 0 {
+		t.Errorf("%s answered nothing after it was ready again", victim)
+	}
+
+	// A deleted pod is replaced.
+	if err := e.n.client.CoreV1().Pods("default").Delete(ctx, deleted, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitGone(t, deleted)
+	e.waitDeployment(t, 3)
+	if now := e.podNames(t); now[deleted] || len(now) != 3 {
+		t.Errorf("after deleting %s: pods %v; want 3 with a replacement", deleted, now)
+	}
+}
+
+// endpointReady reports the ready condition of the endpoint with address
+// ip in the Service's slices (ok false when it is not listed).
+func (e *rollEnv) endpointReady(ip string) (ready, ok bool) {
+	list, err := e.n.client.DiscoveryV1().EndpointSlices("default").List(context.Background(),
+		metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=roll"})
+	if err != nil {
+		return false, false
+	}
+	for _, s := range list.Items {
+		for _, ep := range s.Endpoints {
+			if len(ep.Addresses) > 0 && ep.Addresses[0] == ip {
+				return ep.Conditions.Ready != nil && *ep.Conditions.Ready, true
+			}
+		}
+	}
+	return false, false
 }
