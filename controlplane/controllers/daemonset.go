@@ -36,6 +36,7 @@ type daemonSetController struct {
 	dss     appslisters.DaemonSetLister
 	pods    corelisters.PodLister
 	nodes   corelisters.NodeLister
+	revs    appslisters.ControllerRevisionLister // nil: history not kept
 	expect  *expectations
 	queue   *queue // of DaemonSet keys
 	workers int
@@ -43,7 +44,9 @@ type daemonSetController struct {
 	now     func() time.Time
 }
 
-func newDaemonSetController(client kubernetes.Interface, f informers.SharedInformerFactory, workers int,
+// newDaemonSetController keeps template history in ControllerRevisions
+// when history is set (the API serves them).
+func newDaemonSetController(client kubernetes.Interface, f informers.SharedInformerFactory, workers int, history bool,
 	log *slog.Logger) (*daemonSetController, error) {
 	c := &daemonSetController{
 		client:  client,
@@ -54,6 +57,9 @@ func newDaemonSetController(client kubernetes.Interface, f informers.SharedInfor
 		workers: workers,
 		log:     log.With("component", "daemonset-controller"),
 		now:     time.Now,
+	}
+	if history {
+		c.revs = f.Apps().V1().ControllerRevisions().Lister()
 	}
 	c.queue = newQueue("daemonset", c.log, c.sync)
 	if _, err := f.Apps().V1().DaemonSets().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{

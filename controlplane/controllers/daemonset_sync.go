@@ -107,6 +107,7 @@ func (c *daemonSetController) sync(ctx context.Context, key string) error {
 	pods, claimErr := claim(ctx, cl, all)
 	hash := templateHash(&ds.Spec.Template, ds.Status.CollisionCount)
 	tmpl := daemonPod(ds, hash)
+	historyErr := c.syncHistory(ctx, ds, hash, pods)
 	byNode := podsByNode(pods)
 	var manageErr error
 	if c.expect.satisfied(key) && ds.DeletionTimestamp == nil {
@@ -116,7 +117,7 @@ func (c *daemonSetController) sync(ctx context.Context, key string) error {
 	if err := c.writeStatus(ctx, ds, c.status(ds, tmpl, nodes, byNode, hash)); err != nil {
 		return err
 	}
-	return errors.Join(manageErr, claimErr)
+	return errors.Join(manageErr, claimErr, historyErr)
 }
 
 func podsByNode(pods []*corev1.Pod) map[string][]*corev1.Pod {

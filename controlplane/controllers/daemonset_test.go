@@ -36,7 +36,7 @@ func testDS(name string) *appsv1.DaemonSet {
 
 func startDaemonSetController(t *testing.T, c *fake.Clientset) {
 	startController(t, c, func(f informers.SharedInformerFactory) (*daemonSetController, error) {
-		return newDaemonSetController(c, f, 1, testLogger())
+		return newDaemonSetController(c, f, 1, true, testLogger())
 	})
 }
 
@@ -150,5 +150,49 @@ func TestDaemonSetRollingUpdate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// revisionsOf returns the ControllerRevisions, sorted by revision.
+func revisionsOf(t *testing.T, c *fake.Clientset) []appsv1.ControllerRevision {
+	t.Helper()
+	l, err := c.AppsV1().ControllerRevisions("default").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(l.Items, func(i, j int) bool { return l.Items[i].Revision < l.Items[j].Revision })
+	return l.Items
+}
+
+// TestDaemonSetHistory: every template gets a ControllerRevision named
+// after its hash; a template coming back (kubectl rollout undo) is
+// renumbered above the others; the data replaces the template.
+func TestDaemonSetHistory(t *testing.T) {
+	c := newWorkloadClient(testNode("n1", true, nil))
+	startDaemonSetController(t, c)
+	kubelet(t, c, nil)
+	mustCreate(t, c.AppsV1().DaemonSets("default").Create, testDS("agent"))
+	setEnv := func(v string) {
+		retryUpdate(t, func() *appsv1.DaemonSet { return getDS(t, c, "agent") }, func(ds *appsv1.DaemonSet) {
+			ds.Spec.Template.Spec.Containers[0].Env = nil
+			if v != "" {
+				ds.Spec.Template.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "V", Value: v}}
+			}
+		}, c.AppsV1().DaemonSets("default").Update)
+	}
+	eventually(t, "revision 1", func() (bool, error) { return len(revisionsOf(t, c)) == 1, nil })
+	first := revisionsOf(t, c)[0]
+	setEnv("2")
+	eventually(t, "revision 2", func() (bool, error) { return len(revisionsOf(t, c)) == 2, nil })
+	setEnv("")
+	eventually(t, "revision 1 renumbered 3", func() (bool, error) {
+		revs := revisionsOf(t, c)
+		return len(revs) == 2 && revs[1].Name == first.Name && revs[1].Revision == 3, nil
+	})
+	hash := first.Labels[appsv1.DefaultDaemonSetUniqueLabelKey]
+	if first.Name != "agent-"+hash || !strings.Contains(string(first.Data.Raw), `"$patch":"replace"`) ||
+		metav1.GetControllerOf(&first) == nil {
+		t.Errorf("revision %s (labels %v) data %s: want name agent-<hash>, a replacing template patch and an owner",
+			first.Name, first.Labels, first.Data.Raw)
 	}
 }

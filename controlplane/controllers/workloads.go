@@ -35,7 +35,7 @@ func (m *Manager) workloadControllers(f informers.SharedInformerFactory) ([]cont
 		ctrls = append(ctrls, d)
 	}
 	if served["daemonsets"] {
-		ds, err := newDaemonSetController(m.cfg.Client, f, m.cfg.WorkloadWorkers, m.cfg.Logger)
+		ds, err := newDaemonSetController(m.cfg.Client, f, m.cfg.WorkloadWorkers, served["controllerrevisions"], m.cfg.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("daemonset controller: %w", err)
 		}

@@ -196,6 +196,19 @@ spec:
 			t.Errorf("daemon pod %s not replaced by the new template", name)
 		}
 	}
+	// History is kept in ControllerRevisions: kubectl can list and undo.
+	if out := kubectl("rollout", "history", "daemonset/agent"); !strings.Contains(out, "\n1 ") || !strings.Contains(out, "\n2 ") {
+		t.Errorf("rollout history:\n%s", out)
+	}
+	kubectl("rollout", "undo", "daemonset/agent")
+	kubectl("rollout", "status", "daemonset/agent", "--timeout=2m")
+	n.poll("daemon pod back on the first template", 2*time.Minute, func(context.Context) bool {
+		now, total := n.readyPods("agent")
+		for _, p := range now {
+			return total == 1 && len(p.Spec.Containers[0].Env) == 0
+		}
+		return false
+	})
 	kubectl("delete", "daemonset", "agent")
 	n.poll("daemon pods gone", 2*time.Minute, func(context.Context) bool {
 		_, total := n.readyPods("agent")
