@@ -161,10 +161,16 @@ func TestGarbageCollectorBackground(t *testing.T) {
 	shared := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "shared", Namespace: "default", UID: "shared-uid"}}
 	owned(shared, "Deployment", live, false)
 	owned(shared, "ReplicaSet", &metav1.ObjectMeta{Name: "gone", UID: "gone-uid"}, false)
-	c := newGCClient(rs, pods[0], pods[1], live, cm, shared)
+	// Owned by an earlier "api" (another UID): its owner is gone too.
+	stale := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "stale", Namespace: "default", UID: "stale-uid"}}
+	owned(stale, "Deployment", &metav1.ObjectMeta{Name: "api", UID: "earlier-api-uid"}, false)
+	c := newGCClient(rs, pods[0], pods[1], live, cm, shared, stale)
 	startGC(t, c)
 	eventually(t, "replicaset and its pods deleted", func() (bool, error) {
 		return !exists(t, c, replicaSetsGVR, "web-1") && !exists(t, c, podsGVR, "web-1-a") && !exists(t, c, podsGVR, "web-1-b"), nil
+	})
+	eventually(t, "configmap of a replaced owner deleted", func() (bool, error) {
+		return !exists(t, c, configMapsGVR, "stale"), nil
 	})
 	eventually(t, "dangling reference dropped", func() (bool, error) {
 		u, err := c.Resource(configMapsGVR).Namespace("default").Get(context.Background(), "shared", metav1.GetOptions{})
