@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/switchyard-net/switchyard/dataplane/overlay"
 	"github.com/switchyard-net/switchyard/dataplane/podnet"
 	"github.com/switchyard-net/switchyard/dataplane/services/ebpflb"
 	"github.com/switchyard-net/switchyard/dataplane/services/nftlb"
@@ -14,9 +15,10 @@ import (
 // runCleanup is `switchyard daemon --cleanup`: like kube-proxy --cleanup,
 // it removes the service load-balancing this node programmed in the
 // daemon's network namespace (the nftables objects of the services and
-// the pinned eBPF programs and maps) and the cluster DNS address, and
-// exits. Pod wiring is left alone: pods may
-// still run.
+// the pinned eBPF programs and maps), the cluster DNS address and the
+// pod network across nodes (the overlay's routes to other nodes' pod
+// CIDRs, and the VXLAN device syvx0 with its neighbour and FDB entries),
+// and exits. Pod wiring on the node is left alone: pods may still run.
 func runCleanup(ctx context.Context, f *daemonFlags, log *slog.Logger) error {
 	if !nodeNetNSAllowed() {
 		return errors.New("--cleanup: the daemon runs in an unnamed (host) network namespace; set SWITCHYARD_HOST_NETNS=1 to clean it")
@@ -46,5 +48,22 @@ func runCleanup(ctx context.Context, f *daemonFlags, log *slog.Logger) error {
 	} else {
 		log.Info("cleanup: cluster DNS address removed", "addr", dns)
 	}
+	if err := removeOverlay(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("overlay: %w", err))
+	} else {
+		log.Info("cleanup: overlay routes and device removed", "device", overlay.DefaultDevice)
+	}
 	return errors.Join(errs...)
+}
+
+// removeOverlay deletes the overlay's routes (those of its route protocol)
+// and its VXLAN device in the calling process's network namespace, as the
+// overlay's own Remove does when the agent leaves.
+func removeOverlay(ctx context.Context) error {
+	k, err := overlay.NewNetlink("")
+	if err != nil {
+		return err
+	}
+	defer k.Close()
+	return errors.Join(k.Apply(ctx, overlay.State{}), k.RemoveVTEP(ctx, overlay.DefaultDevice))
 }
