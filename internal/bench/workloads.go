@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/switchyard-net/switchyard/internal/cgroup"
 	"github.com/switchyard-net/switchyard/internal/sandbox"
 )
 
@@ -104,6 +106,10 @@ type WorkloadsRun struct {
 	// pod watch; GoneMs: Deployments deleted → no pod left (watch).
 	ReadyMs float64 `json:"allReadyMs"`
 	GoneMs  float64 `json:"allGoneMs"`
+	// ProcsGoneMs: Deployments deleted → no pod cgroup of the node's
+	// left populated (every pod process has exited). With a grace period
+	// of 0 the API removes pods at once and the agent kills them after.
+	ProcsGoneMs float64 `json:"allProcessesGoneMs"`
 	// PodStartup is each pod's first watch event → Ready watch event
 	// (the SLI of the pod startup SLO, no image pull here).
 	PodStartup Stats `json:"podStartup"`
@@ -165,6 +171,9 @@ func RunWorkloads(ctx context.Context, o WorkloadsOptions) (*WorkloadsResult, er
 			return res, interrupted(ctx, fmt.Errorf("run %d: %w", i+1, err))
 		}
 		res.Runs = append(res.Runs, r)
+		if b, err := json.Marshal(r); err == nil {
+			fmt.Fprintf(o.Log, "run %d: %s\n", i+1, b)
+		}
 	}
 	res.Summary = summarizeWorkloads(res.Runs)
 	return res, nil
@@ -207,11 +216,7 @@ func workloadsRun(ctx context.Context, o WorkloadsOptions, run int) (r Workloads
 	if err := waitNodeReady(ctx, client, rec.NodeName, filepath.Join(rec.DataDir, "cni.sock"), 60*time.Second); err != nil {
 		return r, err
 	}
-	cg := ""
-	if rec.Cgroup != "" {
-		cg = filepath.Join(rec.Cgroup, "daemon")
-	}
-	return measureWorkloads(ctx, o, client, cg, rec.PID)
+	return measureWorkloads(ctx, o, client, rec.Cgroup, rec.PID)
 }
 
 const workloadsNS = "bench-workloads"
@@ -290,7 +295,11 @@ func (t *podTracker) waitFor(ctx context.Context, what string, timeout time.Dura
 	}
 }
 
-func measureWorkloads(ctx context.Context, o WorkloadsOptions, c kubernetes.Interface, cg string, pid int) (r WorkloadsRun, err error) {
+func measureWorkloads(ctx context.Context, o WorkloadsOptions, c kubernetes.Interface, sandboxCg string, pid int) (r WorkloadsRun, err error) {
+	cg := ""
+	if sandboxCg != "" {
+		cg = filepath.Join(sandboxCg, "daemon")
+	}
 	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: workloadsNS}}, metav1.CreateOptions{}); err != nil {
 		return r, fmt.Errorf("create namespace: %w", err)
 	}
@@ -376,6 +385,12 @@ func measureWorkloads(ctx context.Context, o WorkloadsOptions, c kubernetes.Inte
 		return r, err
 	}
 	r.GoneMs = ms(time.Since(t1))
+	if sandboxCg != "" {
+		if err := waitPodCgroupsEmpty(ctx, sandboxCg, o.Timeout); err != nil {
+			return r, err
+		}
+		r.ProcsGoneMs = ms(time.Since(t1))
+	}
 	cpu2, err := cgroupCPU(cg)
 	if err != nil {
 		return r, err
@@ -386,6 +401,35 @@ func measureWorkloads(ctx context.Context, o WorkloadsOptions, c kubernetes.Inte
 	r.RSSPeakMiB = rss.peakMiB()
 	r.RSSHWMMiB = procStatusMiB(pid, "VmHWM:")
 	return r, nil
+}
+
+// waitPodCgroupsEmpty waits until no pod cgroup (sy-pod-*) under the
+// sandbox's cgroup holds a process.
+func waitPodCgroupsEmpty(ctx context.Context, dir string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("read sandbox cgroup: %w", err)
+		}
+		left := 0
+		for _, e := range ents {
+			if e.IsDir() && strings.HasPrefix(e.Name(), "sy-pod-") && cgroup.Populated(filepath.Join(dir, e.Name())) {
+				left++
+			}
+		}
+		if left == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("teardown: %d pod cgroups still hold processes after %v", left, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 func benchName(i int) string { return fmt.Sprintf("bench-%d", i) }

@@ -41,6 +41,7 @@ func summarizeWorkloads(runs []WorkloadsRun) WorkloadsRun {
 	}
 	s.ReadyMs = f(func(r WorkloadsRun) float64 { return r.ReadyMs })
 	s.GoneMs = f(func(r WorkloadsRun) float64 { return r.GoneMs })
+	s.ProcsGoneMs = f(func(r WorkloadsRun) float64 { return r.ProcsGoneMs })
 	s.PodStartup = st(func(r WorkloadsRun) Stats { return r.PodStartup })
 	s.DaemonCPUSec = f(func(r WorkloadsRun) float64 { return r.DaemonCPUSec })
 	s.DaemonUserSec = f(func(r WorkloadsRun) float64 { return r.DaemonUserSec })
@@ -82,7 +83,8 @@ func (r *WorkloadsResult) WriteTable(w io.Writer) {
 		row("  = cores busy on average", fmt.Sprintf("%.2f of %d", s.DaemonCPUSec/(s.ReadyMs/1000), r.CPUs), "-")
 	}
 	row("daemon RSS: idle / peak (sampled) / VmHWM", fmt.Sprintf("%.0f / %.0f / %.0f MiB", s.RSSIdleMiB, s.RSSPeakMiB, s.RSSHWMMiB), "-")
-	row("delete Deployments → no pod left", fmt.Sprintf("%.1f s", s.GoneMs/1000), "-")
+	row("delete Deployments → no pod in the API", fmt.Sprintf("%.1f s", s.GoneMs/1000), "-")
+	row("delete Deployments → no pod process left", fmt.Sprintf("%.1f s", s.ProcsGoneMs/1000), "-")
 	row("daemon CPU, teardown", fmt.Sprintf("%.1f s", s.DaemonCPUDeleteSec), "-")
 	if s.APIErrors > 0 {
 		fmt.Fprintf(w, "API probe errors: %d (first: %s)\n", s.APIErrors, s.FirstAPIError)

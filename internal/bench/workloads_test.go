@@ -60,7 +60,7 @@ func TestWorkloadsSmoke(t *testing.T) {
 	res.WriteTable(&table)
 	t.Logf("%s", table.String())
 	s := res.Summary
-	if s.ReadyMs <= 0 || s.GoneMs <= 0 || s.PodStartup.N != 10 || s.RSSPeakMiB <= 0 || s.RSSHWMMiB < s.RSSIdleMiB {
+	if s.ReadyMs <= 0 || s.GoneMs <= 0 || s.ProcsGoneMs < s.GoneMs || s.PodStartup.N != 10 || s.RSSPeakMiB <= 0 || s.RSSHWMMiB < s.RSSIdleMiB {
 		t.Errorf("figures %+v", s)
 	}
 	if s.List.N == 0 || s.Mutate.N == 0 || s.Watch.N == 0 {
