@@ -28,6 +28,7 @@ func newBenchCmd(_ *globalFlags) *cobra.Command {
 	cmd.AddCommand(newBenchIngressCmd())
 	cmd.AddCommand(newBenchRolloutCmd())
 	cmd.AddCommand(newBenchOverlayCmd())
+	cmd.AddCommand(newBenchJoinCmd())
 	cmd.AddCommand(newBenchWorkloadsCmd())
 	return cmd
 }
