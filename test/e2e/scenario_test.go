@@ -189,6 +189,14 @@ func TestScenarioFourNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	killed := time.Now()
+	eventually(t, "control plane n2 gone", 10*time.Second, func() error {
+		conn, err := c.n1.DialContext(ctx, "tcp", sandbox.UnderlayAddr(2).Addr().String()+":6443")
+		if err == nil {
+			conn.Close()
+			return fmt.Errorf("n2's API still accepts connections")
+		}
+		return nil
+	})
 	// A write through the surviving control planes: a new Service in front
 	// of the pod on node 3.
 	var web3 *corev1.Service
