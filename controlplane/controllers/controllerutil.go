@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -56,6 +57,14 @@ func podFromTemplate(tmpl *corev1.PodTemplateSpec, owner metav1.Object, gvk sche
 	}
 	pod.Spec = *tmpl.Spec.DeepCopy()
 	return pod
+}
+
+// selectorMatches reports whether sel selects set. An invalid or empty
+// selector selects nothing: the workload controllers never converge on
+// one (the API rejects it), so they must not queue its owner either.
+func selectorMatches(sel *metav1.LabelSelector, set map[string]string) bool {
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	return err == nil && !s.Empty() && s.Matches(labels.Set(set))
 }
 
 func copyMap(m map[string]string) map[string]string {

@@ -10,10 +10,19 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 )
 
 // patchFunc applies a JSON patch to the named object of the claimed kind.
 type patchFunc func(ctx context.Context, name string, patch []byte) error
+
+// podPatcher is the patchFunc of controllers that claim pods in ns.
+func podPatcher(client kubernetes.Interface, ns string) patchFunc {
+	return func(ctx context.Context, name string, p []byte) error {
+		_, err := client.CoreV1().Pods(ns).Patch(ctx, name, types.JSONPatchType, p, metav1.PatchOptions{})
+		return err
+	}
+}
 
 // claimer adopts orphans that match an owner's selector and releases the
 // dependents that stopped matching, as upstream's ControllerRefManager

@@ -62,11 +62,7 @@ func newDaemonSetController(client kubernetes.Interface, f informers.SharedInfor
 		c.revs = f.Apps().V1().ControllerRevisions().Lister()
 	}
 	c.queue = newQueue("daemonset", c.log, c.sync)
-	if _, err := f.Apps().V1().DaemonSets().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.queue.enqueue,
-		UpdateFunc: func(_, obj any) { c.queue.enqueue(obj) },
-		DeleteFunc: c.queue.enqueue,
-	}); err != nil {
+	if _, err := f.Apps().V1().DaemonSets().Informer().AddEventHandler(c.queue.keyHandler()); err != nil {
 		return nil, err
 	}
 	if _, err := f.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -132,7 +128,7 @@ func (c *daemonSetController) podEvent(obj any, added, deleted bool) {
 	if ref == nil {
 		dss, _ := c.dss.DaemonSets(pod.Namespace).List(labels.Everything())
 		for _, ds := range dss {
-			if sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector); err == nil && !sel.Empty() && sel.Matches(labels.Set(pod.Labels)) {
+			if selectorMatches(ds.Spec.Selector, pod.Labels) {
 				c.queue.enqueue(ds)
 			}
 		}

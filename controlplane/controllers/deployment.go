@@ -50,11 +50,7 @@ func newDeploymentController(client kubernetes.Interface, f informers.SharedInfo
 		now:     time.Now,
 	}
 	c.queue = newQueue("deployment", c.log, c.sync)
-	if _, err := f.Apps().V1().Deployments().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.queue.enqueue,
-		UpdateFunc: func(_, obj any) { c.queue.enqueue(obj) },
-		DeleteFunc: c.queue.enqueue,
-	}); err != nil {
+	if _, err := f.Apps().V1().Deployments().Informer().AddEventHandler(c.queue.keyHandler()); err != nil {
 		return nil, err
 	}
 	if _, err := f.Apps().V1().ReplicaSets().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -116,8 +112,7 @@ func (c *deploymentController) rsUpdated(oldObj, newObj any) {
 func (c *deploymentController) enqueueMatching(rs *appsv1.ReplicaSet) {
 	ds, _ := c.ds.Deployments(rs.Namespace).List(labels.Everything())
 	for _, d := range ds {
-		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
-		if err == nil && !sel.Empty() && sel.Matches(labels.Set(rs.Labels)) {
+		if selectorMatches(d.Spec.Selector, rs.Labels) {
 			c.queue.Add(d.Namespace + "/" + d.Name)
 		}
 	}

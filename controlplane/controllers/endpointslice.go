@@ -45,11 +45,7 @@ func newEndpointSliceController(client kubernetes.Interface, f informers.SharedI
 		log:      log.With("component", "endpointslice-controller"),
 	}
 	c.queue = newQueue("endpointslice", c.log, c.sync)
-	if _, err := f.Core().V1().Services().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.queue.enqueue,
-		UpdateFunc: func(_, obj any) { c.queue.enqueue(obj) },
-		DeleteFunc: c.queue.enqueue,
-	}); err != nil {
+	if _, err := f.Core().V1().Services().Informer().AddEventHandler(c.queue.keyHandler()); err != nil {
 		return nil, err
 	}
 	if _, err := f.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{

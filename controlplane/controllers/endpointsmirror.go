@@ -70,10 +70,8 @@ func newEndpointsMirror(client kubernetes.Interface, f informers.SharedInformerF
 		inf cache.SharedIndexInformer
 		h   cache.ResourceEventHandlerFuncs
 	}{
-		{f.Core().V1().Services().Informer(), cache.ResourceEventHandlerFuncs{
-			AddFunc: c.queue.enqueue, UpdateFunc: func(_, obj any) { c.queue.enqueue(obj) }, DeleteFunc: c.queue.enqueue}},
-		{f.Core().V1().Endpoints().Informer(), cache.ResourceEventHandlerFuncs{
-			AddFunc: c.queue.enqueue, UpdateFunc: func(_, obj any) { c.queue.enqueue(obj) }, DeleteFunc: c.queue.enqueue}},
+		{f.Core().V1().Services().Informer(), c.queue.keyHandler()},
+		{f.Core().V1().Endpoints().Informer(), c.queue.keyHandler()},
 		{f.Discovery().V1().EndpointSlices().Informer(), cache.ResourceEventHandlerFuncs{
 			AddFunc: c.sliceChanged, UpdateFunc: func(_, obj any) { c.sliceChanged(obj) }, DeleteFunc: c.sliceChanged}},
 	}

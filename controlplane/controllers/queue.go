@@ -38,6 +38,16 @@ func (q *queue) enqueue(obj any) {
 	q.Add(key)
 }
 
+// keyHandler queues the key of every added, updated or deleted object: the
+// event handler of a controller's primary kind.
+func (q *queue) keyHandler() cache.ResourceEventHandlerFuncs {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    q.enqueue,
+		UpdateFunc: func(_, obj any) { q.enqueue(obj) },
+		DeleteFunc: q.enqueue,
+	}
+}
+
 // run starts workers goroutines and blocks until ctx is done and they all
 // returned. The queue cannot be reused afterwards.
 func (q *queue) run(ctx context.Context, workers int) {

@@ -46,11 +46,9 @@ func newReplicaSetController(client kubernetes.Interface, f informers.SharedInfo
 		now:     time.Now,
 	}
 	c.queue = newQueue("replicaset", c.log, c.sync)
-	if _, err := f.Apps().V1().ReplicaSets().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.queue.enqueue,
-		UpdateFunc: func(_, obj any) { c.queue.enqueue(obj) },
-		DeleteFunc: c.rsDeleted,
-	}); err != nil {
+	rsHandler := c.queue.keyHandler()
+	rsHandler.DeleteFunc = c.rsDeleted
+	if _, err := f.Apps().V1().ReplicaSets().Informer().AddEventHandler(rsHandler); err != nil {
 		return nil, err
 	}
 	_, err := f.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -92,8 +90,7 @@ func (c *replicaSetController) enqueueMatching(pod *corev1.Pod) {
 		return
 	}
 	for _, rs := range rss {
-		sel, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
-		if err == nil && !sel.Empty() && sel.Matches(labels.Set(pod.Labels)) {
+		if selectorMatches(rs.Spec.Selector, pod.Labels) {
 			c.queue.Add(rs.Namespace + "/" + rs.Name)
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -43,10 +42,7 @@ func (c *replicaSetController) sync(ctx context.Context, key string) error {
 	canSync := c.expect.satisfied(key)
 	cl := &claimer{
 		owner: rs, ref: controllerRef(rs, rsKind), selector: sel,
-		patch: func(ctx context.Context, name string, p []byte) error {
-			_, err := c.client.CoreV1().Pods(ns).Patch(ctx, name, types.JSONPatchType, p, metav1.PatchOptions{})
-			return err
-		},
+		patch: podPatcher(c.client, ns),
 		fresh: func(ctx context.Context) (metav1.Object, error) {
 			return c.client.AppsV1().ReplicaSets(ns).Get(ctx, name, metav1.GetOptions{})
 		},
