@@ -7,17 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
-	"github.com/switchyard-net/switchyard/internal/cgroup"
 	"github.com/switchyard-net/switchyard/internal/sandbox"
 )
 
@@ -35,10 +30,9 @@ type overlayTopo struct {
 	nodes  []OverlayNode
 	pods   []*sandbox.NS
 	podIPs []netip.Addr
-	cgroup string
-	cgFD   *os.File
-	procs  []*exec.Cmd
-	lbs    []LB
+	childCgroup
+	procs []*exec.Cmd
+	lbs   []LB
 }
 
 // newOverlayTopo builds two nodes on the underlay, a pod on each, and
@@ -170,32 +164,8 @@ func (t *overlayTopo) setPodMTU(mtu int) error {
 	return nil
 }
 
-func (t *overlayTopo) makeCgroup(prefix string) error {
-	root, err := cgroup.Root()
-	if err != nil {
-		return err
-	}
-	dir := filepath.Join(root, prefix)
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return fmt.Errorf("create cgroup: %w", err)
-	}
-	t.cgroup = dir
-	f, err := os.OpenFile(dir, unix.O_DIRECTORY|unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open cgroup: %w", err)
-	}
-	t.cgFD = f
-	return nil
-}
-
 func (t *overlayTopo) child(ctx context.Context, o *OverlayOptions, ns *sandbox.NS, args ...string) *sandbox.Cmd {
-	argv := append(append([]string{}, o.Exec[1:]...), args...)
-	c := ns.Command(ctx, o.Exec[0], argv...)
-	c.Env = append(os.Environ(), o.Env...)
-	c.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(t.cgFD.Fd()), Pdeathsig: syscall.SIGKILL}
-	c.Cancel = func() error { return c.Process.Signal(syscall.SIGTERM) }
-	c.WaitDelay = 5 * time.Second
-	return c
+	return t.command(ctx, ns, o.Exec, o.Env, args...)
 }
 
 // waitHTTP waits until target answers GET /hostname from ns.
@@ -225,18 +195,7 @@ func (t *overlayTopo) close() error {
 	for _, lb := range t.lbs {
 		errs = append(errs, lb.Clear(context.Background()))
 	}
-	if t.cgroup != "" {
-		errs = append(errs, cgroup.Kill(t.cgroup, 5*time.Second))
-	}
-	for _, p := range t.procs {
-		_ = p.Wait()
-	}
-	if t.cgFD != nil {
-		t.cgFD.Close()
-	}
-	if t.cgroup != "" {
-		errs = append(errs, cgroup.Remove(t.cgroup, 5*time.Second))
-	}
+	errs = append(errs, t.stopChildren(t.procs))
 	for _, ns := range t.pods {
 		errs = append(errs, ns.Close())
 	}

@@ -15,13 +15,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/switchyard-net/switchyard/internal/cgroup"
 	"github.com/switchyard-net/switchyard/internal/netexec"
 	"github.com/switchyard-net/switchyard/internal/sandbox"
 )
@@ -51,10 +49,9 @@ type svcTopo struct {
 	servers      []*sandbox.NS
 	owned        []*sandbox.NS // pod namespaces, deleted by close
 	serverAddrs  []netip.Addr
-	cgroup       string
-	cgFD         *os.File
-	procs        []*exec.Cmd
-	brNF         string // bridge-nf-call-iptables in the node namespace
+	childCgroup
+	procs []*exec.Cmd
+	brNF  string // bridge-nf-call-iptables in the node namespace
 }
 
 // newSvcTopo builds the sandbox; on error it removes what it made.
@@ -206,34 +203,10 @@ func (t *svcTopo) addPod(name, hostIf string, addr netip.Addr) (*sandbox.NS, err
 	return ns, nil
 }
 
-func (t *svcTopo) makeCgroup(prefix string) error {
-	root, err := cgroup.Root()
-	if err != nil {
-		return err
-	}
-	dir := filepath.Join(root, prefix)
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return fmt.Errorf("create cgroup: %w", err)
-	}
-	t.cgroup = dir
-	f, err := os.OpenFile(dir, unix.O_DIRECTORY|unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open cgroup: %w", err)
-	}
-	t.cgFD = f
-	return nil
-}
-
 // child returns the command of a benchmark child process (role "serve" or
 // "load") started inside ns and inside the benchmark's cgroup.
 func (t *svcTopo) child(ctx context.Context, o *ServicesOptions, ns *sandbox.NS, args ...string) *sandbox.Cmd {
-	argv := append(append([]string{}, o.Exec[1:]...), args...)
-	c := ns.Command(ctx, o.Exec[0], argv...)
-	c.Env = append(os.Environ(), o.Env...)
-	c.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(t.cgFD.Fd()), Pdeathsig: syscall.SIGKILL}
-	c.Cancel = func() error { return c.Process.Signal(syscall.SIGTERM) }
-	c.WaitDelay = 5 * time.Second
-	return c
+	return t.command(ctx, ns, o.Exec, o.Env, args...)
 }
 
 func (t *svcTopo) startServers(ctx context.Context, o *ServicesOptions) error {
@@ -316,18 +289,7 @@ func (t *svcTopo) runLoad(ctx context.Context, o *ServicesOptions, spec LoadSpec
 // close stops every child and removes the cgroup and the namespaces.
 func (t *svcTopo) close() error {
 	var errs []error
-	if t.cgroup != "" {
-		errs = append(errs, cgroup.Kill(t.cgroup, 5*time.Second))
-	}
-	for _, p := range t.procs {
-		_ = p.Wait()
-	}
-	if t.cgFD != nil {
-		t.cgFD.Close()
-	}
-	if t.cgroup != "" {
-		errs = append(errs, cgroup.Remove(t.cgroup, 5*time.Second))
-	}
+	errs = append(errs, t.stopChildren(t.procs))
 	for _, ns := range append(t.owned, t.node) {
 		if ns != nil {
 			errs = append(errs, ns.Close())
