@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -50,23 +51,12 @@ func newBenchPodsCmd() *cobra.Command {
 Prints medians and p99s side by side and writes JSON to --out.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := needRoot(); err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			if out == "" {
-				out = defaultBenchOut("pods")
-			}
-			o.Log = cmd.ErrOrStderr()
-			if o.Pods == 0 {
-				o.Pods = -1 // --pods 0: skip the pod phase
-			}
-			res, err := bench.RunPods(ctx, o)
-			if err != nil {
-				return err
-			}
-			return reportBench(cmd, res, out)
+			return runBench(cmd, "pods", out, &o.Log, func(ctx context.Context) (*bench.PodsResult, error) {
+				if o.Pods == 0 {
+					o.Pods = -1 // --pods 0: skip the pod phase
+				}
+				return bench.RunPods(ctx, o)
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -91,6 +81,28 @@ type benchResult interface {
 // defaultBenchOut is bench-results/<name>-<UTC timestamp>.json.
 func defaultBenchOut(name string) string {
 	return filepath.Join("bench-results", name+"-"+time.Now().UTC().Format("20060102T150405Z")+".json")
+}
+
+// runBench is the body of the bench subcommands that load one thing and
+// report it: root only, cancelled by SIGINT or SIGTERM, progress to *log
+// (set to stderr), the table to stdout and the JSON to out (default
+// bench-results/<name>-<timestamp>.json).
+func runBench[R benchResult](cmd *cobra.Command, name, out string, log *io.Writer,
+	run func(context.Context) (R, error)) error {
+	if err := needRoot(); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if out == "" {
+		out = defaultBenchOut(name)
+	}
+	*log = cmd.ErrOrStderr()
+	res, err := run(ctx)
+	if err != nil {
+		return err
+	}
+	return reportBench(cmd, res, out)
 }
 
 // reportBench prints res as a table and writes it as JSON to out.

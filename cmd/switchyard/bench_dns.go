@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -36,27 +37,16 @@ times and reports medians. Needs dnsperf (apt-get install dnsperf) and a
 coredns binary (--coredns, $PATH or ~/go/bin; else it is go install'ed).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := needRoot(); err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			if out == "" {
-				out = defaultBenchOut("dns")
-			}
-			o.Log = cmd.ErrOrStderr()
-			if o.Binary == "" {
-				self, err := os.Executable()
-				if err != nil {
-					return err
+			return runBench(cmd, "dns", out, &o.Log, func(ctx context.Context) (*bench.DNSResult, error) {
+				if o.Binary == "" {
+					self, err := os.Executable()
+					if err != nil {
+						return nil, err
+					}
+					o.Binary = self
 				}
-				o.Binary = self
-			}
-			res, err := bench.RunDNS(ctx, o)
-			if err != nil {
-				return err
-			}
-			return reportBench(cmd, res, out)
+				return bench.RunDNS(ctx, o)
+			})
 		},
 	}
 	f := cmd.Flags()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -31,20 +32,9 @@ medians of --runs runs side by side (requests/s, p50, p99, proxy CPU µs per
 request from /proc) and writes JSON to --out.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := needRoot(); err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			if out == "" {
-				out = defaultBenchOut("ingress")
-			}
-			o.Log = cmd.ErrOrStderr()
-			res, err := bench.RunIngress(ctx, o)
-			if err != nil {
-				return err
-			}
-			return reportBench(cmd, res, out)
+			return runBench(cmd, "ingress", out, &o.Log, func(ctx context.Context) (*bench.IngressResult, error) {
+				return bench.RunIngress(ctx, o)
+			})
 		},
 	}
 	f := cmd.Flags()

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"os"
-	"os/signal"
-	"syscall"
+	"context"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,20 +33,9 @@ the median of the per-rollout p99s with their ratio, and the time per rollout;
 writes JSON to --out.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := needRoot(); err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			if out == "" {
-				out = defaultBenchOut("rollout")
-			}
-			o.Log = cmd.ErrOrStderr()
-			res, err := bench.RunRollout(ctx, o)
-			if err != nil {
-				return err
-			}
-			return reportBench(cmd, res, out)
+			return runBench(cmd, "rollout", out, &o.Log, func(ctx context.Context) (*bench.RolloutResult, error) {
+				return bench.RunRollout(ctx, o)
+			})
 		},
 	}
 	f := cmd.Flags()
