@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/netip"
 	"os/exec"
 	"strconv"
-	"time"
 
 	"github.com/vishvananda/netlink"
 
@@ -170,23 +167,7 @@ func (t *overlayTopo) child(ctx context.Context, o *OverlayOptions, ns *sandbox.
 
 // waitHTTP waits until target answers GET /hostname from ns.
 func (t *overlayTopo) waitHTTP(ctx context.Context, ns *sandbox.NS, target netip.AddrPort) error {
-	deadline := time.Now().Add(10 * time.Second)
-	var last error
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: ns.DialContext, DisableKeepAlives: true}}
-		resp, err := hc.Get("http://" + target.String() + "/hostname")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("status %s", resp.Status)
-		}
-		last = err
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("%s does not answer from %s: %w", target, ns.Name(), errors.Join(last, ctx.Err()))
+	return waitHostname(ctx, ns, ns.Name(), target)
 }
 
 // close stops every child and removes the cgroup and the namespaces.

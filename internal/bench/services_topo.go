@@ -8,14 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -229,40 +227,12 @@ func (t *svcTopo) startServers(ctx context.Context, o *ServicesOptions) error {
 
 // waitHTTP waits until target answers GET /hostname from the client pod.
 func (t *svcTopo) waitHTTP(ctx context.Context, target netip.AddrPort) error {
-	deadline := time.Now().Add(10 * time.Second)
-	var last error
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if last = t.probe(ctx, target); last == nil {
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("%s does not answer from the client pod: %w", target, errors.Join(last, ctx.Err()))
+	return waitHostname(ctx, t.client, "the client pod", target)
 }
 
-// probe makes one HTTP request from the client pod and returns the name
-// of the server that answered.
+// probe makes one HTTP request from the client pod.
 func (t *svcTopo) probe(ctx context.Context, target netip.AddrPort) error {
-	_, err := t.hostname(ctx, target)
-	return err
-}
-
-func (t *svcTopo) hostname(ctx context.Context, target netip.AddrPort) (string, error) {
-	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: t.client.DialContext, DisableKeepAlives: true}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+target.String()+"/hostname", nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err == nil && resp.StatusCode != http.StatusOK {
-		err = fmt.Errorf("status %s", resp.Status)
-	}
-	return string(b), err
+	return probeHostname(ctx, t.client, target)
 }
 
 // runLoad runs the load generator in the client pod and returns its
