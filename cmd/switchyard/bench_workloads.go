@@ -1,15 +1,16 @@
 package main
 
 import (
-	"os"
-	"os/signal"
-	"syscall"
+	"context"
 
 	"github.com/spf13/cobra"
 
 	"github.com/switchyard-net/switchyard/internal/bench"
 )
 
+// newBenchWorkloadsCmd is `switchyard bench workloads`: many pods in
+// Deployments from nothing to all Ready and back, beside the Kubernetes
+// scalability SLOs.
 func newBenchWorkloadsCmd() *cobra.Command {
 	var (
 		o   bench.WorkloadsOptions
@@ -33,20 +34,9 @@ Prints the figures beside the Kubernetes scalability SLOs
 uses a fresh sandbox, removed afterwards, also on failure.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := needRoot(); err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			if out == "" {
-				out = defaultBenchOut("workloads")
-			}
-			o.Log = cmd.ErrOrStderr()
-			res, err := bench.RunWorkloads(ctx, o)
-			if err != nil {
-				return err
-			}
-			return reportBench(cmd, res, out)
+			return runBench(cmd, "workloads", out, &o.Log, func(ctx context.Context) (*bench.WorkloadsResult, error) {
+				return bench.RunWorkloads(ctx, o)
+			})
 		},
 	}
 	f := cmd.Flags()
