@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -10,8 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // What a rolling update does to the proxy's upstream connections, for
@@ -23,24 +20,7 @@ import (
 // or, with fastOnly, by the fasthttp engine.
 func startEngine(t *testing.T, fastOnly bool) *testProxy {
 	t.Helper()
-	p, err := New(Config{ResponseTimeout: 2 * time.Second, FastHTTPOnly: fastOnly,
-		Registry: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- p.Serve(ctx, h, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	p, h := serveHTTP(t, Config{ResponseTimeout: 2 * time.Second, FastHTTPOnly: fastOnly}, "127.0.0.1:0")
 	return &testProxy{p: p, http: h.Addr().String()}
 }
 
