@@ -1,12 +1,15 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -75,4 +78,34 @@ func (g *childCgroup) stopChildren(procs []*exec.Cmd) error {
 		errs = append(errs, cgroup.Remove(g.cgroup, 5*time.Second))
 	}
 	return errors.Join(errs...)
+}
+
+// loadIn runs the load generator (child role "load") with spec in ns,
+// inside the cgroup, and returns its figures. started, if set, gets its
+// pid as soon as it runs (to pin it to a CPU).
+func (g *childCgroup) loadIn(ctx context.Context, ns *sandbox.NS, argv, env []string, spec LoadSpec,
+	started func(pid int)) (LoadResult, error) {
+	spec.Cgroup = g.cgroup
+	js, err := json.Marshal(spec)
+	if err != nil {
+		return LoadResult{}, err
+	}
+	c := g.command(ctx, ns, argv, env, "load", string(js))
+	var stdout, stderr bytes.Buffer
+	c.Stdout, c.Stderr = &stdout, &stderr
+	err = c.Start()
+	if err == nil {
+		if started != nil {
+			started(c.Process.Pid)
+		}
+		err = c.Wait()
+	}
+	if err != nil {
+		return LoadResult{}, fmt.Errorf("load %s: %w: %s", spec.Mode, err, strings.TrimSpace(stderr.String()))
+	}
+	var r LoadResult
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		return r, fmt.Errorf("load %s output: %w", spec.Mode, err)
+	}
+	return r, nil
 }

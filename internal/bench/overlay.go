@@ -301,26 +301,7 @@ func (f OverlayFigure) brief() string {
 // load runs the load generator in ns, pinned to CPU 0 (the servers are
 // on CPU 1).
 func (t *overlayTopo) load(ctx context.Context, o *OverlayOptions, ns *sandbox.NS, spec LoadSpec) (LoadResult, error) {
-	spec.Cgroup = t.cgroup
-	js, err := json.Marshal(spec)
-	if err != nil {
-		return LoadResult{}, err
-	}
-	c := t.child(ctx, o, ns, "load", string(js))
-	var stdout, stderr bytes.Buffer
-	c.Stdout, c.Stderr = &stdout, &stderr
-	if err := c.Start(); err != nil {
-		return LoadResult{}, err
-	}
-	pin(c.Process.Pid, 0)
-	if err := c.Wait(); err != nil {
-		return LoadResult{}, fmt.Errorf("load %s: %w: %s", spec.Mode, err, strings.TrimSpace(stderr.String()))
-	}
-	var r LoadResult
-	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
-		return r, fmt.Errorf("load %s output: %w", spec.Mode, err)
-	}
-	return r, nil
+	return t.loadIn(ctx, ns, o.Exec, o.Env, spec, func(pid int) { pin(pid, 0) })
 }
 
 // bulk measures one TCP stream: iperf3 when installed, else the load

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -238,22 +237,7 @@ func (t *svcTopo) probe(ctx context.Context, target netip.AddrPort) error {
 // runLoad runs the load generator in the client pod and returns its
 // figures.
 func (t *svcTopo) runLoad(ctx context.Context, o *ServicesOptions, spec LoadSpec) (LoadResult, error) {
-	spec.Cgroup = t.cgroup
-	js, err := json.Marshal(spec)
-	if err != nil {
-		return LoadResult{}, err
-	}
-	c := t.child(ctx, o, t.client, "load", string(js))
-	var stdout, stderr bytes.Buffer
-	c.Stdout, c.Stderr = &stdout, &stderr
-	if err := c.Run(); err != nil {
-		return LoadResult{}, fmt.Errorf("load %s: %w: %s", spec.Mode, err, strings.TrimSpace(stderr.String()))
-	}
-	var r LoadResult
-	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
-		return r, fmt.Errorf("load %s output: %w", spec.Mode, err)
-	}
-	return r, nil
+	return t.loadIn(ctx, t.client, o.Exec, o.Env, spec, nil)
 }
 
 // close stops every child and removes the cgroup and the namespaces.
