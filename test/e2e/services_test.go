@@ -111,22 +111,10 @@ func runServiceBehaviours(t *testing.T, lb string) {
 func newSvcEnv(t *testing.T, lb string) *svcEnv {
 	n := upNode(t, "--lb", lb)
 	e := &svcEnv{n: n, lb: lb, ctx: context.Background(), nodeName: n.rec.NodeName}
-	e.out = sandbox.NewTestNS(t, "sy-e2e-out")
-	if err := sandbox.Link(n.ns, "sy-out", nodeOutsideAddr, e.out, "eth0", outsideAddr); err != nil {
-		t.Fatal(err)
-	}
 	// Like a real node, the node routes by default to its upstream (the
 	// outside namespace): locally generated traffic to a ClusterIP needs a
 	// route before the output hook DNATs it.
-	if err := n.ns.Do(func() error {
-		l, err := netlink.LinkByName("sy-out")
-		if err != nil {
-			return err
-		}
-		return netlink.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: outsideAddr.Addr().AsSlice()})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	e.out = linkOutside(t, n)
 	// The outside client reaches the external IP through the node.
 	if err := e.out.Do(func() error {
 		l, err := netlink.LinkByName("eth0")
