@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -58,7 +59,6 @@ const (
 	rollDrain    = "2s"                   // the pods' --delay-shutdown
 	rollPreStop  = 1                      // the pods' preStop sleep, seconds
 	rollHost     = "roll.example.com"
-	rollPort     = "default/roll:http/TCP"
 )
 
 func TestRolloutZeroFailures(t *testing.T) {
@@ -74,11 +74,14 @@ func TestRolloutZeroFailures(t *testing.T) {
 	}
 }
 
-// rollEnv is the node, the outside client's namespace and the addresses
-// of the three ways in.
+// rollEnv is the node, the outside client's namespace, the Deployment
+// under test and the addresses of the three ways in.
 type rollEnv struct {
 	n         *node
 	out       *sandbox.NS
+	ns, name  string // the Deployment's (and its Service's) namespace and name
+	selector  string // the label selector of the Deployment's pods
+	host      string // the Ingress rule's host
 	clusterIP string // ip:80
 	nodePort  string // node uplink ip:nodePort
 	ingress   string // node uplink ip:80
@@ -96,7 +99,7 @@ func rolloutZeroFailures(t *testing.T, lb string) {
 	// never Ready: no client may ever reach it.
 	e.createPod(t, rollPod("roll-unready", false))
 	e.waitDeployment(t, 3)
-	waitBackends(t, &svcEnv{n: e.n, ctx: ctx, nodeName: e.n.rec.NodeName}, rollPort, 3)
+	waitBackends(t, &svcEnv{n: e.n, ctx: ctx, nodeName: e.n.rec.NodeName}, e.servicePort(), 3)
 	e.waitIngress(t)
 	first := e.podNames(t)
 
@@ -134,6 +137,110 @@ func rolloutZeroFailures(t *testing.T, lb string) {
 	e.selfHealing(t, after)
 }
 
+// TestOrdinaryAppManifest is the workloads issue's "done when":
+// examples/apps/shop.yaml, an ordinary manifest (Namespace, ConfigMap,
+// Secret, a Deployment with probes, preStop and a configMap volume, a
+// NodePort Service, an Ingress, a DaemonSet) that differs from one for any
+// cluster only in its containers' commands, is applied with kubectl; the
+// Deployment is scaled 3 → 5 → 3, rolled forward (kubectl set env) and back
+// (kubectl rollout undo) under the load of startLoads through the
+// ClusterIP, the NodePort and the Ingress without one failed request; then
+// it heals after a process kill and a pod deletion. One load-balancer
+// (nftables) only: TestRolloutZeroFailures covers both.
+func TestOrdinaryAppManifest(t *testing.T) {
+	n := upNode(t, "--lb", "nftables")
+	kubectl := nodeKubectl(t, n)
+	e := &rollEnv{n: n, out: linkOutside(t, n), ns: "shop", name: "shop", selector: "app=shop", host: "shop.example.com", dir: t.TempDir()}
+	ctx := context.Background()
+	k := func(args ...string) string { t.Helper(); return kubectl(append([]string{"-n", e.ns}, args...)...) }
+	rolledOut := func(what string) {
+		t.Helper()
+		if out := k("rollout", "status", what, "--timeout=2m"); !strings.Contains(out, "successfully rolled out") {
+			t.Fatalf("kubectl rollout status %s:\n%s", what, out)
+		}
+	}
+
+	kubectl("apply", "-f", examplePath("apps/shop.yaml"))
+	rolledOut("deployment/shop")
+	rolledOut("daemonset/node-agent")
+	agents, err := n.client.CoreV1().Pods(e.ns).List(ctx, metav1.ListOptions{LabelSelector: "app=node-agent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(agents.Items) != 1 || agents.Items[0].Spec.NodeName != n.rec.NodeName || !podReady(&agents.Items[0]) {
+		t.Fatalf("DaemonSet pods %+v; want one Ready on node %s", agents.Items, n.rec.NodeName)
+	}
+	svc, err := n.client.CoreV1().Services(e.ns).Get(ctx, e.name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.addresses(svc)
+	e.waitDeployment(t, 3)
+	waitBackends(t, &svcEnv{n: n, ctx: ctx, nodeName: n.rec.NodeName}, e.servicePort(), 3)
+	e.waitIngress(t)
+	first := e.podNames(t)
+
+	// The pods see the ConfigMap (envFrom and the mounted volume) and the
+	// Secret (valueFrom).
+	for pod := range first {
+		out, err := exec.Command(binary, "--kubeconfig", n.rec.Kubeconfig(), "exec", "-n", e.ns, pod, "--",
+			"sh", "-c", `echo "$GREETING|$LOG_LEVEL|$API_TOKEN|$VERSION|$(cat /etc/shop/GREETING)"`).CombinedOutput()
+		if want := "hello from the shop|info|s3cr3t-token|1|hello from the shop\n"; err != nil || string(out) != want {
+			t.Fatalf("exec in %s: %v, got %q, want %q", pod, err, out, want)
+		}
+		break
+	}
+
+	loads := e.startLoads(t)
+	start := time.Now()
+	k("scale", "deployment/shop", "--replicas=5")
+	rolledOut("deployment/shop")
+	e.waitDeployment(t, 5)
+	time.Sleep(2 * time.Second) // load on all five
+	k("scale", "deployment/shop", "--replicas=3")
+	e.waitDeployment(t, 3)
+	t.Logf("scaled 3 → 5 → 3 with kubectl under load in %v", time.Since(start).Round(time.Millisecond))
+	before := e.podNames(t)
+	start = time.Now()
+	k("set", "env", "deployment/shop", "VERSION=2")
+	rolledOut("deployment/shop")
+	e.waitDeployment(t, 3)
+	forward := e.podNames(t)
+	t.Logf("rolled forward with kubectl set env under load in %v", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	k("rollout", "undo", "deployment/shop")
+	rolledOut("deployment/shop")
+	e.waitDeployment(t, 3)
+	after := e.podNames(t)
+	t.Logf("rolled back with kubectl rollout undo under load in %v", time.Since(start).Round(time.Millisecond))
+	for p := range after {
+		if before[p] || forward[p] {
+			t.Errorf("pod %s survived the roll forward and back", p)
+		}
+	}
+	if v := k("get", "deployment/shop", "-o", "jsonpath={.spec.template.spec.containers[0].env[?(@.name==\"VERSION\")].value}"); v != "1" {
+		t.Errorf("after rollout undo the template's VERSION is %q, want 1", v)
+	}
+	time.Sleep(time.Second) // load on the rolled-back pods alone
+	for _, l := range loads {
+		r := l.stop(t)
+		var fromForward int64
+		for h, c := range r.Answers {
+			if forward[h] {
+				fromForward += c
+			}
+		}
+		if fromForward == 0 {
+			t.Errorf("%s: no answer from the rolled-forward pods %v: the load did not span the roll", l.name, forward)
+		}
+		checkRollReport(t, l.name, r, first, before, after)
+	}
+	if t.Failed() {
+		return
+	}
+	e.selfHealing(t, after)
+}
+
 // rollLabels select the Deployment's pods; the Service selects app=roll.
 var rollLabels = map[string]string{"app": "roll", "tier": "web"}
 
@@ -160,14 +267,14 @@ func rollDeployment(replicas int32) *appsv1.Deployment {
 func (e *rollEnv) scale(t *testing.T, replicas int32) {
 	t.Helper()
 	ctx := context.Background()
-	deps := e.n.client.AppsV1().Deployments("default")
+	deps := e.n.client.AppsV1().Deployments(e.ns)
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		sc, err := deps.GetScale(ctx, "roll", metav1.GetOptions{})
+		sc, err := deps.GetScale(ctx, e.name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
 		sc.Spec.Replicas = replicas
-		_, err = deps.UpdateScale(ctx, "roll", sc, metav1.UpdateOptions{})
+		_, err = deps.UpdateScale(ctx, e.name, sc, metav1.UpdateOptions{})
 		return err
 	})
 	if err != nil {
@@ -180,8 +287,8 @@ func (e *rollEnv) scale(t *testing.T, replicas int32) {
 // pods, and no other pod of it is left (terminating ones included).
 func (e *rollEnv) waitDeployment(t *testing.T, replicas int32) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("deployment roll complete with %d pods", replicas), 90*time.Second, func() error {
-		d, err := e.n.client.AppsV1().Deployments("default").Get(context.Background(), "roll", metav1.GetOptions{})
+	eventually(t, fmt.Sprintf("deployment %s/%s complete with %d pods", e.ns, e.name, replicas), 90*time.Second, func() error {
+		d, err := e.n.client.AppsV1().Deployments(e.ns).Get(context.Background(), e.name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
@@ -199,7 +306,7 @@ func (e *rollEnv) waitDeployment(t *testing.T, replicas int32) {
 // podNames lists the Deployment's pods by name (terminating ones too).
 func (e *rollEnv) podNames(t *testing.T) map[string]bool {
 	t.Helper()
-	pods, err := e.n.client.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: "app=roll,tier=web"})
+	pods, err := e.n.client.CoreV1().Pods(e.ns).List(context.Background(), metav1.ListOptions{LabelSelector: e.selector})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +319,7 @@ func (e *rollEnv) podNames(t *testing.T) map[string]bool {
 
 func newRollEnv(t *testing.T, lb string) *rollEnv {
 	n := upNode(t, "--lb", lb)
-	e := &rollEnv{n: n, dir: t.TempDir()}
+	e := &rollEnv{n: n, ns: "default", name: "roll", selector: "app=roll,tier=web", host: rollHost, dir: t.TempDir()}
 	e.out = linkOutside(t, n)
 	ctx := context.Background()
 	svc, err := n.client.CoreV1().Services("default").Create(ctx, &corev1.Service{
@@ -226,9 +333,7 @@ func newRollEnv(t *testing.T, lb string) *rollEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.clusterIP = clusterAddr(svc, 80)
-	e.nodePort = net.JoinHostPort(nodeOutsideAddr.Addr().String(), strconv.Itoa(int(svc.Spec.Ports[0].NodePort)))
-	e.ingress = net.JoinHostPort(nodeOutsideAddr.Addr().String(), "80")
+	e.addresses(svc)
 	prefix := networkingv1.PathTypePrefix
 	ing := newIngress("roll", new("switchyard"), nil, ingressRule(rollHost, ingressPath("/", prefix, "roll", port80())))
 	if _, err := n.client.NetworkingV1().Ingresses("default").Create(ctx, ing, metav1.CreateOptions{}); err != nil {
@@ -236,6 +341,16 @@ func newRollEnv(t *testing.T, lb string) *rollEnv {
 	}
 	return e
 }
+
+// addresses notes the three ways into the Service svc (port 80).
+func (e *rollEnv) addresses(svc *corev1.Service) {
+	e.clusterIP = clusterAddr(svc, 80)
+	e.nodePort = net.JoinHostPort(nodeOutsideAddr.Addr().String(), strconv.Itoa(int(svc.Spec.Ports[0].NodePort)))
+	e.ingress = net.JoinHostPort(nodeOutsideAddr.Addr().String(), "80")
+}
+
+// servicePort names the Service's http port as waitBackends wants it.
+func (e *rollEnv) servicePort() string { return e.ns + "/" + e.name + ":http/TCP" }
 
 // linkOutside links an outside client namespace to the node on
 // 203.0.113.0/24, the node's default route pointing at it.
@@ -285,7 +400,7 @@ func rollPod(name string, ready bool) *corev1.Pod {
 
 func (e *rollEnv) createPod(t *testing.T, p *corev1.Pod) {
 	t.Helper()
-	if _, err := e.n.client.CoreV1().Pods("default").Create(context.Background(), p, metav1.CreateOptions{}); err != nil {
+	if _, err := e.n.client.CoreV1().Pods(e.ns).Create(context.Background(), p, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create pod %s: %v", p.Name, err)
 	}
 }
@@ -293,7 +408,7 @@ func (e *rollEnv) createPod(t *testing.T, p *corev1.Pod) {
 func (e *rollEnv) waitGone(t *testing.T, name string) {
 	t.Helper()
 	e.n.poll(name+" deleted", 40*time.Second, func(ctx context.Context) bool {
-		_, err := e.n.client.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+		_, err := e.n.client.CoreV1().Pods(e.ns).Get(ctx, name, metav1.GetOptions{})
 		return apierrors.IsNotFound(err)
 	})
 }
@@ -305,7 +420,7 @@ func (e *rollEnv) waitIngress(t *testing.T) {
 	eventually(t, "the Ingress answers from outside", 20*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_, err := httpGetHost(ctx, e.out.DialContext, "http://"+e.ingress+"/hostname", rollHost)
+		_, err := httpGetHost(ctx, e.out.DialContext, "http://"+e.ingress+"/hostname", e.host)
 		return err
 	})
 }
@@ -370,7 +485,7 @@ func (e *rollEnv) startLoads(t *testing.T) []*rollLoad {
 	}
 	e.createPod(t, loader)
 	loads = append(loads, &rollLoad{name: "ClusterIP from a pod", report: report, stop: func(t *testing.T) *netexec.DialReport {
-		if err := e.n.client.CoreV1().Pods("default").Delete(context.Background(), loader.Name, metav1.DeleteOptions{}); err != nil {
+		if err := e.n.client.CoreV1().Pods(e.ns).Delete(context.Background(), loader.Name, metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		return waitReport(t, e.n, report)
@@ -378,7 +493,7 @@ func (e *rollEnv) startLoads(t *testing.T) []*rollLoad {
 
 	// From outside, through the NodePort and through the Ingress.
 	for _, o := range []struct{ name, target, host string }{
-		{"nodeport", e.nodePort, ""}, {"ingress", e.ingress, rollHost},
+		{"nodeport", e.nodePort, ""}, {"ingress", e.ingress, e.host},
 	} {
 		report, ready := file(o.name, "report"), file(o.name, "ready")
 		cmd := e.out.Command(context.Background(), binary, dialArgs(o.target, o.host, report, ready)...)
@@ -470,7 +585,7 @@ func (e *rollEnv) selfHealing(t *testing.T, pods map[string]bool) {
 	}
 	slices.Sort(names)
 	victim, deleted := names[0], names[1]
-	p, err := e.n.client.CoreV1().Pods("default").Get(ctx, victim, metav1.GetOptions{})
+	p, err := e.n.client.CoreV1().Pods(e.ns).Get(ctx, victim, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +606,7 @@ func (e *rollEnv) selfHealing(t *testing.T, pods map[string]bool) {
 			}
 			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			h, err := httpGet(rctx, e.n.ns.DialContext, "http://"+e.clusterIP+"/hostname")
-			if hi, ierr := httpGetHost(rctx, e.n.ns.DialContext, "http://"+e.ingress+"/hostname", rollHost); ierr == nil && hi == victim {
+			if hi, ierr := httpGetHost(rctx, e.n.ns.DialContext, "http://"+e.ingress+"/hostname", e.host); ierr == nil && hi == victim {
 				h, err = hi, nil // an answer by the victim through the Ingress counts the same
 			}
 			// The pod's own address, not through the Service: when its
@@ -543,7 +658,7 @@ func (e *rollEnv) selfHealing(t *testing.T, pods map[string]bool) {
 	}
 	again := s.notReadyAt
 	e.n.poll(victim+" restarted and Ready", 30*time.Second, func(ctx context.Context) bool {
-		p, err := e.n.client.CoreV1().Pods("default").Get(ctx, victim, metav1.GetOptions{})
+		p, err := e.n.client.CoreV1().Pods(e.ns).Get(ctx, victim, metav1.GetOptions{})
 		return err == nil && podReady(p) && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].RestartCount >= 1
 	})
 	time.Sleep(time.Second) // answers by the victim again, after ready
@@ -573,7 +688,7 @@ func (e *rollEnv) selfHealing(t *testing.T, pods map[string]bool) {
 	}
 
 	// A deleted pod is replaced.
-	if err := e.n.client.CoreV1().Pods("default").Delete(ctx, deleted, metav1.DeleteOptions{}); err != nil {
+	if err := e.n.client.CoreV1().Pods(e.ns).Delete(ctx, deleted, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	e.waitGone(t, deleted)
@@ -586,8 +701,8 @@ func (e *rollEnv) selfHealing(t *testing.T, pods map[string]bool) {
 // endpointReady reports the ready condition of the endpoint with address
 // ip in the Service's slices (ok false when it is not listed).
 func (e *rollEnv) endpointReady(ip string) (ready, ok bool) {
-	list, err := e.n.client.DiscoveryV1().EndpointSlices("default").List(context.Background(),
-		metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=roll"})
+	list, err := e.n.client.DiscoveryV1().EndpointSlices(e.ns).List(context.Background(),
+		metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + e.name})
 	if err != nil {
 		return false, false
 	}
