@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	coordinationlisters "k8s.io/client-go/listers/coordination/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
 )
 
 // Defaults of the node lifecycle controller (kube-controller-manager's).
@@ -52,6 +53,10 @@ type nodeLifecycle struct {
 	now    func() time.Time
 	log    *slog.Logger
 	seen   map[string]observed // touched only by the monitor goroutine
+	// kick asks for a check now: a node's Ready condition changed, so its
+	// not-ready taint must follow at once instead of at the next tick (a
+	// fresh node's pods waited up to a period to be scheduled).
+	kick chan struct{}
 }
 
 // observed is the last heartbeat seen of a node and when it was seen.
@@ -64,7 +69,7 @@ func newNodeLifecycle(client kubernetes.Interface, f informers.SharedInformerFac
 	// Check several times per grace period (kube-controller-manager: every
 	// 5 s for 40 s), at most every 5 s and at least every 500 ms.
 	period := min(max(grace/8, 500*time.Millisecond), 5*time.Second)
-	return &nodeLifecycle{
+	c := &nodeLifecycle{
 		client: client,
 		nodes:  f.Core().V1().Nodes().Lister(),
 		leases: f.Coordination().V1().Leases().Lister(),
@@ -73,6 +78,27 @@ func newNodeLifecycle(client kubernetes.Interface, f informers.SharedInformerFac
 		now:  time.Now,
 		log:  log.With("component", "node-lifecycle-controller"),
 		seen: map[string]observed{},
+		kick: make(chan struct{}, 1),
+	}
+	// Like kube-controller-manager's node update queue, which taints and
+	// untaints on node events, not only in its periodic health pass.
+	_, _ = f.Core().V1().Nodes().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		UpdateFunc: func(oldObj, newObj any) {
+			o, ok1 := oldObj.(*corev1.Node)
+			n, ok2 := newObj.(*corev1.Node)
+			if ok1 && ok2 && readyCondition(o).Status != readyCondition(n).Status {
+				c.checkNow()
+			}
+		},
+	})
+	return c
+}
+
+// checkNow asks the monitor goroutine for a pass without waiting for it.
+func (c *nodeLifecycle) checkNow() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -85,6 +111,7 @@ func (c *nodeLifecycle) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-c.kick:
 		}
 	}
 }

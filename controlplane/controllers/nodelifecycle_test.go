@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -245,5 +246,50 @@ func TestNewLeaderGivesAGracePeriod(t *testing.T) {
 	lt.step(11 * time.Second)
 	if s := readyCondition(lt.node("n")).Status; s != corev1.ConditionUnknown {
 		t.Fatalf("node %s 41 s after the controller started, want Unknown", s)
+	}
+}
+
+// TestNodeTurningReadyLosesItsTaintWithoutWaitingForATick: a fresh node
+// registers not ready, gets the not-ready taint, then its agent posts
+// Ready. The taint (which keeps the scheduler from binding pods there) must
+// go on that event, not at the next periodic pass: with the period set to
+// an hour, only the event can remove it.
+func TestNodeTurningReadyLosesItsTaintWithoutWaitingForATick(t *testing.T) {
+	n := heartbeatingNode("fresh", lcT0)
+	n.Status.Conditions[0].Status = corev1.ConditionFalse
+	n.Status.Conditions[0].Reason = "NetworkSetupFailed"
+	lt := newLifecycleTest(t, n)
+	lt.step(0)
+	if !hasTaint(lt.node("fresh"), corev1.TaintNodeNotReady) {
+		t.Fatal("a node that is not ready did not get the not-ready taint")
+	}
+	lt.c.period = time.Hour
+	var passes atomic.Int32 // the controller reads the clock once per pass
+	lt.c.now = func() time.Time { passes.Add(1); return lt.now }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); lt.c.run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	// Let run's first pass (which still sees the node not ready) finish,
+	// so that only the Ready event can trigger the next one.
+	if err := wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		return passes.Load() > 0, nil
+	}); err != nil {
+		t.Fatal("run made no first pass")
+	}
+	time.Sleep(50 * time.Millisecond) // the pass's remaining steps (it only keeps the taint)
+
+	ready := lt.node("fresh").DeepCopy()
+	ready.Status.Conditions[0].Status = corev1.ConditionTrue
+	ready.Status.Conditions[0].Reason = "KubeletReady"
+	if _, err := lt.client.CoreV1().Nodes().UpdateStatus(ctx, ready, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		got, err := lt.client.CoreV1().Nodes().Get(ctx, "fresh", metav1.GetOptions{})
+		return err == nil && !hasTaint(got, corev1.TaintNodeNotReady), nil
+	})
+	if err != nil {
+		t.Fatal("the node posted Ready but kept the not-ready taint until the next periodic pass")
 	}
 }
