@@ -400,6 +400,23 @@ func TestClusterJoinAndNodeFailure(t *testing.T) {
 		return nil
 	})
 
+	waitNodeAndEndpoint := func(what string, node corev1.ConditionStatus, endpoint string) {
+		t.Helper()
+		eventually(t, what, 60*time.Second, func() error {
+			n, err := c.client.CoreV1().Nodes().Get(ctx, worker, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if s := nodeReadyStatus(n); s != node {
+				return fmt.Errorf("node Ready %s", s)
+			}
+			if got := endpointReady(); got != endpoint {
+				return fmt.Errorf("endpoint ready: %s", got)
+			}
+			return nil
+		})
+	}
+
 	// kill -9 of the worker's daemon: NotReady after the grace period, the
 	// endpoint not ready.
 	w := c.node(2)
@@ -407,38 +424,14 @@ func TestClusterJoinAndNodeFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	killed := time.Now()
-	eventually(t, "worker NotReady and its endpoint not ready", 60*time.Second, func() error {
-		n, err := c.client.CoreV1().Nodes().Get(ctx, worker, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if s := nodeReadyStatus(n); s != corev1.ConditionUnknown {
-			return fmt.Errorf("node Ready %s", s)
-		}
-		if got := endpointReady(); got != "false" {
-			return fmt.Errorf("endpoint ready: %s", got)
-		}
-		return nil
-	})
+	waitNodeAndEndpoint("worker NotReady and its endpoint not ready", corev1.ConditionUnknown, "false")
 	t.Logf("daemon killed → node Unknown and endpoint not ready in %v (grace period 4s)", time.Since(killed).Round(time.Millisecond))
 
 	// Restarted (same arguments; the data dir has its node.kubeconfig): the
 	// node and the endpoint become ready again on their own.
 	restartSandboxDaemon(t, w)
 	restarted := time.Now()
-	eventually(t, "worker Ready and its endpoint ready again", 60*time.Second, func() error {
-		n, err := c.client.CoreV1().Nodes().Get(ctx, worker, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if s := nodeReadyStatus(n); s != corev1.ConditionTrue {
-			return fmt.Errorf("node Ready %s", s)
-		}
-		if got := endpointReady(); got != "true" {
-			return fmt.Errorf("endpoint ready: %s", got)
-		}
-		return nil
-	})
+	waitNodeAndEndpoint("worker Ready and its endpoint ready again", corev1.ConditionTrue, "true")
 	t.Logf("daemon restarted → node Ready and endpoint ready in %v", time.Since(restarted).Round(time.Millisecond))
 }
 
