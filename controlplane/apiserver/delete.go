@@ -37,26 +37,41 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, info requestInfo
 		s.writeError(w, r, err)
 		return
 	}
-	old, err := s.getObject(r, info, info.Name)
-	if err != nil {
-		s.writeError(w, r, err)
+	// A delete reads the object and writes it back conditionally; a writer
+	// in between (a controller updating status) makes that write conflict.
+	// As Kubernetes' GuaranteedUpdate does, read again and retry: the client
+	// asked for a conflict only when it sent preconditions, which are
+	// checked against each fresh read.
+	for attempt := 0; ; attempt++ {
+		old, err := s.getObject(r, info, info.Name)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if err := checkPreconditions(info, old, opts); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if isDryRun(r) {
+			s.writeObject(w, r, http.StatusOK, old)
+			return
+		}
+		out, err := s.deleteObject(r.Context(), info, old, opts)
+		if apierrors.IsConflict(err) && attempt < deleteRetries {
+			continue
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writeObject(w, r, http.StatusOK, out)
 		return
 	}
-	if err := checkPreconditions(info, old, opts); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if isDryRun(r) {
-		s.writeObject(w, r, http.StatusOK, old)
-		return
-	}
-	out, err := s.deleteObject(r.Context(), info, old, opts)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeObject(w, r, http.StatusOK, out)
 }
+
+// deleteRetries bounds the re-reads of a delete that lost a race with
+// another writer.
+const deleteRetries = 10
 
 func (s *Server) deleteOptions(r *http.Request) (*metav1.DeleteOptions, error) {
 	opts := &metav1.DeleteOptions{}

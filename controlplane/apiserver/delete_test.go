@@ -2,8 +2,10 @@ package apiserver
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -167,5 +169,65 @@ func TestTerminatingPodOutlivesStatusUpdates(t *testing.T) {
 	}
 	if _, err := c.Get(ctx, "p", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("after the node's delete: %v, want 404", err)
+	}
+}
+
+// TestDeleteRacingStatusWriter deletes ReplicaSets while another client
+// keeps writing their status, as controllers do: a delete without
+// preconditions must not answer 409 because of a write it never asked to
+// guard against; a delete with a stale resourceVersion precondition must.
+func TestDeleteRacingStatusWriter(t *testing.T) {
+	e := newTestEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := e.client.AppsV1().ReplicaSets("default")
+	const n = 20
+	for i := range n {
+		if _, err := c.Create(ctx, replicaSet(fmt.Sprintf("race-%d", i), 1), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stale, err := c.Get(ctx, "race-0", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the "controller": rewrites every status as fast as it can
+		defer wg.Done()
+		for gen := int64(1); ctx.Err() == nil; gen++ {
+			for i := range n {
+				rs, err := c.Get(ctx, fmt.Sprintf("race-%d", i), metav1.GetOptions{})
+				if err != nil {
+					continue
+				}
+				rs.Status.ObservedGeneration = gen
+				_, _ = c.UpdateStatus(ctx, rs, metav1.UpdateOptions{})
+			}
+		}
+	}()
+	defer wg.Wait()
+	defer cancel()
+	// Let the writer move race-0 past the resourceVersion read above.
+	for {
+		rs, err := c.Get(ctx, "race-0", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rs.ResourceVersion != stale.ResourceVersion {
+			break
+		}
+	}
+	rv := stale.ResourceVersion
+	err = c.Delete(ctx, "race-0", metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}})
+	if !apierrors.IsConflict(err) {
+		t.Fatalf("delete with a stale resourceVersion precondition: %v, want 409", err)
+	}
+	bg := metav1.DeletePropagationBackground
+	for i := range n {
+		name := fmt.Sprintf("race-%d", i)
+		if err := c.Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil {
+			t.Fatalf("delete %s while its status is being written: %v", name, err)
+		}
 	}
 }
