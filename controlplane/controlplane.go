@@ -159,6 +159,13 @@ func (cp *ControlPlane) setupPKI() error {
 	// APIServerName is in every control plane's serving certificate: a
 	// client that fails over between control planes verifies it.
 	hosts, ips := []string{"localhost", pki.APIServerName}, []net.IP{net.ParseIP("127.0.0.1")}
+	// Pods reach the API through the kubernetes Service: its ClusterIP
+	// and DNS names are in the certificate, as kube-apiserver's are, so
+	// rest.InClusterConfig() verifies the server.
+	hosts = append(hosts, "kubernetes", "kubernetes.default", pki.APIServerName+".cluster.local")
+	if cp.cfg.ServiceCIDR.IsValid() {
+		ips = append(ips, net.IP(cp.kubernetesClusterIP().AsSlice()))
+	}
 	if cp.cfg.NodeIP.IsValid() {
 		ips = append(ips, net.IP(cp.cfg.NodeIP.AsSlice()))
 	}
@@ -217,12 +224,18 @@ func (cp *ControlPlane) setupAPI(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("openapi: %w", err)
 	}
+	tokens, saKey, err := cp.serviceAccountTokens()
+	if err != nil {
+		return err
+	}
+	authn := &authenticator{cp: cp} // its token validator reads through api
 	api, err := apiserver.New(apiserver.Config{
 		Store:        cp.store,
 		ServiceIPs:   ips,
 		NodePorts:    ports,
 		Validation:   validation.Options{ServiceCIDRs: []netip.Prefix{cp.cfg.ServiceCIDR}},
-		Authenticate: pki.Authenticate,
+		Authenticate: authn.authenticate,
+		Tokens:       tokens,
 		OpenAPI:      oa,
 		Logger:       cp.cfg.Logger,
 	})
@@ -230,6 +243,9 @@ func (cp *ControlPlane) setupAPI(ctx context.Context) error {
 		return err
 	}
 	cp.api, cp.ips, cp.ports = api, ips, ports
+	if authn.tokens, err = newValidator(saKey, api); err != nil {
+		return err
+	}
 	if err := api.Bootstrap(ctx); err != nil {
 		return err
 	}

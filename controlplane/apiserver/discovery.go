@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"slices"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
@@ -122,6 +123,12 @@ func resourceEntries(r resources.Resource) []metav1.APIResource {
 			Name: r.GVR.Resource + "/scale", Namespaced: r.Namespaced,
 			Group: "autoscaling", Version: "v1", Kind: "Scale",
 			Verbs: metav1.Verbs{"get", "patch", "update"},
+		})
+	}
+	if r.GVR == corev1.SchemeGroupVersion.WithResource("serviceaccounts") {
+		out = append(out, metav1.APIResource{
+			Name: r.GVR.Resource + "/token", Namespaced: true,
+			Group: "authentication.k8s.io", Version: "v1", Kind: "TokenRequest", Verbs: metav1.Verbs{"create"},
 		})
 	}
 	if r.Binding {

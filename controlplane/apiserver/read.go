@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -47,6 +48,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requ
 		s.serveScale(w, r, info)
 		return
 	}
+	if info.Subresource == "token" {
+		s.tokenRequest(w, r, info)
+		return
+	}
 	switch info.Verb {
 	case "get":
 		s.get(w, r, info)
@@ -77,6 +82,8 @@ func subresourceAllowed(info requestInfo) bool {
 		return info.Resource.Scale != nil && (info.Verb == "get" || info.Verb == "update" || info.Verb == "patch")
 	case "binding":
 		return info.Resource.Binding && info.Verb == "create"
+	case "token":
+		return info.Resource.GVR == corev1.SchemeGroupVersion.WithResource("serviceaccounts") && info.Verb == "create"
 	}
 	return false
 }

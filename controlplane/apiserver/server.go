@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/switchyard-net/switchyard/controlplane/auth/serviceaccount"
 	"github.com/switchyard-net/switchyard/controlplane/resources"
 	"github.com/switchyard-net/switchyard/controlplane/store"
 	"github.com/switchyard-net/switchyard/controlplane/validation"
@@ -31,6 +32,9 @@ type Config struct {
 	// answered with 401 everywhere but the health endpoints. Nil allows all
 	// requests (used only by in-process tests).
 	Authenticate func(r *http.Request) (user string, groups []string, ok bool)
+	// Tokens issues service-account tokens for serviceaccounts/NAME/token;
+	// nil answers 404 there.
+	Tokens *serviceaccount.Issuer
 	// OpenAPI serves /openapi/v2 and /openapi/v3; nil answers 404 there.
 	OpenAPI http.Handler
 	Logger  *slog.Logger

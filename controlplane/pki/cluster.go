@@ -30,7 +30,15 @@ type SharedFiles struct {
 	CAKeyPEM     []byte `json:"caKey"`
 	AdminCertPEM []byte `json:"adminCert"`
 	AdminKeyPEM  []byte `json:"adminKey"`
+	// ServiceAccountKeyPEM signs service-account tokens
+	// (ServiceAccountKeyFile): every control plane must accept the tokens
+	// the others issue.
+	ServiceAccountKeyPEM []byte `json:"serviceAccountKey,omitempty"`
 }
+
+// ServiceAccountKeyFile is the service-account token signing key in the
+// pki directory; package serviceaccount creates and reads it.
+const ServiceAccountKeyFile = "sa.key"
 
 // Shared reads the files a joining control plane needs.
 func (b *Bundle) Shared() (SharedFiles, error) {
@@ -38,7 +46,12 @@ func (b *Bundle) Shared() (SharedFiles, error) {
 	if err != nil {
 		return SharedFiles{}, fmt.Errorf("pki: ca key: %w", err)
 	}
-	return SharedFiles{CACertPEM: b.CACertPEM, CAKeyPEM: key, AdminCertPEM: b.AdminCertPEM, AdminKeyPEM: b.AdminKeyPEM}, nil
+	saKey, err := os.ReadFile(filepath.Join(b.Dir, ServiceAccountKeyFile))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return SharedFiles{}, fmt.Errorf("pki: service account key: %w", err)
+	}
+	return SharedFiles{CACertPEM: b.CACertPEM, CAKeyPEM: key, AdminCertPEM: b.AdminCertPEM, AdminKeyPEM: b.AdminKeyPEM,
+		ServiceAccountKeyPEM: saKey}, nil
 }
 
 // Install writes the shared files into dir (the pki directory of a data
@@ -62,16 +75,22 @@ func Install(dir string, s SharedFiles) error {
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("pki: %w", err)
 	}
-	for _, f := range []struct {
+	type file struct {
 		name string
 		data []byte
 		mode os.FileMode
-	}{
-		{CAKeyFile, s.CAKeyPEM, 0o600}, // key first: a present ca.crt means a complete CA
-		{CACertFile, s.CACertPEM, 0o644},
-		{AdminKeyFile, s.AdminKeyPEM, 0o600},
-		{AdminCertFile, s.AdminCertPEM, 0o644},
-	} {
+	}
+	var files []file
+	if len(s.ServiceAccountKeyPEM) > 0 { // before ca.crt, which marks a complete install
+		files = append(files, file{ServiceAccountKeyFile, s.ServiceAccountKeyPEM, 0o600})
+	}
+	files = append(files,
+		file{CAKeyFile, s.CAKeyPEM, 0o600}, // key first: a present ca.crt means a complete CA
+		file{CACertFile, s.CACertPEM, 0o644},
+		file{AdminKeyFile, s.AdminKeyPEM, 0o600},
+		file{AdminCertFile, s.AdminCertPEM, 0o644},
+	)
+	for _, f := range files {
 		if err := writeFileAtomic(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
 			return fmt.Errorf("pki: %w", err)
 		}
