@@ -857,14 +857,19 @@ func statusCommand(t *testing.T, e *svcEnv) {
 		t.Errorf("status row %q: want node %s, lb %s, no error", lines[1], e.nodeName, e.lb)
 	}
 	t.Logf("switchyard status:\n%s", out)
-	out = cli("status", "services")
-	t.Logf("switchyard status services:\n%s", out)
+	// The service is programmed before its EndpointSlice reaches the node
+	// (it shows "<none: rejected>" until then): wait for the backends.
 	a, b := e.pods["web-a"].Status.PodIP+":8080", e.pods["web-b"].Status.PodIP+":8080"
-	for _, want := range []string{"default/shown:http/TCP", clusterAddr(svc, 80), a + " (local)", b + " (local)"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("status services lacks %q:\n%s", want, out)
+	eventually(t, "both backends in switchyard status services", 10*time.Second, func() error {
+		out = cli("status", "services")
+		for _, want := range []string{"default/shown:http/TCP", clusterAddr(svc, 80), a + " (local)", b + " (local)"} {
+			if !strings.Contains(out, want) {
+				return fmt.Errorf("status services lacks %q:\n%s", want, out)
+			}
 		}
-	}
+		return nil
+	})
+	t.Logf("switchyard status services:\n%s", out)
 }
 
 // httpOn sends one keep-alive request on an open connection.
