@@ -60,6 +60,9 @@ type daemonFlags struct {
 	logLevel      string
 	cleanup       bool
 	overlay       string
+
+	// ingress edge (issue 15)
+	ingressBodyTimeout time.Duration
 }
 
 func addDaemonCommands(root *cobra.Command, g *globalFlags) {
@@ -98,6 +101,7 @@ func newDaemonCmd(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.dnsPods, "dns-pods", "insecure", "pod records a-b-c-d.<ns>.pod.<zone>: insecure, verified or disabled")
 	fl.StringVar(&f.ingressHTTP, "ingress-http", ":80", "ingress HTTP address")
 	fl.StringVar(&f.ingressHTTPS, "ingress-https", ":443", "ingress HTTPS address")
+	fl.DurationVar(&f.ingressBodyTimeout, "ingress-body-timeout", 60*time.Second, "ingress: longest wait for the next bytes of a request body (nginx's client_body_timeout); 408 after it")
 	fl.StringVar(&f.cgroup, "cgroup", "", "cgroup v2 directory for pod cgroups and socket hooks (default: the cgroup v2 root)")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "127.0.0.1:9402", "Prometheus metrics address")
 	fl.BoolVar(&f.controlPlane, "control-plane", true, "run the control plane (false: node agent only, with --server/--kubeconfig)")

@@ -16,10 +16,11 @@ func newIngressComponent(env *nodeEnv) (component, error) {
 		return nil, nil
 	}
 	return ingress.New(ingress.Config{
-		NodeName:  f.nodeName,
-		Client:    env.client,
-		Factory:   env.factory,
-		Proxy:     proxy.Config{HTTPAddr: f.ingressHTTP, HTTPSAddr: f.ingressHTTPS},
+		NodeName: f.nodeName,
+		Client:   env.client,
+		Factory:  env.factory,
+		Proxy: proxy.Config{HTTPAddr: f.ingressHTTP, HTTPSAddr: f.ingressHTTPS,
+			BodyTimeout: f.ingressBodyTimeout},
 		Log:       env.log.With("component", "ingress"),
 		AccessLog: os.Stderr,
 		Registry:  env.registry,

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,6 +38,12 @@ var (
 // serveFast is the HTTP/1.1 handler of the fast path.
 func (p *Proxy) serveFast(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
+	if g := guardOf(ctx.Conn()); g != nil && g.reject != 0 {
+		// The guard refused the head and handed over a stand-in.
+		ctx.SetConnectionClose()
+		p.fastStatus(ctx, nil, nil, g.reject, statusBody(g.reject), start)
+		return
+	}
 	b, ok := p.table.Load().Match(ctx.Host(), ctx.Path())
 	if !ok {
 		p.fastStatus(ctx, nil, nil, fasthttp.StatusNotFound, "404 page not found\n", start)
@@ -55,13 +65,78 @@ func (p *Proxy) serveFast(ctx *fasthttp.RequestCtx) {
 	}
 	p.prepareRequest(ctx)
 	var limit *limitReader
-	if b.Opts.MaxBodyBytes > 0 && req.Header.ContentLength() == -1 {
-		if s := ctx.RequestBodyStream(); s != nil {
-			limit = &limitReader{r: s, left: b.Opts.MaxBodyBytes}
-			req.SetBodyStream(limit, -1)
+	if s := ctx.RequestBodyStream(); s != nil && req.IsBodyStream() {
+		limit = &limitReader{r: s, left: b.Opts.MaxBodyBytes}
+		if b.Opts.MaxBodyBytes <= 0 {
+			limit.left = math.MaxInt64
+		}
+		if cl := req.Header.ContentLength(); cl == -1 {
+			// Chunked: read a first part before anything goes upstream,
+			// so that a small body arrives whole, checked, with a length
+			// (nginx buffers request bodies too); only a longer one
+			// streams, and if it turns out malformed the endpoint sees
+			// a request cut short, never a complete one.
+			buf := chunkBufPool.Get().(*[]byte)
+			body, complete, err := readUpTo(limit, (*buf)[:0])
+			switch {
+			case err != nil:
+				chunkBufPool.Put(buf)
+				p.clientBodyError(ctx, b, limit, start)
+				return
+			case complete:
+				req.SetBody(body)
+				chunkBufPool.Put(buf)
+			default:
+				req.SetBodyStream(&limitReader{r: io.MultiReader(bytes.NewReader(body), limit), left: math.MaxInt64, pooled: buf}, -1)
+			}
+		} else {
+			req.SetBodyStream(limit, cl)
 		}
 	}
 	p.forward(ctx, b, limit, start)
+}
+
+// chunkBufPool holds the buffers a chunked body is first read into.
+var chunkBufPool = sync.Pool{New: func() any { b := make([]byte, 0, chunkBuffer); return &b }}
+
+// chunkBuffer is how much of a chunked request body is read before the
+// request is sent upstream.
+const chunkBuffer = 64 << 10
+
+// readUpTo reads r into buf until EOF (complete) or buf is full.
+func readUpTo(r io.Reader, buf []byte) ([]byte, bool, error) {
+	for len(buf) < cap(buf) {
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, true, nil
+		}
+		if err != nil {
+			return buf, false, err
+		}
+	}
+	return buf, false, nil
+}
+
+// clientBodyError answers a request whose body the client got wrong
+// (malformed, too large, too slow): nothing is counted against the
+// upstream.
+func (p *Proxy) clientBodyError(ctx *fasthttp.RequestCtx, b *Backend, limit *limitReader, start time.Time) {
+	code := http.StatusBadRequest
+	var ee *edgeError
+	switch {
+	case limit.exceeded:
+		code = http.StatusRequestEntityTooLarge
+	case errors.As(limit.clientErr, &ee):
+		code = ee.Code
+	}
+	ctx.SetConnectionClose()
+	p.fastStatus(ctx, b, nil, code, statusBody(code), start)
+}
+
+// statusBody is the body of a proxy-made error response.
+func statusBody(code int) string {
+	return strconv.Itoa(code) + " " + strings.ToLower(http.StatusText(code)) + "\n"
 }
 
 // forward sends the prepared request to an endpoint of b, retrying
@@ -108,10 +183,15 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, b *Backend, limit *limitReader
 			return
 		}
 		resp.Reset()
+		if limit != nil && (limit.exceeded || limit.clientErr != nil) {
+			// The client's body failed, not the endpoint.
+			fasthttp.ReleaseResponse(resp)
+			p.clientBodyError(ctx, b, limit, start)
+			return
+		}
 		var de *dialError
 		dialFailed := errors.As(err, &de)
-		tooLarge := limit != nil && limit.exceeded
-		if dialFailed && !tooLarge {
+		if dialFailed {
 			// Nothing was sent: try another endpoint with the same resp.
 			u.failed(now)
 			p.metrics.upstreamError(b, "connect")
@@ -119,7 +199,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, b *Backend, limit *limitReader
 				continue
 			}
 		}
-		if replayable && !tooLarge && !dialFailed && !fastTimeout(err) && !errors.Is(err, fasthttp.ErrNoFreeConns) {
+		if replayable && !dialFailed && !fastTimeout(err) && !errors.Is(err, fasthttp.ErrNoFreeConns) {
 			if !staleRetried {
 				// Maybe a stale pooled connection: once more, on a new one.
 				staleRetried = true
@@ -139,9 +219,6 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, b *Backend, limit *limitReader
 		}
 		fasthttp.ReleaseResponse(resp)
 		switch {
-		case tooLarge:
-			ctx.SetConnectionClose()
-			p.fastStatus(ctx, b, u, fasthttp.StatusRequestEntityTooLarge, "413 request entity too large\n", start)
 		case dialFailed:
 			p.fastStatus(ctx, b, u, fasthttp.StatusBadGateway, "502 bad gateway\n", start)
 		case fastTimeout(err):
@@ -297,7 +374,10 @@ func (p *Proxy) fastStatus(ctx *fasthttp.RequestCtx, b *Backend, u *Upstream, co
 func (p *Proxy) fastError(ctx *fasthttp.RequestCtx, err error) {
 	code := fasthttp.StatusBadRequest
 	var big *fasthttp.ErrSmallBuffer
-	if errors.As(err, &big) {
+	var ee *edgeError
+	if errors.As(err, &ee) {
+		code = ee.Code
+	} else if errors.As(err, &big) {
 		code = fasthttp.StatusRequestHeaderFieldsTooLarge
 	} else if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		code = fasthttp.StatusRequestEntityTooLarge
@@ -306,11 +386,15 @@ func (p *Proxy) fastError(ctx *fasthttp.RequestCtx, err error) {
 	p.fastStatus(ctx, nil, nil, code, fasthttp.StatusMessage(code)+"\n", time.Now())
 }
 
-// limitReader fails a streamed (chunked) request body beyond left bytes.
+// limitReader is a streamed request body: it fails beyond left bytes and
+// remembers an error reading the client's body (malformed, timed out,
+// cut short) so that it is answered as the client's fault.
 type limitReader struct {
-	r        io.Reader
-	left     int64
-	exceeded bool
+	r         io.Reader
+	left      int64
+	exceeded  bool
+	clientErr error
+	pooled    *[]byte // buffer to return to chunkBufPool on Close
 }
 
 var errBodyTooLarge = errors.New("request body too large")
@@ -322,5 +406,18 @@ func (l *limitReader) Read(b []byte) (int, error) {
 		l.exceeded = true
 		return 0, errBodyTooLarge
 	}
+	if err != nil && err != io.EOF && !errors.Is(err, errBodyTooLarge) && l.clientErr == nil {
+		l.clientErr = err
+	}
 	return n, err
+}
+
+// Close returns the first part's buffer (fasthttp closes a body stream
+// once the request is written).
+func (l *limitReader) Close() error {
+	if l.pooled != nil {
+		chunkBufPool.Put(l.pooled)
+		l.pooled = nil
+	}
+	return nil
 }

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"errors"
 	"net"
 	"net/http"
 	"net/netip"
@@ -166,6 +165,9 @@ func (c *clientConn) deadline() int64 {
 		if c.up != nil && !c.reading && len(c.out) == 0 {
 			return 0 // the upstream side owns the timeout
 		}
+		if c.waitingForBody() {
+			return c.lastActive + int64(p.cfg.BodyTimeout)
+		}
 		return c.lastActive + int64(p.cfg.IdleTimeout)
 	case c.headStart != 0:
 		return c.headStart + int64(p.cfg.ReadHeaderTimeout)
@@ -175,7 +177,31 @@ func (c *clientConn) deadline() int64 {
 	return c.lastActive + int64(p.cfg.IdleTimeout)
 }
 
-func (c *clientConn) expire(int64) { c.close() }
+// waitingForBody reports a request body the proxy would read now but
+// the client has not sent (not a body held back by a slow endpoint).
+func (c *clientConn) waitingForBody() bool {
+	up := c.up
+	return c.reading && len(c.in) == 0 && len(c.out) == 0 && up != nil && !up.connecting && len(up.out) == 0
+}
+
+func (c *clientConn) expire(int64) {
+	if c.waitingForBody() && !c.up.gotBytes {
+		c.bodyTimeout()
+		return
+	}
+	c.close()
+}
+
+// bodyTimeout answers 408 to a client that stopped sending its body
+// (nginx's client_body_timeout) and closes: the endpoint's half-sent
+// request is abandoned, which is not the endpoint's failure.
+func (c *clientConn) bodyTimeout() {
+	up := c.up
+	up.detach()
+	up.close()
+	c.reading, c.bodyLeft, c.closeAfter = false, 0, true
+	c.local(c.b, http.StatusRequestTimeout, statusBody(http.StatusRequestTimeout), up.u)
+}
 
 func (c *clientConn) close() {
 	if c.closed {
@@ -294,7 +320,7 @@ func (c *clientConn) pump() {
 			return
 		}
 		if len(c.in) > 0 {
-			n, err := h1.ParseRequest(c.in, c.l.p.cfg.MaxHeaderBytes, &c.req)
+			n, err := h1.ParseRequestLimits(c.in, c.l.p.limits(), &c.req)
 			if err != nil {
 				c.badRequest(err)
 				return
@@ -365,6 +391,7 @@ func (c *clientConn) pumpBody() bool {
 	c.consume(k)
 	if c.bodyLeft == 0 {
 		c.reading = false
+		up.since = c.l.now // the response timeout runs from the end of the request
 	}
 	return !c.closed
 }
@@ -454,12 +481,21 @@ func (c *clientConn) compose(dst []byte, n int) []byte {
 	dst = append(dst, r.Target...)
 	dst = append(dst, " HTTP/1.1\r\n"...)
 	var xff []byte
+	seenCL := false
 	for _, f := range r.Fields {
 		if h1.EqualFold(f.Name, "x-forwarded-for") {
 			if xff == nil {
 				xff = f.Value
 			}
 			continue
+		}
+		if len(f.Name) == 14 && h1.EqualFold(f.Name, "content-length") {
+			// Identical repeats (the parser refuses different ones) go
+			// up as one field (RFC 9110 8.6).
+			if seenCL {
+				continue
+			}
+			seenCL = true
 		}
 		if dropRequestField(f.Name) || isNamed(f.Name, named) {
 			continue
@@ -720,15 +756,7 @@ func (c *clientConn) redirect(b *Backend, n int) {
 
 // badRequest answers a head that cannot be parsed and closes.
 func (c *clientConn) badRequest(err error) {
-	code := http.StatusBadRequest
-	switch {
-	case errors.Is(err, h1.ErrHeadTooLarge), errors.Is(err, h1.ErrTooManyHeaders):
-		code = http.StatusRequestHeaderFieldsTooLarge
-	case errors.Is(err, h1.ErrVersion):
-		code = http.StatusHTTPVersionNotSupported
-	case errors.Is(err, h1.ErrTransferEncoding):
-		code = http.StatusNotImplemented
-	}
+	code := headStatus(err)
 	c.releaseIn()
 	c.reading, c.closeAfter, c.isHead = false, true, false
 	c.start = time.Now()
@@ -763,7 +791,7 @@ func (c *clientConn) handoff() {
 		l.p.cfg.Log.Warn("ingress hand-off", "err", err)
 		return
 	}
-	go l.p.fast.ServeConn(&prefixConn{Conn: nc, prefix: prefix})
+	go l.p.fast.ServeConn(l.p.guard(&prefixConn{Conn: nc, prefix: prefix}))
 }
 
 // prefixConn replays bytes already read before the connection's own.

@@ -173,6 +173,9 @@ func (uc *upConn) deadline() int64 {
 	case uc.connecting:
 		return uc.since + uc.u.dialNanos.Load()
 	case !uc.inBody:
+		if uc.c.reading {
+			return 0 // the client side bounds a body still coming
+		}
 		return uc.since + int64(uc.c.b.Opts.ResponseTimeout)
 	}
 	return uc.lastActive + int64(uc.l.p.cfg.IdleTimeout)

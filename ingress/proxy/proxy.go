@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/switchyard-net/switchyard/ingress/proxy/h1"
 	"github.com/switchyard-net/switchyard/ingress/router"
 )
 
@@ -39,9 +40,16 @@ type Config struct {
 	// IdleTimeout closes keep-alive client connections idle this long
 	// (default 75s).
 	IdleTimeout time.Duration
-	// MaxHeaderBytes bounds a request head (default 16 KiB); larger ones
-	// get 431.
+	// MaxHeaderBytes bounds a request head (default 32 KiB, nginx's
+	// large_client_header_buffers 4 8k); larger ones get 431.
 	MaxHeaderBytes int
+	// MaxLineBytes bounds the request line (414 beyond it) and each
+	// header field line (431) (default 8 KiB, one nginx buffer).
+	MaxLineBytes int
+	// BodyTimeout bounds the wait for the next bytes of a request body
+	// (default 60s, nginx's client_body_timeout): 408 and close after it.
+	BodyTimeout time.Duration
+
 	// ConnectTimeout bounds connecting to an endpoint (default 5s).
 	ConnectTimeout time.Duration
 	// ResponseTimeout bounds the wait for response headers (default 60s).
@@ -75,8 +83,12 @@ func (c *Config) setDefaults() {
 	def(&c.ConnectTimeout, 5*time.Second)
 	def(&c.ResponseTimeout, 60*time.Second)
 	def(&c.ShutdownTimeout, 10*time.Second)
+	def(&c.BodyTimeout, 60*time.Second)
 	if c.MaxHeaderBytes == 0 {
-		c.MaxHeaderBytes = 16 << 10
+		c.MaxHeaderBytes = 32 << 10
+	}
+	if c.MaxLineBytes == 0 {
+		c.MaxLineBytes = 8 << 10
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 100 << 20
@@ -127,11 +139,12 @@ func New(cfg Config) (*Proxy, error) {
 	p.httpPort, p.httpsPort = []byte(portOf(cfg.HTTPAddr, "80")), []byte(portOf(cfg.HTTPSAddr, "443"))
 	p.table.Store(router.Compile[*Backend](nil, nil))
 	p.fast = &fasthttp.Server{
-		Handler:                       p.serveFast,
-		Name:                          cfg.ServerName,
-		ReadTimeout:                   cfg.ReadHeaderTimeout,
-		IdleTimeout:                   cfg.IdleTimeout,
-		ReadBufferSize:                cfg.MaxHeaderBytes,
+		Handler:        p.serveFast,
+		Name:           cfg.ServerName,
+		ReadTimeout:    cfg.ReadHeaderTimeout,
+		IdleTimeout:    cfg.IdleTimeout,
+		ReadBufferSize: cfg.MaxHeaderBytes + 4096, // the guard enforces the limit
+
 		MaxRequestBodySize:            64 << 10, // read ahead in memory; larger bodies stream
 		StreamRequestBody:             true,
 		DisableHeaderNamesNormalizing: true,
@@ -167,6 +180,11 @@ func New(cfg Config) (*Proxy, error) {
 		TLSConfig:         &tls.Config{NextProtos: []string{"h2"}},
 	}
 	return p, nil
+}
+
+// limits are the bounds of a request head.
+func (p *Proxy) limits() h1.Limits {
+	return h1.Limits{Head: p.cfg.MaxHeaderBytes, Line: p.cfg.MaxLineBytes}
 }
 
 func portOf(addr, def string) string {
@@ -311,7 +329,7 @@ func (p *Proxy) Serve(ctx context.Context, httpLn, httpsLn net.Listener) error {
 		fastLn = newChanListener(nil)
 	}
 	running++
-	go func() { errc <- p.fast.Serve(fastLn) }()
+	go func() { errc <- p.fast.Serve(guardListener{fastLn, p}) }()
 	loopc := make(chan error, 1)
 	loopCtx, stopLoops := context.WithCancel(context.Background())
 	defer stopLoops()
@@ -367,6 +385,20 @@ func (p *Proxy) Serve(ctx context.Context, httpLn, httpsLn net.Listener) error {
 		return fmt.Errorf("ingress serve: %w", err)
 	}
 	return nil
+}
+
+// guardListener wraps each connection it accepts in the proxy's guard.
+type guardListener struct {
+	net.Listener
+	p *Proxy
+}
+
+func (l guardListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return l.p.guard(c), nil
 }
 
 func addrOf(l net.Listener) string {

@@ -61,12 +61,22 @@ type testProxy struct {
 
 func startProxy(t *testing.T) *testProxy {
 	t.Helper()
+	return startProxyCfg(t, Config{})
+}
+
+// startProxyCfg starts a proxy with cfg on loopback HTTP and HTTPS
+// listeners (ResponseTimeout 500ms unless cfg sets one).
+func startProxyCfg(t *testing.T, cfg Config) *testProxy {
+	t.Helper()
 	certs, err := tlsstore.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(Config{GetCertificate: certs.GetCertificate, HTTPSAddr: "x:443", ResponseTimeout: 500 * time.Millisecond,
-		Registry: prometheus.NewRegistry()})
+	cfg.GetCertificate, cfg.HTTPSAddr, cfg.Registry = certs.GetCertificate, "x:443", prometheus.NewRegistry()
+	if cfg.ResponseTimeout == 0 {
+		cfg.ResponseTimeout = 500 * time.Millisecond
+	}
+	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ func (p *Proxy) handshake(ctx context.Context, c *tls.Conn) {
 		}
 		return
 	}
-	p.fast.ServeConn(c)
+	p.fast.ServeConn(p.guard(c))
 }
 
 // chanListener is a net.Listener fed from a channel: net/http serves the

@@ -32,8 +32,12 @@ const (
 	chunkDone
 )
 
-// maxChunkLine bounds chunk extensions and trailer lines.
-const maxChunkLine = 4096
+// MaxChunkLine bounds chunk extensions and trailer lines.
+const MaxChunkLine = 4096
+
+// maxChunkSize is the largest chunk size accepted (nginx's limit is the
+// largest off_t as well).
+const maxChunkSize = 1<<63 - 1
 
 // Scan consumes p and returns how many bytes belong to the body; done is
 // true when the body ended within p (bytes after n belong to the next
@@ -46,7 +50,9 @@ func (s *ChunkedScanner) Scan(p []byte) (n int, done bool, err error) {
 			v, ok := hexVal(c)
 			switch {
 			case ok:
-				if s.digits == 15 {
+				// Leading zeros are fine; a size that does not fit in
+				// 63 bits is not (2^64 and beyond wrap in naive parsers).
+				if s.size > maxChunkSize>>4 {
 					return n, false, ErrChunked
 				}
 				s.size = s.size<<4 | int64(v)
@@ -73,7 +79,7 @@ func (s *ChunkedScanner) Scan(p []byte) (n int, done bool, err error) {
 			switch {
 			case c == '\r':
 				s.state = chunkSizeLF
-			case c == '\n' || s.lineLen >= maxChunkLine:
+			case c == '\n' || s.lineLen >= MaxChunkLine:
 				return n, false, ErrChunked
 			default:
 				s.lineLen++
@@ -121,7 +127,7 @@ func (s *ChunkedScanner) Scan(p []byte) (n int, done bool, err error) {
 			switch {
 			case c == '\r':
 				s.state = chunkTrailerLF
-			case c == '\n' || s.lineLen >= maxChunkLine:
+			case c == '\n' || s.lineLen >= MaxChunkLine:
 				return n, false, ErrChunked
 			default:
 				s.lineLen++

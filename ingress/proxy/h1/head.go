@@ -15,7 +15,22 @@ var (
 	ErrTransferEncoding = errors.New("unsupported Transfer-Encoding")
 	ErrBothLengths      = errors.New("both Content-Length and Transfer-Encoding")
 	ErrVersion          = errors.New("unsupported HTTP version")
+	// ErrLineTooLong is a request line longer than Limits.Line (414).
+	ErrLineTooLong = errors.New("request line too long")
+	// ErrFieldTooLong is a header field line longer than Limits.Line.
+	ErrFieldTooLong = errors.New("header field too long")
 )
+
+// Limits bound a request head, as nginx's large_client_header_buffers
+// (4 8k: the request line and each field line must fit one 8 KiB buffer,
+// the whole head four of them).
+type Limits struct {
+	// Head bounds the whole head including the empty line.
+	Head int
+	// Line bounds the request line and each field line, without CRLF
+	// (0: no bound of its own).
+	Line int
+}
 
 // Field is one header field; both slices point into the parsed buffer.
 type Field struct{ Name, Value []byte }
@@ -76,11 +91,31 @@ type Response struct {
 // of a head (read more); a head that has not ended within max bytes is
 // ErrHeadTooLarge.
 func ParseRequest(buf []byte, max int, r *Request) (int, error) {
-	end, err := headEnd(buf, max)
+	return ParseRequestLimits(buf, Limits{Head: max}, r)
+}
+
+// ParseRequestLimits is [ParseRequest] with a bound on each line as
+// well: a request line beyond lim.Line is ErrLineTooLong (nginx's 414),
+// a field line beyond it ErrFieldTooLong, both found as soon as the
+// line is that long, before the head ends.
+func ParseRequestLimits(buf []byte, lim Limits, r *Request) (int, error) {
+	end, err := headEnd(buf, lim.Head)
+	if err == nil && end == 0 && lim.Line > 0 {
+		err = partialLineTooLong(buf, lim.Line)
+	}
 	if end == 0 || err != nil {
+		if err == ErrHeadTooLarge && lim.Line > 0 {
+			// Say which line made it too large when one is.
+			if e := partialLineTooLong(buf, lim.Line); e != nil {
+				err = e
+			}
+		}
 		return 0, err
 	}
 	line, rest := cutLine(buf[:end])
+	if lim.Line > 0 && len(line) > lim.Line {
+		return 0, ErrLineTooLong
+	}
 	sp1 := bytes.IndexByte(line, ' ')
 	if sp1 <= 0 {
 		return 0, ErrMalformed
@@ -102,7 +137,7 @@ func ParseRequest(buf []byte, max int, r *Request) (int, error) {
 		r.Path = r.Target[:i]
 	}
 	r.Host, r.Expect = nil, false
-	if err := parseFields(rest, &r.Common, func(f Field) error {
+	if err := parseFields(rest, lim.Line, &r.Common, func(f Field) error {
 		switch {
 		case EqualFold(f.Name, "host"):
 			if r.Host != nil {
@@ -152,7 +187,7 @@ func ParseResponse(buf []byte, max int, r *Response) (int, error) {
 		}
 		r.Reason = line[13:]
 	}
-	if err := parseFields(rest, &r.Common, nil); err != nil {
+	if err := parseFields(rest, 0, &r.Common, nil); err != nil {
 		return 0, err
 	}
 	if r.TransferEncoding {
@@ -161,6 +196,26 @@ func ParseResponse(buf []byte, max int, r *Response) (int, error) {
 	}
 	r.HeadLen = end
 	return end, nil
+}
+
+// partialLineTooLong checks the lines of a head that has not ended: the
+// request line (the first) and the line being received.
+func partialLineTooLong(buf []byte, max int) error {
+	first := bytes.IndexByte(buf, '\n')
+	if first < 0 {
+		if len(buf) > max+1 { // +1: the CR may be the next byte's pair
+			return ErrLineTooLong
+		}
+		return nil
+	}
+	if first > max+1 {
+		return ErrLineTooLong
+	}
+	last := bytes.LastIndexByte(buf, '\n')
+	if len(buf)-last-1 > max+1 {
+		return ErrFieldTooLong
+	}
+	return nil
 }
 
 // headEnd returns the length of the head through its empty line, 0 when
@@ -208,8 +263,9 @@ func version(b []byte) (int, error) {
 }
 
 // parseFields parses the header lines of a head (ending in the empty
-// line) into c, calling extra for each field first.
-func parseFields(b []byte, c *Common, extra func(Field) error) error {
+// line) into c, calling extra for each field first. Lines longer than
+// maxLine (> 0) are ErrFieldTooLong.
+func parseFields(b []byte, maxLine int, c *Common, extra func(Field) error) error {
 	c.Fields = c.Fields[:0]
 	c.ContentLength = -1
 	c.Chunked, c.TransferEncoding, c.Close, c.KeepAlive, c.Upgrade = false, false, false, false, false
@@ -219,6 +275,9 @@ func parseFields(b []byte, c *Common, extra func(Field) error) error {
 			return nil
 		}
 		b = rest
+		if maxLine > 0 && len(line) > maxLine {
+			return ErrFieldTooLong
+		}
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 || !isToken(line[:colon]) {
 			return ErrMalformed // also obs-fold (leading SP) and "Name :"
