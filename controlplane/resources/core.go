@@ -95,6 +95,11 @@ var ingressClasses = Resource{
 	Singular: "ingressclass",
 }
 
+var networkPolicies = Resource{
+	GVR: gvr("networking.k8s.io", "v1", "networkpolicies"), Kind: "NetworkPolicy", ListKind: "NetworkPolicyList",
+	Singular: "networkpolicy", Namespaced: true, ShortNames: []string{"netpol"},
+}
+
 var leases = Resource{
 	GVR: gvr("coordination.k8s.io", "v1", "leases"), Kind: "Lease", ListKind: "LeaseList", Singular: "lease", Namespaced: true,
 }

@@ -148,7 +148,7 @@ func fieldsOf[T runtime.Object](f func(T) fields.Set) func(runtime.Object) field
 // All lists every served resource. Callers must not modify it.
 var All = []Resource{
 	namespaces, nodes, pods, services, endpoints, secrets, configMaps, serviceAccounts, endpointSlices,
-	ingresses, ingressClasses, leases,
+	ingresses, ingressClasses, networkPolicies, leases,
 	deployments, replicaSets, daemonSets, controllerRevisions,
 }
 

@@ -54,6 +54,7 @@ var kinds = map[reflect.Type]rules{
 	reflect.TypeFor[*networkingv1.IngressClass](): {
 		defaults: on(defaultIngressClass), write: check(validateIngressClass), update: pair(validateIngressClassUpdate),
 	},
+	reflect.TypeFor[*networkingv1.NetworkPolicy](): {defaults: on(defaultNetworkPolicy), write: check(validateNetworkPolicy)},
 	reflect.TypeFor[*discoveryv1.EndpointSlice](): {
 		defaults: on(defaultEndpointSlice), write: check(validateEndpointSlice), update: pair(validateEndpointSliceUpdate),
 	},

@@ -228,3 +228,13 @@ func endpointsCells(ep *corev1.Endpoints, now time.Time) []any {
 	}
 	return []any{ep.Name, cell, age(ep.CreationTimestamp, now)}
 }
+
+var networkPolicyColumns = []metav1.TableColumnDefinition{
+	nameColumn,
+	column("Pod-Selector", "string", "Selects the pods to which this NetworkPolicy object applies"),
+	ageColumn,
+}
+
+func networkPolicyCells(np *networkingv1.NetworkPolicy, now time.Time) []any {
+	return []any{np.Name, metav1.FormatLabelSelector(&np.Spec.PodSelector), age(np.CreationTimestamp, now)}
+}
