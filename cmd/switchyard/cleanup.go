@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/switchyard-net/switchyard/dataplane/netpol"
 	"github.com/switchyard-net/switchyard/dataplane/overlay"
 	"github.com/switchyard-net/switchyard/dataplane/podnet"
 	"github.com/switchyard-net/switchyard/dataplane/services/ebpflb"
@@ -38,6 +39,16 @@ func runCleanup(ctx context.Context, f *daemonFlags, log *slog.Logger) error {
 		errs = append(errs, fmt.Errorf("nftables: %w", err))
 	} else {
 		log.Info("cleanup: service nftables objects removed")
+	}
+	np, err := netpol.NewBackend("")
+	if err == nil {
+		err = np.Cleanup(ctx)
+		np.Close()
+	}
+	if err != nil {
+		errs = append(errs, fmt.Errorf("network policies: %w", err))
+	} else {
+		log.Info("cleanup: network policy table removed", "table", "inet "+netpol.Table)
 	}
 	dns, err := dnsIP(f.dnsIP, f.serviceCIDR)
 	if err == nil {

@@ -48,6 +48,7 @@ func nodeComponents(env *nodeEnv) ([]namedComponent, error) {
 		build func(*nodeEnv) (component, error)
 	}{
 		{"services", newServicesComponent},
+		{"netpol", newNetpolComponent},
 		{"dns", newDNSComponent},
 		{"ingress", newIngressComponent},
 	}
