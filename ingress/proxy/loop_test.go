@@ -300,7 +300,9 @@ func TestLoopHandsOffWhatItDoesNotServe(t *testing.T) {
 // TestLoopLargeBodies moves a 16 MiB upload with Content-Length and a
 // 16 MiB download through the loop to a client that reads slowly.
 func TestLoopLargeBodies(t *testing.T) {
-	tp := startProxy(t)
+	// The endpoint hashes 16 MiB before it answers: on a loaded machine
+	// with -race that takes longer than the tests' usual 500 ms.
+	tp := startProxyCfg(t, Config{ResponseTimeout: 30 * time.Second})
 	route(tp, serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == "POST" {
 			h := sha256.New()
