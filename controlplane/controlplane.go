@@ -220,7 +220,11 @@ func (cp *ControlPlane) setupAPI(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("node port allocator: %w", err)
 	}
-	oa, err := openapi.NewHandler()
+	docs, err := openapi.Build()
+	if err != nil {
+		return fmt.Errorf("openapi: %w", err)
+	}
+	tc, err := docs.TypeConverter()
 	if err != nil {
 		return fmt.Errorf("openapi: %w", err)
 	}
@@ -230,14 +234,15 @@ func (cp *ControlPlane) setupAPI(ctx context.Context) error {
 	}
 	authn := &authenticator{cp: cp} // its token validator reads through api
 	api, err := apiserver.New(apiserver.Config{
-		Store:        cp.store,
-		ServiceIPs:   ips,
-		NodePorts:    ports,
-		Validation:   validation.Options{ServiceCIDRs: []netip.Prefix{cp.cfg.ServiceCIDR}},
-		Authenticate: authn.authenticate,
-		Tokens:       tokens,
-		OpenAPI:      oa,
-		Logger:       cp.cfg.Logger,
+		Store:         cp.store,
+		ServiceIPs:    ips,
+		NodePorts:     ports,
+		Validation:    validation.Options{ServiceCIDRs: []netip.Prefix{cp.cfg.ServiceCIDR}},
+		Authenticate:  authn.authenticate,
+		Tokens:        tokens,
+		OpenAPI:       docs.Handler(),
+		TypeConverter: tc,
+		Logger:        cp.cfg.Logger,
 	})
 	if err != nil {
 		return err

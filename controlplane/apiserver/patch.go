@@ -6,8 +6,11 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -21,22 +24,22 @@ import (
 const patchRetries = 5
 
 func (s *Server) patch(w http.ResponseWriter, r *http.Request, info requestInfo) {
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	pt := types.PatchType(mt)
-	switch pt {
-	case types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType:
-	case types.ApplyYAMLPatchType, types.ApplyCBORPatchType:
-		s.writeError(w, r, apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "PATCH",
-			info.Resource.GVR.GroupResource(), info.Name, "server-side apply is not supported; use client-side apply (kubectl apply without --server-side)", 0, false))
-		return
-	default:
-		s.writeError(w, r, apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "PATCH",
-			info.Resource.GVR.GroupResource(), info.Name, fmt.Sprintf("unsupported patch type %q", mt), 0, false))
+	pt, opts, err := patchRequest(r, info)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes))
 	if err != nil {
 		s.writeError(w, r, apierrors.NewBadRequest(err.Error()))
+		return
+	}
+	if isApply(pt) {
+		s.apply(w, r, info, pt, body, opts)
+		return
+	}
+	if info.Manager, err = fieldManagerOf(r, "PatchOptions"); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	for attempt := 0; ; attempt++ {
@@ -51,6 +54,37 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, info requestInfo)
 		s.writeObject(w, r, http.StatusOK, obj)
 		return
 	}
+}
+
+// patchRequest reads a PATCH's type and options: a supported patch type
+// (415 otherwise) and options valid for it (force only with apply, which
+// requires a fieldManager), as kube-apiserver validates PatchOptions.
+func patchRequest(r *http.Request, info requestInfo) (types.PatchType, *metav1.PatchOptions, error) {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	pt := types.PatchType(mt)
+	switch pt {
+	case types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType, types.ApplyYAMLPatchType, types.ApplyCBORPatchType:
+	default:
+		return "", nil, apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "PATCH",
+			info.Resource.GVR.GroupResource(), info.Name, fmt.Sprintf("unsupported patch type %q", mt), 0, false)
+	}
+	q := r.URL.Query()
+	opts := &metav1.PatchOptions{FieldManager: q.Get("fieldManager"), DryRun: q["dryRun"], FieldValidation: q.Get("fieldValidation")}
+	if f, ok := q["force"]; ok {
+		force, err := strconv.ParseBool(f[0])
+		if err != nil {
+			return "", nil, apierrors.NewBadRequest(fmt.Sprintf("force: invalid value %q: %v", f[0], err))
+		}
+		opts.Force = &force
+	}
+	if errs := metav1validation.ValidatePatchOptions(opts, pt); len(errs) > 0 {
+		return "", nil, apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: "PatchOptions"}, "", errs)
+	}
+	return pt, opts, nil
+}
+
+func isApply(pt types.PatchType) bool {
+	return pt == types.ApplyYAMLPatchType || pt == types.ApplyCBORPatchType
 }
 
 func (s *Server) patchOnce(r *http.Request, info requestInfo, pt types.PatchType, body []byte) (runtime.Object, error) {

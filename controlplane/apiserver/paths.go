@@ -17,6 +17,10 @@ type requestInfo struct {
 	Namespace   string
 	Name        string
 	Subresource string
+	// Manager is the field manager a write is recorded under in
+	// managedFields; empty for writes that are not tracked as updates
+	// (server-side apply records its own entry; internal writes).
+	Manager string
 }
 
 // parseRequest maps a path such as /api/v1/namespaces/ns/services/web/status

@@ -4,14 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -71,11 +72,16 @@ func scaleOf(res resources.Resource, obj runtime.Object) (*autoscalingv1.Scale, 
 }
 
 func (s *Server) updateScale(w http.ResponseWriter, r *http.Request, info requestInfo) (runtime.Object, error) {
+	manager, err := fieldManagerOf(r, "UpdateOptions")
+	if err != nil {
+		return nil, err
+	}
 	var sc autoscalingv1.Scale
 	warnings, err := s.codecs.decodeBody(r, &sc, scaleGVK)
 	if err != nil {
 		return nil, err
 	}
+	sc.SetGroupVersionKind(scaleGVK)
 	addWarnings(w, warnings)
 	if sc.Name != info.Name {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", sc.Name, info.Name))
@@ -84,7 +90,40 @@ func (s *Server) updateScale(w http.ResponseWriter, r *http.Request, info reques
 	if err != nil {
 		return nil, err
 	}
-	return s.writeScale(r, info, &sc, old)
+	cur, err := s.scaleWithManagedFields(info, old)
+	if err != nil {
+		return nil, err
+	}
+	return s.writeScale(r, info, s.trackScale(info, &sc, cur, manager), old)
+}
+
+// scaleWithManagedFields is the Scale view of old with the managedFields
+// of its replicas (apimachinery's ScaleHandler maps the workload's
+// spec.replicas entries to the Scale's), the live object the field
+// manager of /scale compares writes with.
+func (s *Server) scaleWithManagedFields(info requestInfo, old runtime.Object) (*autoscalingv1.Scale, error) {
+	cur, err := scaleOf(info.Resource, old)
+	if err != nil {
+		return nil, err
+	}
+	h := managedfields.NewScaleHandler(objectMeta(old).GetManagedFields(), info.Resource.GVR.GroupVersion(), scaleReplicasPaths(info.Resource))
+	if cur.ManagedFields, err = h.ToSubresource(); err != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("scale managedFields: %w", err))
+	}
+	return cur, nil
+}
+
+// trackScale records a non-apply write of the Scale by manager.
+func (s *Server) trackScale(info requestInfo, sc, cur *autoscalingv1.Scale, manager string) *autoscalingv1.Scale {
+	fm, err := s.fields.forResource(info.Resource, "scale")
+	if err != nil {
+		s.log.Error("managedFields not tracked", "resource", info.Resource.GVR, "err", err)
+		return sc
+	}
+	if out, ok := fm.UpdateNoErrors(cur, sc, manager).(*autoscalingv1.Scale); ok {
+		return out
+	}
+	return sc
 }
 
 // writeScale applies sc to old: sc's resourceVersion, when set, must be
@@ -102,6 +141,14 @@ func (s *Server) writeScale(r *http.Request, info requestInfo, sc *autoscalingv1
 	main.Subresource = ""
 	obj := old.DeepCopyObject()
 	info.Resource.Scale.Set(obj, sc.Spec.Replicas)
+	if sc.ManagedFields != nil {
+		h := managedfields.NewScaleHandler(objectMeta(old).GetManagedFields(), info.Resource.GVR.GroupVersion(), scaleReplicasPaths(info.Resource))
+		parent, err := h.ToParent(sc.ManagedFields)
+		if err != nil {
+			return nil, apierrors.NewInternalError(fmt.Errorf("scale managedFields: %w", err))
+		}
+		objectMeta(obj).SetManagedFields(parent)
+	}
 	updated, err := s.updateObject(r.Context(), main, obj, old, expect, isDryRun(r))
 	if err != nil {
 		return nil, err
@@ -110,33 +157,71 @@ func (s *Server) writeScale(r *http.Request, info requestInfo, sc *autoscalingv1
 }
 
 func (s *Server) patchScale(r *http.Request, info requestInfo) (runtime.Object, error) {
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	pt := types.PatchType(mt)
-	switch pt {
-	case types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType:
-	default:
-		return nil, apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "PATCH",
-			info.Resource.GVR.GroupResource(), info.Name, fmt.Sprintf("unsupported patch type %q", mt), 0, false)
+	pt, opts, err := patchRequest(r, info)
+	if err != nil {
+		return nil, err
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes))
 	if err != nil {
 		return nil, apierrors.NewBadRequest(err.Error())
 	}
+	var intent *unstructured.Unstructured
+	if isApply(pt) {
+		if intent, _, err = decodeApplyPatch(pt, body, opts.FieldValidation); err != nil {
+			return nil, err
+		}
+	} else if opts.FieldManager, err = fieldManagerOf(r, "PatchOptions"); err != nil {
+		return nil, err
+	}
 	for attempt := 0; ; attempt++ {
-		out, err := s.patchScaleOnce(r, info, pt, body)
-		if apierrors.IsConflict(err) && attempt < patchRetries && !patchHasRV(body) {
+		var out runtime.Object
+		if intent != nil {
+			out, err = s.applyScaleOnce(r, info, intent.DeepCopy(), opts.FieldManager, opts.Force != nil && *opts.Force)
+		} else {
+			out, err = s.patchScaleOnce(r, info, pt, body, opts.FieldManager)
+		}
+		if retryApply(err) && attempt < patchRetries && !patchHasRV(body) && (intent == nil || intent.GetResourceVersion() == "") {
 			continue
 		}
 		return out, err
 	}
 }
 
-func (s *Server) patchScaleOnce(r *http.Request, info requestInfo, pt types.PatchType, body []byte) (runtime.Object, error) {
+// applyScaleOnce server-side applies intent, an autoscaling/v1 Scale, to
+// the workload's replicas.
+func (s *Server) applyScaleOnce(r *http.Request, info requestInfo, intent *unstructured.Unstructured, manager string, force bool) (runtime.Object, error) {
 	old, err := s.getObject(r, info, info.Name)
 	if err != nil {
 		return nil, err
 	}
-	cur, err := scaleOf(info.Resource, old)
+	cur, err := s.scaleWithManagedFields(info, old)
+	if err != nil {
+		return nil, err
+	}
+	fm, err := s.fields.forResource(info.Resource, "scale")
+	if err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	merged, err := fm.Apply(cur, intent, manager, force)
+	if err != nil {
+		return nil, applyError(err)
+	}
+	sc, ok := merged.(*autoscalingv1.Scale)
+	if !ok {
+		return nil, apierrors.NewInternalError(fmt.Errorf("apply to scale gave a %T", merged))
+	}
+	if sc.Name != cur.Name || sc.Namespace != cur.Namespace {
+		return nil, apierrors.NewBadRequest("a patch may not change metadata.name or metadata.namespace")
+	}
+	return s.writeScale(r, info, sc, old)
+}
+
+func (s *Server) patchScaleOnce(r *http.Request, info requestInfo, pt types.PatchType, body []byte, manager string) (runtime.Object, error) {
+	old, err := s.getObject(r, info, info.Name)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := s.scaleWithManagedFields(info, old)
 	if err != nil {
 		return nil, err
 	}
@@ -155,5 +240,6 @@ func (s *Server) patchScaleOnce(r *http.Request, info requestInfo, pt types.Patc
 	if sc.Name != cur.Name || sc.Namespace != cur.Namespace {
 		return nil, apierrors.NewBadRequest("a patch may not change metadata.name or metadata.namespace")
 	}
-	return s.writeScale(r, info, &sc, old)
+	sc.SetGroupVersionKind(scaleGVK)
+	return s.writeScale(r, info, s.trackScale(info, &sc, cur, manager), old)
 }

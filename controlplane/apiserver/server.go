@@ -13,8 +13,10 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/managedfields"
 
 	"github.com/switchyard-net/switchyard/controlplane/auth/serviceaccount"
+	"github.com/switchyard-net/switchyard/controlplane/openapi"
 	"github.com/switchyard-net/switchyard/controlplane/resources"
 	"github.com/switchyard-net/switchyard/controlplane/store"
 	"github.com/switchyard-net/switchyard/controlplane/validation"
@@ -37,6 +39,10 @@ type Config struct {
 	Tokens *serviceaccount.Issuer
 	// OpenAPI serves /openapi/v2 and /openapi/v3; nil answers 404 there.
 	OpenAPI http.Handler
+	// TypeConverter types objects for managedFields and server-side apply
+	// (openapi.Documents.TypeConverter); nil builds it from the served
+	// OpenAPI models.
+	TypeConverter managedfields.TypeConverter
 	Logger  *slog.Logger
 	// WatchBookmarkInterval is how often watches that allow bookmarks get
 	// one (default 1 minute).
@@ -55,6 +61,8 @@ type Server struct {
 	mux    *http.ServeMux
 	// allocators by resource, for the kinds that hold allocations.
 	allocators map[schema.GroupResource]allocator
+	// fields tracks managedFields and merges server-side applies.
+	fields *fieldManagers
 
 	// bgCtx ends background work (namespace purges) on Close; bg counts it.
 	bgCtx    context.Context
@@ -76,8 +84,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.NamespacePurgeDelay == 0 {
 		cfg.NamespacePurgeDelay = time.Second
 	}
+	if cfg.TypeConverter == nil {
+		docs, err := openapi.Build()
+		if err != nil {
+			return nil, fmt.Errorf("apiserver: openapi models: %w", err)
+		}
+		if cfg.TypeConverter, err = docs.TypeConverter(); err != nil {
+			return nil, fmt.Errorf("apiserver: %w", err)
+		}
+	}
 	s := &Server{cfg: cfg, store: cfg.Store, codecs: newCodecs(), log: cfg.Logger.With("component", "apiserver")}
 	s.allocators = s.newAllocators()
+	s.fields = newFieldManagers(cfg.TypeConverter)
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	s.mux = http.NewServeMux()
 	s.routes()

@@ -52,7 +52,11 @@ func newTestEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{Store: st, ServiceIPs: ips, NodePorts: ports,
+	tc, err := testTypeConverter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{Store: st, ServiceIPs: ips, NodePorts: ports, TypeConverter: tc,
 		Validation: validation.Options{ServiceCIDRs: []netip.Prefix{cidr}}, Logger: slog.New(slog.DiscardHandler),
 		NamespacePurgeDelay: 10 * time.Millisecond})
 	if err != nil {

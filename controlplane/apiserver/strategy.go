@@ -27,7 +27,6 @@ func prepareCreate(res resources.Resource, obj runtime.Object) {
 	m.SetResourceVersion("")
 	m.SetDeletionTimestamp(nil)
 	m.SetDeletionGracePeriodSeconds(nil)
-	m.SetManagedFields(nil)
 	m.SetSelfLink("")
 	if hasSpec(obj) {
 		m.SetGeneration(1)
@@ -46,7 +45,9 @@ func prepareCreate(res resources.Resource, obj runtime.Object) {
 func prepareUpdate(res resources.Resource, obj, old runtime.Object, subresource string, carry func(obj, old runtime.Object)) runtime.Object {
 	if subresource == "status" {
 		ann := objectMeta(obj).GetAnnotations()
+		managed := objectMeta(obj).GetManagedFields()
 		obj = withStatusOf(old, obj)
+		objectMeta(obj).SetManagedFields(managed)
 		if res.StatusAnnotations {
 			objectMeta(obj).SetAnnotations(ann)
 		}
@@ -58,7 +59,6 @@ func prepareUpdate(res resources.Resource, obj, old runtime.Object, subresource 
 	m.SetCreationTimestamp(om.GetCreationTimestamp())
 	m.SetDeletionTimestamp(om.GetDeletionTimestamp())
 	m.SetDeletionGracePeriodSeconds(om.GetDeletionGracePeriodSeconds())
-	m.SetManagedFields(nil)
 	m.SetGeneration(om.GetGeneration())
 	if subresource == "" {
 		if res.PrepareUpdate != nil {

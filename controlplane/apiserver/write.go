@@ -37,6 +37,11 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, info requestInfo
 		s.writeError(w, r, apierrors.NewMethodNotSupported(info.Resource.GVR.GroupResource(), "POST on a named object"))
 		return
 	}
+	var err error
+	if info.Manager, err = fieldManagerOf(r, "CreateOptions"); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	obj := info.Resource.New()
 	warnings, err := s.codecs.decodeBody(r, obj, info.Resource.GVK())
 	if err != nil {
@@ -104,6 +109,7 @@ func (s *Server) createObject(ctx context.Context, info requestInfo, obj runtime
 		m.SetName(m.GetGenerateName() + utilrand.String(5))
 	}
 	prepareCreate(info.Resource, obj)
+	obj = s.track(info, obj, info.Resource.New())
 	if errs := validation.Validate(obj, nil, s.cfg.Validation); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(info.Resource.GVK().GroupKind(), m.GetName(), errs)
 	}
@@ -143,6 +149,11 @@ func (s *Server) createObject(ctx context.Context, info requestInfo, obj runtime
 }
 
 func (s *Server) update(w http.ResponseWriter, r *http.Request, info requestInfo) {
+	var err error
+	if info.Manager, err = fieldManagerOf(r, "UpdateOptions"); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	obj := info.Resource.New()
 	warnings, err := s.codecs.decodeBody(r, obj, info.Resource.GVK())
 	if err != nil {
@@ -188,6 +199,7 @@ func (s *Server) updateObject(ctx context.Context, info requestInfo, obj, old ru
 		carry = alloc.carry
 	}
 	obj = prepareUpdate(info.Resource, obj, old, info.Subresource, carry)
+	obj = s.track(info, obj, old)
 	m := objectMeta(obj)
 	gk := info.Resource.GVK().GroupKind()
 	if cur, _ := parseRV(objectMeta(old).GetResourceVersion()); cur != expect {
@@ -201,6 +213,11 @@ func (s *Server) updateObject(ctx context.Context, info requestInfo, obj, old ru
 	}
 	if len(errs) > 0 {
 		return nil, apierrors.NewInvalid(gk, m.GetName(), errs)
+	}
+	if !deleteDuringUpdate(m, objectMeta(old)) && s.unchanged(info, obj, old) {
+		// As Kubernetes' GuaranteedUpdate: a write that changes nothing
+		// (a repeated apply, mostly) is not stored and bumps no version.
+		return old, nil
 	}
 	undo, releaseOld := func() {}, func() {}
 	if alloc != nil && info.Subresource == "" {

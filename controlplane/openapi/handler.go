@@ -16,6 +16,13 @@ func NewHandler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	return docs.Handler(), nil
+}
+
+// Handler serves d as NewHandler does, for callers that also use the
+// documents for something else (the API server's type converter).
+func (d *Documents) Handler() http.Handler {
+	docs := d
 	mux := http.NewServeMux()
 	// kube-openapi's handlers negotiate JSON or protobuf, set ETags and
 	// cache the encodings on first use.
@@ -33,5 +40,5 @@ func NewHandler() (http.Handler, error) {
 		}
 		v3.HandleGroupVersion(w, r)
 	})
-	return mux, nil
+	return mux
 }
