@@ -170,4 +170,3 @@ func scaleReplicasPaths(res resources.Resource) managedfields.ResourcePathMappin
 		res.GVR.GroupVersion().String(): fieldpath.MakePathOrDie("spec", "replicas"),
 	}
 }
-

@@ -43,7 +43,7 @@ type Config struct {
 	// (openapi.Documents.TypeConverter); nil builds it from the served
 	// OpenAPI models.
 	TypeConverter managedfields.TypeConverter
-	Logger  *slog.Logger
+	Logger        *slog.Logger
 	// WatchBookmarkInterval is how often watches that allow bookmarks get
 	// one (default 1 minute).
 	WatchBookmarkInterval time.Duration
