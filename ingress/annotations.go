@@ -32,6 +32,10 @@ const (
 	// AnnBodySize: largest request body, a quantity ("8m", "1Gi"; default
 	// 100Mi); "0" means unlimited; 413 beyond it.
 	AnnBodySize = "switchyard.dev/proxy-body-size"
+	// AnnH2C on an IngressClass of this controller: "true" serves
+	// cleartext HTTP/2 (prior knowledge and Upgrade: h2c) on the HTTP
+	// address, as the --ingress-h2c flag does.
+	AnnH2C = "switchyard.dev/h2c"
 	// AnnIngressClass is the deprecated class annotation.
 	AnnIngressClass = "kubernetes.io/ingress.class"
 )

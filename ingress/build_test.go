@@ -203,3 +203,27 @@ func TestReadyAddrsTerminatingFallback(t *testing.T) {
 		}
 	}
 }
+
+// TestWantsH2C: only an IngressClass of this controller turns h2c on.
+func TestWantsH2C(t *testing.T) {
+	class := func(controller, h2c string) *networkingv1.IngressClass {
+		c := &networkingv1.IngressClass{Spec: networkingv1.IngressClassSpec{Controller: controller}}
+		if h2c != "" {
+			c.Annotations = map[string]string{AnnH2C: h2c}
+		}
+		return c
+	}
+	for _, tt := range []struct {
+		classes []*networkingv1.IngressClass
+		want    bool
+	}{
+		{nil, false},
+		{[]*networkingv1.IngressClass{class(Controller, "")}, false},
+		{[]*networkingv1.IngressClass{class(Controller, "false"), class("other", "true")}, false},
+		{[]*networkingv1.IngressClass{class("other", ""), class(Controller, "true")}, true},
+	} {
+		if got := wantsH2C(tt.classes, Controller); got != tt.want {
+			t.Errorf("%d classes: %v, want %v", len(tt.classes), got, tt.want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -166,6 +167,7 @@ func (in *Ingress) rebuild(ctx context.Context) {
 	classes, _ := f.Networking().V1().IngressClasses().Lister().List(labels.Everything())
 	ings, _ := f.Networking().V1().Ingresses().Lister().List(labels.Everything())
 	cs := ourClasses(classes, Controller, DefaultClassName)
+	in.proxy.SetH2C(in.cfg.Proxy.H2C || wantsH2C(classes, Controller))
 	b := build(snapshot{
 		ingresses: ings,
 		services:  f.Core().V1().Services().Lister(),
@@ -193,4 +195,14 @@ func (in *Ingress) logProblems(problems []string) {
 		}
 	}
 	in.lastErr = now
+}
+
+// wantsH2C reports an IngressClass of controller that asks for h2c.
+func wantsH2C(classes []*networkingv1.IngressClass, controller string) bool {
+	for _, c := range classes {
+		if c.Spec.Controller == controller && c.Annotations[AnnH2C] == "true" {
+			return true
+		}
+	}
+	return false
 }

@@ -20,7 +20,7 @@ func newIngressComponent(env *nodeEnv) (component, error) {
 		Client:   env.client,
 		Factory:  env.factory,
 		Proxy: proxy.Config{HTTPAddr: f.ingressHTTP, HTTPSAddr: f.ingressHTTPS,
-			BodyTimeout: f.ingressBodyTimeout},
+			BodyTimeout: f.ingressBodyTimeout, H2C: f.ingressH2C},
 		Log:       env.log.With("component", "ingress"),
 		AccessLog: os.Stderr,
 		Registry:  env.registry,

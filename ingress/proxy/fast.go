@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"io"
 	"math"
@@ -42,6 +43,9 @@ func (p *Proxy) serveFast(ctx *fasthttp.RequestCtx) {
 		// The guard refused the head and handed over a stand-in.
 		ctx.SetConnectionClose()
 		p.fastStatus(ctx, nil, nil, g.reject, statusBody(g.reject), start)
+		return
+	}
+	if p.h2c.Load() && !ctx.IsTLS() && p.upgradeH2C(ctx) {
 		return
 	}
 	b, ok := p.table.Load().Match(ctx.Host(), ctx.Path())
@@ -420,4 +424,38 @@ func (l *limitReader) Close() error {
 		l.pooled = nil
 	}
 	return nil
+}
+
+// upgradeH2C switches a cleartext HTTP/1.1 request that asks for it
+// (Upgrade: h2c with HTTP2-Settings, RFC 7540 3.2) to HTTP/2: 101, then
+// the request is stream 1 of an HTTP/2 connection. A request with a body
+// or without valid settings is served as HTTP/1.1 (false).
+func (p *Proxy) upgradeH2C(ctx *fasthttp.RequestCtx) bool {
+	h := &ctx.Request.Header
+	if !h.ConnectionUpgrade() || !h1.EqualFold(bytes.TrimSpace(h.Peek("Upgrade")), "h2c") {
+		return false
+	}
+	enc := h.Peek("HTTP2-Settings")
+	settings, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(string(enc), "="))
+	if cl := h.ContentLength(); len(enc) == 0 || err != nil || len(settings)%6 != 0 || cl > 0 || cl == -1 {
+		return false
+	}
+	r, err := http.NewRequest(string(ctx.Method()), "http://"+string(ctx.Host())+string(ctx.RequestURI()), nil)
+	if err != nil {
+		return false
+	}
+	for k, v := range h.All() {
+		if !h1.EqualFold(k, "host") {
+			r.Header.Add(string(k), string(v))
+		}
+	}
+	r.RemoteAddr, r.RequestURI = ctx.RemoteAddr().String(), string(ctx.RequestURI())
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) {
+		if _, err := io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"); err != nil {
+			return
+		}
+		p.serveH2Conn(c, r, settings)
+	})
+	return true
 }

@@ -52,6 +52,14 @@ func (p *Proxy) serveH2(w http.ResponseWriter, r *http.Request) {
 	case len(b.Endpoints) == 0:
 		p.h2Status(rec, r, b, nil, http.StatusServiceUnavailable, "503 no ready endpoints\n", start)
 		return
+	case r.TLS == nil && b.Opts.SSLRedirect: // h2c
+		u := "https://" + hostOnly(r.Host)
+		if string(p.httpsPort) != "443" {
+			u += ":" + string(p.httpsPort)
+		}
+		rec.Header().Set("Location", u+r.URL.RequestURI())
+		p.h2Status(rec, r, b, nil, http.StatusPermanentRedirect, "", start)
+		return
 	}
 	if b.Opts.MaxBodyBytes > 0 && r.Body != nil {
 		r.Body = http.MaxBytesReader(rec, r.Body, b.Opts.MaxBodyBytes)
@@ -67,7 +75,11 @@ func (p *Proxy) serveH2(w http.ResponseWriter, r *http.Request) {
 			pr.Out.Host = pr.In.Host
 			pr.SetXForwarded()
 			pr.Out.Header.Set("X-Real-IP", remoteIP(pr.In.RemoteAddr))
-			pr.Out.Header.Set("X-Forwarded-Port", string(p.httpsPort))
+			port := p.httpsPort
+			if pr.In.TLS == nil {
+				port = p.httpPort // h2c
+			}
+			pr.Out.Header.Set("X-Forwarded-Port", string(port))
 		},
 		Transport:     &retryTransport{p: p, b: b, rt: tr, chosen: &chosen},
 		FlushInterval: -1, // stream: gRPC and server-sent events
@@ -211,4 +223,12 @@ func remoteIP(addr string) string {
 		return ap.Addr().Unmap().String()
 	}
 	return addr
+}
+
+// hostOnly strips the port from a Host value.
+func hostOnly(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		return h
+	}
+	return host
 }

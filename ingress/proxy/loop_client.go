@@ -319,6 +319,19 @@ func (c *clientConn) pump() {
 		if c.up != nil || len(c.out) > 0 || c.closeAfter {
 			return
 		}
+		if len(c.in) > 0 && c.accepted != 0 && c.in[0] == 'P' && c.l.p.h2c.Load() {
+			// HTTP/2 with prior knowledge starts with its preface.
+			if k := min(len(c.in), len(h2Preface)); string(c.in[:k]) == h2Preface[:k] {
+				if k == len(h2Preface) {
+					c.handoff(true)
+					return
+				}
+				if !c.readMore() {
+					return
+				}
+				continue
+			}
+		}
 		if len(c.in) > 0 {
 			n, err := h1.ParseRequestLimits(c.in, c.l.p.limits(), &c.req)
 			if err != nil {
@@ -414,7 +427,7 @@ func cleanPath(p []byte) bool {
 func (c *clientConn) startRequest(n int) {
 	r := &c.req
 	if needsFallback(r) {
-		c.handoff()
+		c.handoff(false)
 		return
 	}
 	p := c.l.p
@@ -757,10 +770,25 @@ func (c *clientConn) redirect(b *Backend, n int) {
 // badRequest answers a head that cannot be parsed and closes.
 func (c *clientConn) badRequest(err error) {
 	code := headStatus(err)
+	if c.accepted != 0 && c.l.p.h2c.Load() && !looksHTTP1(c.in) {
+		// With h2c on, a first line that is neither HTTP/1.x nor the
+		// HTTP/2 preface is an invalid preface: close (RFC 9113 3.4).
+		c.close()
+		return
+	}
 	c.releaseIn()
 	c.reading, c.closeAfter, c.isHead = false, true, false
 	c.start = time.Now()
 	c.local(nil, code, strconv.Itoa(code)+" "+http.StatusText(code)+"\n", nil)
+}
+
+// looksHTTP1 reports a first line that names an HTTP/1 version.
+func looksHTTP1(in []byte) bool {
+	line := in
+	if i := bytes.IndexByte(in, '\n'); i >= 0 {
+		line = in[:i]
+	}
+	return bytes.Contains(line, []byte(" HTTP/1."))
 }
 
 // finish records the request in the metrics and the access log.
@@ -773,9 +801,9 @@ func (c *clientConn) finish(b *Backend, u *Upstream, code int, size int64) {
 	p.finish(b, u, code, size, c.start, c.logMethod, c.logHost, c.logPath, string(c.ip), "HTTP/1.1")
 }
 
-// handoff gives the connection to the fasthttp engine with the bytes
-// read so far.
-func (c *clientConn) handoff() {
+// handoff gives the connection to the fasthttp engine (or the HTTP/2
+// server) with the bytes read so far.
+func (c *clientConn) handoff(h2 bool) {
 	l := c.l
 	prefix := append([]byte(nil), c.in...)
 	c.releaseIn()
@@ -791,7 +819,12 @@ func (c *clientConn) handoff() {
 		l.p.cfg.Log.Warn("ingress hand-off", "err", err)
 		return
 	}
-	go l.p.fast.ServeConn(l.p.guard(&prefixConn{Conn: nc, prefix: prefix}))
+	pc := &prefixConn{Conn: nc, prefix: prefix}
+	if h2 {
+		go l.p.serveH2Conn(pc, nil, nil)
+		return
+	}
+	go l.p.fast.ServeConn(l.p.guard(pc))
 }
 
 // prefixConn replays bytes already read before the connection's own.

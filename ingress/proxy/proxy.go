@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
+	"golang.org/x/net/http2"
 
 	"github.com/switchyard-net/switchyard/ingress/proxy/h1"
 	"github.com/switchyard-net/switchyard/ingress/router"
@@ -34,6 +35,9 @@ type Config struct {
 	// GetCertificate chooses the server certificate by SNI; required with
 	// HTTPSAddr.
 	GetCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	// H2C serves HTTP/2 over cleartext on the HTTP address, with prior
+	// knowledge and by Upgrade: h2c (default off; see also SetH2C).
+	H2C bool
 	// ReadHeaderTimeout bounds reading a request head, also the TLS
 	// handshake (default 10s; slowloris).
 	ReadHeaderTimeout time.Duration
@@ -110,8 +114,12 @@ type Proxy struct {
 	cfg                 Config
 	table               atomic.Pointer[Table]
 	fast                *fasthttp.Server
-	h2                  *http.Server
-	h2conns             chan net.Conn // TLS connections that negotiated h2
+	h2                  *http.Server  // settings of the HTTP/2 connections
+	h2srv               *http2.Server // serves them, one ServeConn each
+	h2mu                sync.Mutex    // guards h2live
+	h2live              map[net.Conn]struct{}
+	h2wg                sync.WaitGroup
+	h2c                 atomic.Bool // cleartext HTTP/2 on the HTTP address
 	metrics             *metrics
 	httpsPort, httpPort []byte // for X-Forwarded-Port and redirects
 
@@ -135,7 +143,8 @@ func New(cfg Config) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{cfg: cfg, metrics: m, upstreams: map[string]*Upstream{}, h2conns: make(chan net.Conn)}
+	p := &Proxy{cfg: cfg, metrics: m, upstreams: map[string]*Upstream{}, h2live: map[net.Conn]struct{}{}}
+	p.h2c.Store(cfg.H2C)
 	p.httpPort, p.httpsPort = []byte(portOf(cfg.HTTPAddr, "80")), []byte(portOf(cfg.HTTPSAddr, "443"))
 	p.table.Store(router.Compile[*Backend](nil, nil))
 	p.fast = &fasthttp.Server{
@@ -179,7 +188,61 @@ func New(cfg Config) (*Proxy, error) {
 		ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
 		TLSConfig:         &tls.Config{NextProtos: []string{"h2"}},
 	}
+	// 16 KiB frames, the protocol's default, not x/net's 1 MiB (see
+	// h2guard.go).
+	p.h2srv = &http2.Server{MaxReadFrameSize: h2MaxFrame, IdleTimeout: cfg.IdleTimeout}
+	if err := http2.ConfigureServer(p.h2, p.h2srv); err != nil {
+		return nil, fmt.Errorf("ingress HTTP/2: %w", err)
+	}
 	return p, nil
+}
+
+// SetH2C switches cleartext HTTP/2 on the HTTP address on or off (new
+// connections only).
+func (p *Proxy) SetH2C(on bool) { p.h2c.Store(on) }
+
+// serveH2Conn serves an HTTP/2 connection (TLS by ALPN, or cleartext)
+// until it ends; upgrade and settings are those of an HTTP/1.1 request
+// that asked for h2c.
+func (p *Proxy) serveH2Conn(c net.Conn, upgrade *http.Request, settings []byte) {
+	p.h2mu.Lock()
+	if p.h2live == nil { // shutting down
+		p.h2mu.Unlock()
+		c.Close()
+		return
+	}
+	p.h2live[c] = struct{}{}
+	p.h2wg.Add(1)
+	p.h2mu.Unlock()
+	defer func() {
+		p.h2mu.Lock()
+		delete(p.h2live, c)
+		p.h2mu.Unlock()
+		p.h2wg.Done()
+	}()
+	p.h2srv.ServeConn(guardH2(c), &http2.ServeConnOpts{
+		BaseConfig: p.h2, Handler: p.h2.Handler, UpgradeRequest: upgrade, Settings: settings,
+	})
+}
+
+// shutdownH2 sends GOAWAY on every HTTP/2 connection, waits for their
+// streams until ctx ends, then closes what is left.
+func (p *Proxy) shutdownH2(ctx context.Context) {
+	p.h2.Shutdown(ctx) // runs the GOAWAY hook ConfigureServer registered
+	p.h2mu.Lock()
+	live := p.h2live
+	p.h2live = nil
+	p.h2mu.Unlock()
+	done := make(chan struct{})
+	go func() { p.h2wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		for c := range live {
+			c.Close()
+		}
+		<-done
+	}
 }
 
 // limits are the bounds of a request head.
@@ -337,8 +400,7 @@ func (p *Proxy) Serve(ctx context.Context, httpLn, httpsLn net.Listener) error {
 		go func() { loopc <- ls.run(loopCtx, p.cfg.ShutdownTimeout) }()
 	}
 	if httpsLn != nil {
-		running += 2
-		go func() { errc <- p.h2.Serve(newChanListener(p.h2conns)) }()
+		running++
 		go func() { errc <- p.serveTLS(ctx, httpsLn) }()
 	}
 	p.cfg.Log.Info("ingress serving", "http", addrOf(httpLn), "https", addrOf(httpsLn), "event_loops", ls.count())
@@ -360,7 +422,7 @@ func (p *Proxy) Serve(ctx context.Context, httpLn, httpsLn net.Listener) error {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); p.fast.ShutdownWithContext(sctx) }()
-	go func() { defer wg.Done(); p.h2.Shutdown(sctx) }()
+	go func() { defer wg.Done(); p.shutdownH2(sctx) }()
 	if !loopEnded {
 		if e := <-loopc; err == nil {
 			err = e

@@ -40,11 +40,7 @@ func (p *Proxy) handshake(ctx context.Context, c *tls.Conn) {
 		return
 	}
 	if c.ConnectionState().NegotiatedProtocol == "h2" {
-		select {
-		case p.h2conns <- c:
-		case <-ctx.Done():
-			c.Close()
-		}
+		p.serveH2Conn(c, nil, nil)
 		return
 	}
 	p.fast.ServeConn(p.guard(c))
