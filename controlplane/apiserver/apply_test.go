@@ -13,12 +13,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/serializer/cbor/direct"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/switchyard-net/switchyard/controlplane/openapi"
+	"github.com/switchyard-net/switchyard/controlplane/resources"
 )
 
 // testTypeConverter builds the type converter once for the package's
@@ -303,5 +305,65 @@ func TestApplyToStatusAndScale(t *testing.T) {
 	got, _ = e.client.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{})
 	if all := entries(got.ManagedFields); *got.Spec.Replicas != 1 || !owns(all["kubectl-scale/Update/scale"], "f:replicas") || owns(all["hpa/Apply/scale"], "f:replicas") {
 		t.Fatalf("after scale patch: replicas %d managedFields %+v", *got.Spec.Replicas, got.ManagedFields)
+	}
+}
+
+// FuzzApplyPatch feeds arbitrary apply bodies through the decoder and the
+// ConfigMap field manager: each is an API error or a ConfigMap, never a
+// panic or a 500.
+func FuzzApplyPatch(f *testing.F) {
+	for _, seed := range []string{
+		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  a: \"1\"\n",
+		`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","managedFields":[{}]}}`,
+		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ncolour: red\n",
+		"a: [", "", "- 1\n- 2\n", "apiVersion: v1\nkind: ConfigMap\ndata: 7\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	tc, err := testTypeConverter()
+	if err != nil {
+		f.Fatal(err)
+	}
+	fields := newFieldManagers(tc)
+	res, _ := resources.Lookup(corev1.SchemeGroupVersion, "configmaps")
+	fm, err := fields.forResource(res, "")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		intent, _, err := decodeApplyPatch(types.ApplyYAMLPatchType, body, metav1.FieldValidationStrict)
+		if err != nil {
+			if !apierrors.IsBadRequest(err) {
+				t.Fatalf("decode error is not a 400: %v", err)
+			}
+			return
+		}
+		obj, err := fm.Apply(res.New(), intent, "fuzz", false)
+		if err != nil {
+			if err = applyError(err); apierrors.IsInternalError(err) {
+				t.Fatalf("apply of %q: %v", body, err)
+			}
+			return
+		}
+		if _, ok := obj.(*corev1.ConfigMap); !ok {
+			t.Fatalf("apply gave a %T", obj)
+		}
+	})
+}
+
+func TestApplyCBOR(t *testing.T) {
+	e := newTestEnv(t)
+	body, err := direct.Marshal(map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{"name": "app"}, "data": map[string]any{"k": "cbor"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := e.do(t, http.MethodPatch, cmPath+"?fieldManager=c", "application/apply-patch+cbor", string(body))
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("apply-patch+cbor: %d %+v", resp.StatusCode, readStatus(t, resp))
+	}
+	cm, err := e.client.CoreV1().ConfigMaps("default").Get(context.Background(), "app", metav1.GetOptions{})
+	if err != nil || cm.Data["k"] != "cbor" || cm.ManagedFields[0].Manager != "c" {
+		t.Fatalf("after a CBOR apply: %+v %v", cm, err)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // The workloads e2e test drives Deployments, ReplicaSets, DaemonSets and
@@ -45,17 +44,7 @@ func nodeKubectl(t *testing.T, n *node) func(args ...string) string {
 // readyPods returns the names of the Ready, not terminating pods with
 // label app, and how many pods with it exist at all.
 func (n *node) readyPods(app string) (ready map[string]*corev1.Pod, total int) {
-	l, err := n.client.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: "app=" + app})
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	ready = map[string]*corev1.Pod{}
-	for i := range l.Items {
-		if p := &l.Items[i]; podReady(p) && p.DeletionTimestamp == nil {
-			ready[p.Name] = p
-		}
-	}
-	return ready, len(l.Items)
+	return n.readyPodsSelected("app=" + app)
 }
 
 func (n *node) waitPods(app string, want int) map[string]*corev1.Pod {
