@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,14 @@ const (
 	// AnnBodySize: largest request body, a quantity ("8m", "1Gi"; default
 	// 100Mi); "0" means unlimited; 413 beyond it.
 	AnnBodySize = "switchyard.dev/proxy-body-size"
+	// AnnLimitRPS: requests per second allowed to each client IP (a
+	// positive number), with bursts of 5 seconds' worth; beyond it 429
+	// with Retry-After.
+	AnnLimitRPS = "switchyard.dev/limit-rps"
+	// AnnLimitConnections: connections each client IP may have serving
+	// this Ingress at once (a positive integer); beyond it 503 with
+	// Retry-After.
+	AnnLimitConnections = "switchyard.dev/limit-connections"
 	// AnnH2C on an IngressClass of this controller: "true" serves
 	// cleartext HTTP/2 (prior knowledge and Upgrade: h2c) on the HTTP
 	// address, as the --ingress-h2c flag does.
@@ -92,6 +101,28 @@ func options(ann map[string]string) (o proxy.Options, redirect bool, errs []erro
 			o.MaxBodyBytes = -1
 		default:
 			o.MaxBodyBytes = q.Value()
+		}
+	}
+	if v, ok := ann[AnnLimitRPS]; ok {
+		r, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		switch {
+		case err != nil:
+			bad(AnnLimitRPS, err)
+		case r <= 0 || math.IsInf(r, 0) || math.IsNaN(r):
+			bad(AnnLimitRPS, fmt.Errorf("must be a positive number"))
+		default:
+			o.LimitRPS = r
+		}
+	}
+	if v, ok := ann[AnnLimitConnections]; ok {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		switch {
+		case err != nil:
+			bad(AnnLimitConnections, err)
+		case n <= 0:
+			bad(AnnLimitConnections, fmt.Errorf("must be a positive integer"))
+		default:
+			o.LimitConnections = n
 		}
 	}
 	return o, redirect, errs

@@ -159,6 +159,16 @@ func TestOptions(t *testing.T) {
 	if len(errs) != 4 {
 		t.Errorf("want 4 errors, got %v", errs)
 	}
+	o, _, errs = options(map[string]string{AnnLimitRPS: "2.5", AnnLimitConnections: " 3"})
+	if o.LimitRPS != 2.5 || o.LimitConnections != 3 || len(errs) != 0 {
+		t.Errorf("limits: %+v %v", o, errs)
+	}
+	for _, bad := range []string{"0", "-1", "ten", "NaN", "+Inf", "1.5x", ""} {
+		o, _, errs = options(map[string]string{AnnLimitRPS: bad, AnnLimitConnections: bad})
+		if o.LimitRPS != 0 || o.LimitConnections != 0 || len(errs) != 2 {
+			t.Errorf("limits %q: %+v, errors %v; want no limits and 2 errors", bad, o, errs)
+		}
+	}
 }
 
 // FuzzOptions: annotation values never panic the parser.
@@ -168,8 +178,8 @@ func FuzzOptions(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, v string) {
 		o, _, _ := options(map[string]string{AnnLoadBalance: v, AnnSSLRedirect: v, AnnBackendProtocol: v,
-			AnnConnectTimeout: v, AnnResponseTimeout: v, AnnBodySize: v})
-		if o.ConnectTimeout < 0 || o.ResponseTimeout < 0 || o.MaxBodyBytes < -1 {
+			AnnConnectTimeout: v, AnnResponseTimeout: v, AnnBodySize: v, AnnLimitRPS: v, AnnLimitConnections: v})
+		if o.ConnectTimeout < 0 || o.ResponseTimeout < 0 || o.MaxBodyBytes < -1 || o.LimitRPS < 0 || o.LimitConnections < 0 {
 			t.Errorf("%q gave %+v", v, o)
 		}
 	})

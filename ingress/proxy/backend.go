@@ -40,6 +40,11 @@ type Options struct {
 	MaxBodyBytes    int64         // 0: Config.MaxBodyBytes; < 0: unlimited
 	// SSLRedirect answers plain-HTTP requests with 308 to https://.
 	SSLRedirect bool
+	// LimitRPS bounds each client IP's requests per second (0: none);
+	// LimitConnections its connections serving the route's Ingress at
+	// once (0: none). See limits.go.
+	LimitRPS         float64
+	LimitConnections int
 }
 
 const (
@@ -59,6 +64,7 @@ type Backend struct {
 
 	rr      atomic.Uint32
 	metrics *routeMetrics
+	limits  *clientLimits // nil: no per-client limits
 }
 
 // Upstream is one endpoint address with its connection pool and health.

@@ -57,6 +57,9 @@ func (p *Proxy) serveFast(ctx *fasthttp.RequestCtx) {
 		p.redirect(ctx, b, start)
 		return
 	}
+	if b.limits != nil && p.limitFast(ctx, b, start) {
+		return
+	}
 	req := &ctx.Request
 	if cl := req.Header.ContentLength(); b.Opts.MaxBodyBytes > 0 && int64(cl) > b.Opts.MaxBodyBytes {
 		ctx.SetConnectionClose()
@@ -457,5 +460,26 @@ func (p *Proxy) upgradeH2C(ctx *fasthttp.RequestCtx) bool {
 		}
 		p.serveH2Conn(c, r, settings)
 	})
+	return true
+}
+
+// limitFast applies b's per-client limits; true when it answered.
+func (p *Proxy) limitFast(ctx *fasthttp.RequestCtx, b *Backend, start time.Time) bool {
+	hold := &connHold{}
+	if g := guardOf(ctx.Conn()); g != nil {
+		hold = &g.hold
+	} else {
+		defer hold.drop()
+	}
+	var ip netip.Addr
+	if ta, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		ip = ta.AddrPort().Addr().Unmap()
+	}
+	code, after := hold.admit(b, ip, start)
+	if code == 0 {
+		return false
+	}
+	ctx.Response.Header.Set("Retry-After", retryAfter(after))
+	p.fastStatus(ctx, b, nil, code, statusBody(code), start)
 	return true
 }

@@ -98,6 +98,13 @@ type h1Guard struct {
 	// the stream after the bytes that are ready.
 	reject int
 	err    error
+	hold   connHold // per-client connection limit held by this connection
+}
+
+// Close releases the connection's hold on a per-client limit.
+func (g *h1Guard) Close() error {
+	g.hold.drop()
+	return g.Conn.Close()
 }
 
 // guard wraps a connection for the fasthttp engine; TLS connections keep

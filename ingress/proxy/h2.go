@@ -61,6 +61,22 @@ func (p *Proxy) serveH2(w http.ResponseWriter, r *http.Request) {
 		p.h2Status(rec, r, b, nil, http.StatusPermanentRedirect, "", start)
 		return
 	}
+	if b.limits != nil {
+		hold, _ := r.Context().Value(holdKey{}).(*connHold)
+		if hold == nil { // the request of an h2c upgrade
+			hold = &connHold{}
+			defer hold.drop()
+		}
+		ip := netip.Addr{}
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			ip = ap.Addr().Unmap()
+		}
+		if code, after := hold.admit(b, ip, start); code != 0 {
+			rec.Header().Set("Retry-After", retryAfter(after))
+			p.h2Status(rec, r, b, nil, code, statusBody(code), start)
+			return
+		}
+	}
 	if b.Opts.MaxBodyBytes > 0 && r.Body != nil {
 		r.Body = http.MaxBytesReader(rec, r.Body, b.Opts.MaxBodyBytes)
 	}

@@ -20,8 +20,10 @@ type clientConn struct {
 	l      *loop
 	fd     int
 	ip     []byte // the client's address as text
-	in     []byte // read, not yet consumed
-	out    []byte // to write, blocked by a full socket
+	addr   netip.Addr
+	hold   connHold // per-client connection limit held by this connection
+	in     []byte   // read, not yet consumed
+	out    []byte   // to write, blocked by a full socket
 	closed bool
 
 	readable, writable bool
@@ -73,7 +75,8 @@ func newClientConn(l *loop, fd int, ip []byte) *clientConn {
 	*c = clientConn{l: l, fd: fd, writable: true, accepted: l.now, lastActive: l.now,
 		ip: c.ip[:0], req: h1.Request{Common: h1.Common{Fields: c.req.Fields[:0]}}}
 	if a, ok := netip.AddrFromSlice(ip); ok {
-		c.ip = a.Unmap().AppendTo(c.ip)
+		c.addr = a.Unmap()
+		c.ip = c.addr.AppendTo(c.ip)
 	} else {
 		c.ip = append(c.ip, "unknown"...)
 	}
@@ -208,6 +211,7 @@ func (c *clientConn) close() {
 		return
 	}
 	c.closed = true
+	c.hold.drop()
 	if up := c.up; up != nil {
 		c.up = nil
 		up.abort()
@@ -452,6 +456,13 @@ func (c *clientConn) startRequest(n int) {
 		c.dropRestOfBody()
 		c.local(b, http.StatusRequestEntityTooLarge, "413 request entity too large\n", nil)
 		return
+	}
+	if b.limits != nil {
+		if code, after := c.hold.admit(b, c.addr, c.start); code != 0 {
+			c.skipBody(n)
+			c.localWith(b, code, statusBody(code), nil, "Retry-After: "+retryAfter(after)+"\r\n")
+			return
+		}
 	}
 	c.b, c.ntried, c.retried, c.dialOnly = b, 0, false, false
 	c.bodyLeft = max(r.ContentLength, 0)
@@ -712,6 +723,11 @@ func (c *clientConn) responseHead(up *upConn, n int) {
 
 // local answers with a response made by the proxy.
 func (c *clientConn) local(b *Backend, code int, body string, u *Upstream) {
+	c.localWith(b, code, body, u, "")
+}
+
+// localWith is local with extra header lines (each ending in CRLF).
+func (c *clientConn) localWith(b *Backend, code int, body string, u *Upstream, extra string) {
 	c.releaseSent()
 	w := c.l.wbuf[:0]
 	w = append(w, "HTTP/1.1 "...)
@@ -723,6 +739,7 @@ func (c *clientConn) local(b *Backend, code int, body string, u *Upstream) {
 	w = append(w, "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
 	w = strconv.AppendInt(w, int64(len(body)), 10)
 	w = append(w, "\r\n"...)
+	w = append(w, extra...)
 	if c.closeAfter {
 		w = append(w, "Connection: close\r\n"...)
 	}
@@ -808,7 +825,8 @@ func (c *clientConn) handoff(h2 bool) {
 	prefix := append([]byte(nil), c.in...)
 	c.releaseIn()
 	c.closed = true
-	c.ip = nil // the access log of the fasthttp engine does not share it, but be safe
+	c.hold.drop() // the fasthttp engine's guard holds its own
+	c.ip = nil    // the access log of the fasthttp engine does not share it, but be safe
 	l.forget(c.fd)
 	l.clients.Add(-1)
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)

@@ -125,6 +125,7 @@ type Proxy struct {
 
 	mu        sync.Mutex // guards upstreams and gen
 	upstreams map[string]*Upstream
+	limiters  map[limiterKey]*limiterEntry
 	gen       int64
 	transport *http.Transport // h2 path, HTTP/1.1 upstreams
 	h2cTrans  *http.Transport // h2 path, h2c upstreams
@@ -143,7 +144,7 @@ func New(cfg Config) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{cfg: cfg, metrics: m, upstreams: map[string]*Upstream{}, h2live: map[net.Conn]struct{}{}}
+	p := &Proxy{cfg: cfg, metrics: m, upstreams: map[string]*Upstream{}, limiters: map[limiterKey]*limiterEntry{}, h2live: map[net.Conn]struct{}{}}
 	p.h2c.Store(cfg.H2C)
 	p.httpPort, p.httpsPort = []byte(portOf(cfg.HTTPAddr, "80")), []byte(portOf(cfg.HTTPSAddr, "443"))
 	p.table.Store(router.Compile[*Backend](nil, nil))
@@ -220,10 +221,16 @@ func (p *Proxy) serveH2Conn(c net.Conn, upgrade *http.Request, settings []byte) 
 		p.h2mu.Unlock()
 		p.h2wg.Done()
 	}()
+	hold := &connHold{}
+	defer hold.drop()
 	p.h2srv.ServeConn(guardH2(c), &http2.ServeConnOpts{
+		Context:    context.WithValue(context.Background(), holdKey{}, hold),
 		BaseConfig: p.h2, Handler: p.h2.Handler, UpgradeRequest: upgrade, Settings: settings,
 	})
 }
+
+// holdKey is the context key of an HTTP/2 connection's *connHold.
+type holdKey struct{}
 
 // shutdownH2 sends GOAWAY on every HTTP/2 connection, waits for their
 // streams until ctx ends, then closes what is left.
@@ -272,6 +279,11 @@ func (p *Proxy) SetTable(t *Table) {
 			delete(p.upstreams, addr)
 		}
 	}
+	for k, l := range p.limiters {
+		if l.gen < p.gen {
+			delete(p.limiters, k)
+		}
+	}
 	p.gen++
 }
 
@@ -291,6 +303,7 @@ func (p *Proxy) NewBackend(ingress, service string, addrs []string, opts Options
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	b.limits = p.limiter(ingress, b.Opts)
 	for _, a := range addrs {
 		u := p.upstreams[a]
 		if u == nil {
