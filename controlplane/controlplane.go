@@ -61,7 +61,10 @@ type Config struct {
 	// JoinTokenTTL is the validity of the join token the first control
 	// plane creates; 0: no expiry.
 	JoinTokenTTL time.Duration
-	Logger       *slog.Logger
+	// NodeStats reads the nodes' resource summaries for metrics.k8s.io
+	// (kubectl top); nil: the metrics API answers 503.
+	NodeStats apiserver.NodeStatsFunc
+	Logger    *slog.Logger
 }
 
 // JoinConfig says how a new control plane joins a cluster.
@@ -242,6 +245,7 @@ func (cp *ControlPlane) setupAPI(ctx context.Context) error {
 		Tokens:        tokens,
 		OpenAPI:       docs.Handler(),
 		TypeConverter: tc,
+		NodeStats:     cp.cfg.NodeStats,
 		Logger:        cp.cfg.Logger,
 	})
 	if err != nil {

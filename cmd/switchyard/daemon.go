@@ -23,6 +23,7 @@ import (
 
 	"github.com/switchyard-net/switchyard/controlplane"
 	"github.com/switchyard-net/switchyard/dataplane/agent"
+	"github.com/switchyard-net/switchyard/dataplane/nodemetrics"
 	"github.com/switchyard-net/switchyard/dataplane/overlay"
 )
 
@@ -204,6 +205,8 @@ func runDaemon(parent context.Context, f *daemonFlags, g *globalFlags) error {
 	if err != nil {
 		return err
 	}
+	stats := &nodeStatsRouter{}
+	cfg.NodeStats = stats.Fetch
 	cp, err := controlplane.New(ctx, cfg)
 	if err != nil {
 		return err
@@ -222,6 +225,9 @@ func runDaemon(parent context.Context, f *daemonFlags, g *globalFlags) error {
 	node, err := newNode(f, rc, log)
 	if err != nil {
 		return err
+	}
+	if node != nil {
+		stats.setLocal(f.nodeName, node.sampler)
 	}
 	err = runAll(ctx, log, cp.Run, node)
 	log.Info("switchyard daemon stopped")
@@ -276,6 +282,7 @@ func runAll(ctx context.Context, log *slog.Logger, cpRun func(context.Context) e
 // that share its client.
 type nodeParts struct {
 	agent      *agent.Agent
+	sampler    *nodemetrics.Sampler
 	env        *nodeEnv
 	components []namedComponent
 }
@@ -310,7 +317,12 @@ func newNode(f *daemonFlags, rc *rest.Config, log *slog.Logger) (*nodeParts, err
 	if err != nil {
 		return nil, err
 	}
-	return &nodeParts{agent: ag, env: env, components: comps}, nil
+	sampler, err := newMetricsSampler(f, ag, log)
+	if err != nil {
+		return nil, err
+	}
+	comps = append(comps, namedComponent{"nodemetrics", sampler})
+	return &nodeParts{agent: ag, sampler: sampler, env: env, components: comps}, nil
 }
 
 // nodeNetNSAllowed reports whether the node side may program the

@@ -32,6 +32,9 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 // asking for aggregated discovery fall back to the legacy documents when the
 // Content-Type is plain JSON.
 func (s *Server) discoveryAPI(w http.ResponseWriter, r *http.Request) {
+	if s.aggregatedDiscovery(w, r, true) {
+		return
+	}
 	writeJSON(w, http.StatusOK, &metav1.APIVersions{
 		TypeMeta: metav1.TypeMeta{Kind: "APIVersions"},
 		Versions: []string{"v1"},
@@ -42,8 +45,11 @@ func (s *Server) discoveryAPI(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) discoveryAPIs(w http.ResponseWriter, r *http.Request) {
+	if s.aggregatedDiscovery(w, r, false) {
+		return
+	}
 	list := &metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}}
-	for _, gv := range resources.GroupVersions() {
+	for _, gv := range resources.DiscoverableGroupVersions() {
 		if gv.Group == "" {
 			continue
 		}
@@ -72,7 +78,7 @@ func (s *Server) groupDiscovery(w http.ResponseWriter, r *http.Request) (handled
 	case len(segs) == 3 && segs[0] == "apis":
 		return s.writeResourceList(w, schema.GroupVersion{Group: segs[1], Version: segs[2]})
 	case len(segs) == 2 && segs[0] == "apis":
-		for _, gv := range resources.GroupVersions() {
+		for _, gv := range resources.DiscoverableGroupVersions() {
 			if gv.Group == segs[1] {
 				g := apiGroup(gv)
 				writeJSON(w, http.StatusOK, &g)
@@ -84,7 +90,7 @@ func (s *Server) groupDiscovery(w http.ResponseWriter, r *http.Request) (handled
 }
 
 func (s *Server) writeResourceList(w http.ResponseWriter, gv schema.GroupVersion) bool {
-	res := resources.ForGroupVersion(gv)
+	res := resources.DiscoverableIn(gv)
 	if len(res) == 0 {
 		return false
 	}
@@ -101,39 +107,59 @@ func (s *Server) writeResourceList(w http.ResponseWriter, gv schema.GroupVersion
 
 var allVerbs = metav1.Verbs{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
 
+// verbs are the verbs discovery announces for r.
+func verbs(r resources.Resource) metav1.Verbs {
+	if r.Verbs != nil {
+		return r.Verbs
+	}
+	return allVerbs
+}
+
+// subresource is a subresource as discovery announces it.
+type subresource struct {
+	name string
+	// kind answers requests; an empty Group and Version: the resource's.
+	kind  schema.GroupVersionKind
+	verbs metav1.Verbs
+}
+
+// subresources lists r's subresources, for the legacy and the aggregated
+// documents alike.
+func subresources(r resources.Resource) []subresource {
+	var out []subresource
+	readWrite := metav1.Verbs{"get", "patch", "update"}
+	if r.Status {
+		out = append(out, subresource{name: "status", kind: schema.GroupVersionKind{Kind: r.Kind}, verbs: readWrite})
+	}
+	if r.Scale != nil {
+		out = append(out, subresource{name: "scale", kind: schema.GroupVersionKind{Group: "autoscaling", Version: "v1", Kind: "Scale"}, verbs: readWrite})
+	}
+	if r.GVR == corev1.SchemeGroupVersion.WithResource("serviceaccounts") {
+		out = append(out, subresource{name: "token", kind: schema.GroupVersionKind{Group: "authentication.k8s.io", Version: "v1", Kind: "TokenRequest"}, verbs: metav1.Verbs{"create"}})
+	}
+	if r.Binding {
+		out = append(out, subresource{name: "binding", kind: schema.GroupVersionKind{Kind: "Binding"}, verbs: metav1.Verbs{"create"}})
+	}
+	return out
+}
+
+// resourceEntries are r's rows in a legacy APIResourceList: the resource,
+// then one row per subresource.
 func resourceEntries(r resources.Resource) []metav1.APIResource {
 	main := metav1.APIResource{
 		Name:         r.GVR.Resource,
 		SingularName: r.Singular,
 		Namespaced:   r.Namespaced,
 		Kind:         r.Kind,
-		Verbs:        allVerbs,
+		Verbs:        verbs(r),
 		ShortNames:   slices.Clone(r.ShortNames),
 		Categories:   slices.Clone(r.Categories),
 	}
 	out := []metav1.APIResource{main}
-	if r.Status {
+	for _, sub := range subresources(r) {
 		out = append(out, metav1.APIResource{
-			Name: r.GVR.Resource + "/status", Namespaced: r.Namespaced, Kind: r.Kind,
-			Verbs: metav1.Verbs{"get", "patch", "update"},
-		})
-	}
-	if r.Scale != nil {
-		out = append(out, metav1.APIResource{
-			Name: r.GVR.Resource + "/scale", Namespaced: r.Namespaced,
-			Group: "autoscaling", Version: "v1", Kind: "Scale",
-			Verbs: metav1.Verbs{"get", "patch", "update"},
-		})
-	}
-	if r.GVR == corev1.SchemeGroupVersion.WithResource("serviceaccounts") {
-		out = append(out, metav1.APIResource{
-			Name: r.GVR.Resource + "/token", Namespaced: true,
-			Group: "authentication.k8s.io", Version: "v1", Kind: "TokenRequest", Verbs: metav1.Verbs{"create"},
-		})
-	}
-	if r.Binding {
-		out = append(out, metav1.APIResource{
-			Name: r.GVR.Resource + "/binding", Namespaced: r.Namespaced, Kind: "Binding", Verbs: metav1.Verbs{"create"},
+			Name: r.GVR.Resource + "/" + sub.name, Namespaced: r.Namespaced,
+			Group: sub.kind.Group, Version: sub.kind.Version, Kind: sub.kind.Kind, Verbs: sub.verbs,
 		})
 	}
 	return out

@@ -50,6 +50,9 @@ type Config struct {
 	// NamespacePurgeDelay is how long a deleted namespace stays Terminating
 	// before its content is removed (default 1s).
 	NamespacePurgeDelay time.Duration
+	// NodeStats reads a node's summary for metrics.k8s.io (kubectl top);
+	// nil answers those requests with 503 Service Unavailable.
+	NodeStats NodeStatsFunc
 }
 
 // Server is the API server.
@@ -63,6 +66,8 @@ type Server struct {
 	allocators map[schema.GroupResource]allocator
 	// fields tracks managedFields and merges server-side applies.
 	fields *fieldManagers
+	// stats caches the nodes' summaries for metrics.k8s.io.
+	stats *statsCache
 
 	// bgCtx ends background work (namespace purges) on Close; bg counts it.
 	bgCtx    context.Context
@@ -96,6 +101,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, store: cfg.Store, codecs: newCodecs(), log: cfg.Logger.With("component", "apiserver")}
 	s.allocators = s.newAllocators()
 	s.fields = newFieldManagers(cfg.TypeConverter)
+	s.stats = newStatsCache(cfg.NodeStats, s.log)
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	s.mux = http.NewServeMux()
 	s.routes()
@@ -109,6 +115,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("/version", s.version)
 	s.mux.HandleFunc("/api", s.discoveryAPI)
 	s.mux.HandleFunc("/apis", s.discoveryAPIs)
+	s.mux.HandleFunc("/apis/"+metricsGV.Group+"/"+metricsGV.Version+"/", s.serveMetrics)
 	if s.cfg.OpenAPI != nil {
 		s.mux.Handle("/openapi/", s.cfg.OpenAPI)
 	}

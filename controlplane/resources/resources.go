@@ -43,6 +43,9 @@ type Resource struct {
 	StatusAnnotations bool
 	// Categories as kubectl's "get all" uses them.
 	Categories []string
+	// Verbs are the verbs discovery announces; nil: every verb of a
+	// stored kind.
+	Verbs metav1.Verbs
 
 	// Scale, when set, serves the /scale subresource (autoscaling/v1
 	// Scale) over the kind's replicas and selector.
@@ -154,9 +157,11 @@ var All = []Resource{
 
 // GroupVersions returns the served group-versions in a stable order, the
 // core group ("" / v1) first.
-func GroupVersions() []schema.GroupVersion {
+func GroupVersions() []schema.GroupVersion { return groupVersionsOf(All) }
+
+func groupVersionsOf(rs []Resource) []schema.GroupVersion {
 	var out []schema.GroupVersion
-	for _, r := range All {
+	for _, r := range rs {
 		if gv := r.GVR.GroupVersion(); !slices.Contains(out, gv) {
 			out = append(out, gv)
 		}
@@ -165,9 +170,11 @@ func GroupVersions() []schema.GroupVersion {
 }
 
 // ForGroupVersion returns the resources of one group-version.
-func ForGroupVersion(gv schema.GroupVersion) []Resource {
+func ForGroupVersion(gv schema.GroupVersion) []Resource { return inGroupVersion(All, gv) }
+
+func inGroupVersion(rs []Resource, gv schema.GroupVersion) []Resource {
 	var out []Resource
-	for _, r := range All {
+	for _, r := range rs {
 		if r.GVR.GroupVersion() == gv {
 			out = append(out, r)
 		}
