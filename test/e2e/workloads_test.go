@@ -21,23 +21,33 @@ import (
 // nodeKubectl runs kubectl inside the node's network namespace (the API
 // listens there) with a fresh discovery cache.
 func nodeKubectl(t *testing.T, n *node) func(args ...string) string {
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl is not installed; skipping the workloads test")
-	}
-	home := t.TempDir()
+	run := nodeKubectlRun(t, n)
 	return func(args ...string) string {
 		t.Helper()
+		out, err := run(args...)
+		if err != nil {
+			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		t.Logf("kubectl %s\n%s", strings.Join(args, " "), out)
+		return out
+	}
+}
+
+// nodeKubectlRun is nodeKubectl returning kubectl's error instead of
+// failing the test.
+func nodeKubectlRun(t *testing.T, n *node) func(args ...string) (string, error) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("kubectl is not installed; skipping the kubectl test")
+	}
+	home := t.TempDir()
+	return func(args ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		cmd := n.ns.Command(ctx, kubectl, append([]string{"--kubeconfig", n.rec.Kubeconfig(), "--cache-dir", home}, args...)...)
 		cmd.Env = append(cmd.Environ(), "HOME="+home)
 		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		t.Logf("kubectl %s\n%s", strings.Join(args, " "), out)
-		return string(out)
+		return string(out), err
 	}
 }
 
