@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"path/filepath"
 
+	"github.com/switchyard-net/switchyard/dataplane/agent"
 	"github.com/switchyard-net/switchyard/dataplane/services"
 	"github.com/switchyard-net/switchyard/dataplane/services/ebpflb"
 	"github.com/switchyard-net/switchyard/dataplane/services/nftlb"
@@ -60,23 +61,9 @@ func (c *servicesComponent) Run(ctx context.Context) error {
 // what does not come from a local socket (node ports from outside,
 // traffic policies, masquerade).
 func newLBBackend(env *nodeEnv, log *slog.Logger) (services.Backend, error) {
-	useEBPF := false
-	switch env.flags.lb {
-	case "ebpf":
-		if err := ebpflb.Supported(); err != nil {
-			return nil, fmt.Errorf("--lb=ebpf: %w", err)
-		}
-		useEBPF = true
-	case "auto":
-		if err := ebpflb.Supported(); err != nil {
-			log.Info("lb=auto chose nftables", "why", err.Error())
-		} else {
-			log.Info("lb=auto chose ebpf", "why", "the kernel runs the cgroup socket hooks, bpf_set_retval and bpf_sock_destroy")
-			useEBPF = true
-		}
-	case "nftables":
-	default:
-		return nil, fmt.Errorf("--lb must be auto, nftables or ebpf, not %q", env.flags.lb)
+	useEBPF, cg, err := chooseLB(env.flags.lb, env.flags.cgroup, log)
+	if err != nil {
+		return nil, err
 	}
 	nft, err := nftlb.New(nftlb.Config{Logger: log})
 	if err != nil {
@@ -84,13 +71,6 @@ func newLBBackend(env *nodeEnv, log *slog.Logger) (services.Backend, error) {
 	}
 	if !useEBPF {
 		return nft, nil
-	}
-	cg := env.flags.cgroup
-	if cg == "" {
-		if cg, err = cgroup.Root(); err != nil {
-			nft.Close()
-			return nil, fmt.Errorf("--lb=ebpf: %w", err)
-		}
 	}
 	b, err := ebpflb.New(ebpflb.Config{Cgroup: cg, PinDir: bpfPinDir(env.flags.nodeName), Inner: nft, Logger: log})
 	if err != nil {
@@ -102,6 +82,46 @@ func newLBBackend(env *nodeEnv, log *slog.Logger) (services.Backend, error) {
 	}
 	log.Info("eBPF socket load-balancing attached", "cgroup", cg, "pins", bpfPinDir(env.flags.nodeName))
 	return b, nil
+}
+
+// chooseLB decides between eBPF (with the cgroup its hooks attach to) and
+// nftables for --lb. eBPF needs the kernel's support and a cgroup other
+// than the root when the daemon runs in a named network namespace
+// (services.SocketHookCgroup): --lb ebpf fails without them, --lb auto
+// falls back to nftables and logs why.
+func chooseLB(lb, cgroupFlag string, log *slog.Logger) (useEBPF bool, cg string, err error) {
+	switch lb {
+	case "ebpf", "auto":
+	case "nftables":
+		return false, "", nil
+	default:
+		return false, "", fmt.Errorf("--lb must be auto, nftables or ebpf, not %q", lb)
+	}
+	err = ebpflb.Supported()
+	if err == nil {
+		cg, err = socketHookCgroup(cgroupFlag)
+	}
+	switch {
+	case err != nil && lb == "ebpf":
+		return false, "", fmt.Errorf("--lb=ebpf: %w", err)
+	case err != nil:
+		log.Info("lb=auto chose nftables", "why", err.Error())
+		return false, "", nil
+	case lb == "auto":
+		log.Info("lb=auto chose ebpf", "why", "the kernel runs the cgroup socket hooks, bpf_set_retval and bpf_sock_destroy")
+	}
+	return true, cg, nil
+}
+
+// socketHookCgroup is --cgroup, or the cgroup v2 root when unset, unless
+// that is the root and the daemon runs in a named network namespace.
+func socketHookCgroup(flag string) (string, error) {
+	root, err := cgroup.Root()
+	if err != nil && flag == "" {
+		return "", err
+	}
+	netns, _ := agent.NamedNetNS()
+	return services.SocketHookCgroup(flag, root, netns)
 }
 
 // bpfPinDir is where the node's BPF maps and links are pinned.
