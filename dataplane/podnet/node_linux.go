@@ -60,6 +60,9 @@ func ensureNode(h *netlink.Handle, cfg NodeConfig) (Node, error) {
 	if err := ensureMasquerade(cfg.ClusterCIDR); err != nil {
 		return Node{}, err
 	}
+	if err := ensureAntiSpoof(); err != nil {
+		return Node{}, err
+	}
 	if err := ensureServiceRoute(h, br, cfg.ServiceCIDR, gw); err != nil {
 		return Node{}, err
 	}

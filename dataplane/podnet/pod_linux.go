@@ -53,6 +53,9 @@ func ensurePod(node *netlink.Handle, cfg PodConfig) (PodResult, error) {
 	}
 	defer pod.Close()
 	res, err := wirePod(node, pod, br, cfg, created)
+	if err == nil {
+		err = guardPod(cfg.HostVeth, res.PodMAC, cfg.Addr.Addr())
+	}
 	if err != nil && created {
 		err = errors.Join(err, rollback(node, cfg))
 	}

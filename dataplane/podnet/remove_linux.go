@@ -39,7 +39,7 @@ func RemovePod(ctx context.Context, netnsName, hostVeth string) error {
 func removePod(node *netlink.Handle, netnsName, hostVeth string) error {
 	var err error
 	if hostVeth != "" {
-		err = deleteLink(node, hostVeth)
+		err = errors.Join(deleteLink(node, hostVeth), unguardPod(hostVeth))
 	}
 	return errors.Join(err, deleteNetNS(netnsName))
 }
