@@ -39,6 +39,19 @@ func addStatusCommand(root *cobra.Command, g *globalFlags) {
 	}
 	addStatusFlags(services, &so)
 	cmd.AddCommand(services)
+	var po cli.StatusOptions
+	policies := &cobra.Command{
+		Use:   "policies",
+		Short: "Show per node the NetworkPolicies enforced and the pods they isolate (ingress, egress)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runClient(cmd, g, func(ctx context.Context, s cli.IOStreams, cfg *rest.Config) error {
+				return cli.StatusPolicies(ctx, s, cfg, po)
+			})
+		},
+	}
+	addStatusFlags(policies, &po)
+	cmd.AddCommand(policies)
 	root.AddCommand(cmd)
 }
 

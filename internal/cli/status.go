@@ -11,6 +11,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 )
@@ -112,8 +113,8 @@ func Status(ctx context.Context, s IOStreams, cfg *rest.Config, o StatusOptions)
 	return nil
 }
 
-// loadNodeServices reads the annotation of every node (or the one named).
-func loadNodeServices(ctx context.Context, c *clients, name string) ([]nodeServices, error) {
+// listNodes lists every node (or the one named), sorted by name.
+func listNodes(ctx context.Context, c *clients, name string) ([]unstructured.Unstructured, error) {
 	opts := metav1.ListOptions{}
 	if name != "" {
 		opts.FieldSelector = "metadata.name=" + name
@@ -125,8 +126,18 @@ func loadNodeServices(ctx context.Context, c *clients, name string) ([]nodeServi
 	if name != "" && len(list.Items) == 0 {
 		return nil, fmt.Errorf("node %q not found", name)
 	}
-	out := make([]nodeServices, 0, len(list.Items))
-	for _, n := range list.Items {
+	slices.SortFunc(list.Items, func(a, b unstructured.Unstructured) int { return strings.Compare(a.GetName(), b.GetName()) })
+	return list.Items, nil
+}
+
+// loadNodeServices reads the annotation of every node (or the one named).
+func loadNodeServices(ctx context.Context, c *clients, name string) ([]nodeServices, error) {
+	items, err := listNodes(ctx, c, name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]nodeServices, 0, len(items))
+	for _, n := range items {
 		ns := nodeServices{Node: n.GetName()}
 		if raw := n.GetAnnotations()[ServicesStatusAnnotation]; raw != "" {
 			var st servicesStatus
