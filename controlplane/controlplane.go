@@ -64,7 +64,10 @@ type Config struct {
 	// NodeStats reads the nodes' resource summaries for metrics.k8s.io
 	// (kubectl top); nil: the metrics API answers 503.
 	NodeStats apiserver.NodeStatsFunc
-	Logger    *slog.Logger
+	// EventTTL is how long the API server keeps an Event after its last
+	// write (default 1 hour).
+	EventTTL time.Duration
+	Logger   *slog.Logger
 }
 
 // JoinConfig says how a new control plane joins a cluster.
@@ -247,6 +250,7 @@ func (cp *ControlPlane) setupAPI(ctx context.Context) error {
 		TypeConverter: tc,
 		NodeStats:     cp.cfg.NodeStats,
 		Logger:        cp.cfg.Logger,
+		EventTTL:      cp.cfg.EventTTL,
 	})
 	if err != nil {
 		return err

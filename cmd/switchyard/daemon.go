@@ -65,6 +65,8 @@ type daemonFlags struct {
 	// ingress edge (issue 15)
 	ingressBodyTimeout time.Duration
 	ingressH2C         bool
+
+	eventTTL time.Duration // events (issue 13)
 }
 
 func addDaemonCommands(root *cobra.Command, g *globalFlags) {
@@ -115,6 +117,7 @@ func newDaemonCmd(g *globalFlags) *cobra.Command {
 	fl.DurationVar(&f.joinTokenTTL, "join-token-ttl", 0, "validity of the join token the first control plane creates (0: no expiry)")
 	fl.DurationVar(&f.gracePeriod, "node-monitor-grace-period", 40*time.Second, "how long a node may miss heartbeats before it is marked NotReady")
 	fl.DurationVar(&f.statusFreq, "node-status-update-frequency", 10*time.Second, "how often the node agent posts node status and renews its Lease (keep it well below --node-monitor-grace-period)")
+	fl.DurationVar(&f.eventTTL, "event-ttl", time.Hour, "how long the API server keeps an Event after its last update")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fl.StringVar(&f.overlay, "overlay", "auto", "pod network across nodes: auto (direct routes to on-link nodes, VXLAN to the others), vxlan (device syvx0, VNI 1, UDP 8472) or route")
@@ -429,6 +432,7 @@ func controlPlaneConfig(f *daemonFlags, log *slog.Logger) (controlplane.Config, 
 		Join:                   joinCfg,
 		JoinTokenTTL:           f.joinTokenTTL,
 		NodeMonitorGracePeriod: f.gracePeriod,
+		EventTTL:               f.eventTTL,
 		DNSIP:                  dns,
 		DataDir:                f.dataDir,
 		NodeName:               f.nodeName,

@@ -235,7 +235,7 @@ func (s *Server) markDeleted(ctx context.Context, info requestInfo, old runtime.
 	if err != nil {
 		return nil, err
 	}
-	newRev, err := s.store.Update(ctx, storageKey(info.Resource, m.GetNamespace(), m.GetName()), val, rev)
+	newRev, err := s.store.Update(ctx, storageKey(info.Resource, m.GetNamespace(), m.GetName()), val, rev, s.writeOptions(info.Resource)...)
 	if err != nil {
 		return nil, storeWriteError(info, m.GetName(), err)
 	}

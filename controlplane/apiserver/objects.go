@@ -22,8 +22,12 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 // encodeStored is the etcd value of obj: JSON with apiVersion and kind and
-// without resourceVersion (the etcd revision is the resourceVersion).
+// without resourceVersion (the etcd revision is the resourceVersion). A
+// view's object is stored in the kind of the resource it is a view of.
 func encodeStored(res resources.Resource, obj runtime.Object) ([]byte, error) {
+	if v := res.StoredAs; v != nil {
+		obj, res = v.ToStored(obj), *v.Of
+	}
 	m, err := meta.Accessor(obj)
 	if err != nil {
 		return nil, err
@@ -42,9 +46,12 @@ func encodeStored(res resources.Resource, obj runtime.Object) ([]byte, error) {
 // decodeStored turns a stored value into a typed object carrying its
 // resourceVersion.
 func decodeStored(res resources.Resource, kv store.KV) (runtime.Object, error) {
-	obj := res.New()
+	obj := res.Storage().New()
 	if err := json.Unmarshal(kv.Value, obj); err != nil {
 		return nil, fmt.Errorf("decode stored %s %s: %w", res.Kind, kv.Key, err)
+	}
+	if v := res.StoredAs; v != nil {
+		obj = v.FromStored(obj)
 	}
 	obj.GetObjectKind().SetGroupVersionKind(res.GVK())
 	m, err := meta.Accessor(obj)

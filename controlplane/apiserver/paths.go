@@ -113,6 +113,7 @@ func storageKey(res resources.Resource, namespace, name string) string {
 // storagePrefix is the key prefix of a resource, of one namespace when
 // namespace is set.
 func storagePrefix(res resources.Resource, namespace string) string {
+	res = res.Storage()
 	group := res.GVR.Group
 	if group == "" {
 		group = "core"

@@ -53,7 +53,14 @@ type Config struct {
 	// NodeStats reads a node's summary for metrics.k8s.io (kubectl top);
 	// nil answers those requests with 503 Service Unavailable.
 	NodeStats NodeStatsFunc
+	// EventTTL is how long an Event lives after its last write (default 1
+	// hour, kube-apiserver's --event-ttl).
+	EventTTL time.Duration
 }
+
+// DefaultEventTTL is how long Events live unless Config.EventTTL says
+// otherwise, as kube-apiserver's --event-ttl default.
+const DefaultEventTTL = time.Hour
 
 // Server is the API server.
 type Server struct {
@@ -97,6 +104,9 @@ func New(cfg Config) (*Server, error) {
 		if cfg.TypeConverter, err = docs.TypeConverter(); err != nil {
 			return nil, fmt.Errorf("apiserver: %w", err)
 		}
+	}
+	if cfg.EventTTL == 0 {
+		cfg.EventTTL = DefaultEventTTL
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, codecs: newCodecs(), log: cfg.Logger.With("component", "apiserver")}
 	s.allocators = s.newAllocators()

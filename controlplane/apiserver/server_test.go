@@ -35,7 +35,7 @@ type testEnv struct {
 	cfg    *rest.Config
 }
 
-func newTestEnv(t testing.TB) *testEnv {
+func newTestEnv(t testing.TB, opts ...func(*Config)) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.Config{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
@@ -56,9 +56,13 @@ func newTestEnv(t testing.TB) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{Store: st, ServiceIPs: ips, NodePorts: ports, TypeConverter: tc,
+	cfg := Config{Store: st, ServiceIPs: ips, NodePorts: ports, TypeConverter: tc,
 		Validation: validation.Options{ServiceCIDRs: []netip.Prefix{cidr}}, Logger: slog.New(slog.DiscardHandler),
-		NamespacePurgeDelay: 10 * time.Millisecond})
+		NamespacePurgeDelay: 10 * time.Millisecond}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,12 +72,12 @@ func newTestEnv(t testing.TB) *testEnv {
 	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	cfg := &rest.Config{Host: hs.URL, QPS: 1000, Burst: 1000}
-	client, err := kubernetes.NewForConfig(cfg)
+	rc := &rest.Config{Host: hs.URL, QPS: 1000, Burst: 1000}
+	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testEnv{srv: srv, store: st, http: hs, client: client, cfg: cfg}
+	return &testEnv{srv: srv, store: st, http: hs, client: client, cfg: rc}
 }
 
 func svc(name string, ports ...int32) *corev1.Service {

@@ -136,7 +136,7 @@ func (s *Server) createObject(ctx context.Context, info requestInfo, obj runtime
 		undo()
 		return nil, err
 	}
-	rev, err := s.store.Create(ctx, storageKey(info.Resource, m.GetNamespace(), m.GetName()), val)
+	rev, err := s.store.Create(ctx, storageKey(info.Resource, m.GetNamespace(), m.GetName()), val, s.writeOptions(info.Resource)...)
 	if err != nil {
 		undo()
 		if errors.Is(err, store.ErrExists) {
@@ -240,7 +240,7 @@ func (s *Server) updateObject(ctx context.Context, info requestInfo, obj, old ru
 		undo()
 		return nil, err
 	}
-	rev, err := s.store.Update(ctx, storageKey(info.Resource, m.GetNamespace(), m.GetName()), val, expect)
+	rev, err := s.store.Update(ctx, storageKey(info.Resource, m.GetNamespace(), m.GetName()), val, expect, s.writeOptions(info.Resource)...)
 	if err != nil {
 		undo()
 		return nil, storeWriteError(info, m.GetName(), err)
@@ -260,6 +260,15 @@ func deleteDuringUpdate(m, old metav1.Object) bool {
 	}
 	g := old.GetDeletionGracePeriodSeconds()
 	return g == nil || *g == 0
+}
+
+// writeOptions are the store options of a write of res: the event TTL for
+// the kinds that expire.
+func (s *Server) writeOptions(res resources.Resource) []store.WriteOption {
+	if res.TTL {
+		return []store.WriteOption{store.WithTTL(s.cfg.EventTTL)}
+	}
+	return nil
 }
 
 func conflict(info requestInfo, name string) error {

@@ -97,8 +97,8 @@ func collectableKinds(disc discovery.DiscoveryInterface) (map[schema.GroupKind]g
 		for _, r := range l.APIResources {
 			verbs := r.Verbs
 			if slices.Contains([]rune(r.Name), '/') || !slices.Contains(verbs, "list") || !slices.Contains(verbs, "watch") ||
-				!slices.Contains(verbs, "delete") || !slices.Contains(verbs, "patch") {
-				continue
+				!slices.Contains(verbs, "delete") || !slices.Contains(verbs, "patch") || r.Name == "events" {
+				continue // events: many, short-lived and never owned (kube-controller-manager ignores them too)
 			}
 			out[schema.GroupKind{Group: gv.Group, Kind: r.Kind}] = gcKind{gvr: gv.WithResource(r.Name), namespaced: r.Namespaced}
 		}

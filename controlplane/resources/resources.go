@@ -74,6 +74,33 @@ type Resource struct {
 	// termination of that many seconds (a pod on a node), during which the
 	// object stays, marked with its deletion timestamp.
 	GracefulDelete func(obj runtime.Object, opts *metav1.DeleteOptions) (seconds int64, ok bool)
+
+	// StoredAs, when set, makes the resource a second view of another
+	// resource's objects (events.k8s.io/v1 Events of core v1 Events): they
+	// are kept under that resource's keys in its kind and converted on
+	// every read and write, so both views list, watch and change the same
+	// objects.
+	StoredAs *View
+	// TTL says objects of the kind expire a while after their last write
+	// (the API server's event TTL), as Kubernetes does for Events.
+	TTL bool
+}
+
+// View converts between a resource's objects and those of the resource it
+// is stored as.
+type View struct {
+	Of         *Resource
+	ToStored   func(runtime.Object) runtime.Object
+	FromStored func(runtime.Object) runtime.Object
+}
+
+// Storage returns the resource whose keys and kind hold r's objects: r
+// itself, or the one it is a view of.
+func (r Resource) Storage() Resource {
+	if r.StoredAs != nil {
+		return *r.StoredAs.Of
+	}
+	return r
 }
 
 // Scale reads and writes a workload's replicas for the /scale subresource.
@@ -151,7 +178,7 @@ func fieldsOf[T runtime.Object](f func(T) fields.Set) func(runtime.Object) field
 // All lists every served resource. Callers must not modify it.
 var All = []Resource{
 	namespaces, nodes, pods, services, endpoints, secrets, configMaps, serviceAccounts, endpointSlices,
-	ingresses, ingressClasses, networkPolicies, leases,
+	ingresses, ingressClasses, networkPolicies, leases, events, eventsV1,
 	deployments, replicaSets, daemonSets, controllerRevisions,
 }
 

@@ -73,10 +73,14 @@ func prefixRange(prefix string) (key, end string) {
 }
 
 // Create stores a new key and returns its revision, or ErrExists.
-func (s *Store) Create(ctx context.Context, key string, value []byte) (int64, error) {
+func (s *Store) Create(ctx context.Context, key string, value []byte, opts ...WriteOption) (int64, error) {
+	putOpts, err := s.putOptions(ctx, opts)
+	if err != nil {
+		return 0, fmt.Errorf("create %s: %w", key, err)
+	}
 	resp, err := s.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(value))).
+		Then(clientv3.OpPut(key, string(value), putOpts...)).
 		Commit()
 	if err != nil {
 		return 0, mapErr("create "+key, err)
@@ -90,10 +94,14 @@ func (s *Store) Create(ctx context.Context, key string, value []byte) (int64, er
 // Update replaces an existing key's value if its ModRevision is expectRev
 // (0: any) and returns the new revision. A missing key is ErrNotFound, a
 // different revision ErrConflict.
-func (s *Store) Update(ctx context.Context, key string, value []byte, expectRev int64) (int64, error) {
+func (s *Store) Update(ctx context.Context, key string, value []byte, expectRev int64, opts ...WriteOption) (int64, error) {
+	putOpts, err := s.putOptions(ctx, opts)
+	if err != nil {
+		return 0, fmt.Errorf("update %s: %w", key, err)
+	}
 	resp, err := s.client.Txn(ctx).
 		If(expectCmp(key, expectRev)).
-		Then(clientv3.OpPut(key, string(value))).
+		Then(clientv3.OpPut(key, string(value), putOpts...)).
 		Else(clientv3.OpGet(key, clientv3.WithCountOnly())).
 		Commit()
 	if err != nil {

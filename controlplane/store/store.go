@@ -45,7 +45,8 @@ type Store struct {
 	embedded *embedded // nil for an external etcd
 	cfg      Config
 	log      *slog.Logger
-	keep     int64 // least revisions compaction keeps: keepRevisions
+	keep     int64      // least revisions compaction keeps: keepRevisions
+	leases   leaseCache // the shared lease of WithTTL writes
 	// clientLogs carries the etcd client's errors; muted by Close.
 	clientLogs *slogCore
 

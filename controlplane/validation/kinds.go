@@ -7,6 +7,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -81,6 +82,8 @@ var kinds = map[reflect.Type]rules{
 	reflect.TypeFor[*appsv1.ControllerRevision](): {
 		write: check(validateControllerRevision), update: pair(validateControllerRevisionUpdate),
 	},
+	reflect.TypeFor[*corev1.Event]():   {write: check(validateCoreEvent)},
+	reflect.TypeFor[*eventsv1.Event](): {write: check(validateEventsV1Event)},
 	reflect.TypeFor[*appsv1.DaemonSet](): {
 		defaults: on(defaultDaemonSet), write: check(validateDaemonSet), update: pair(validateDaemonSetUpdate),
 		status: pair(validateDaemonSetStatus),

@@ -10,6 +10,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -34,6 +35,8 @@ var byType = map[reflect.Type]printer{
 	reflect.TypeFor[*appsv1.ReplicaSet]():          printerOf(replicaSetColumns, replicaSetCells),
 	reflect.TypeFor[*appsv1.ControllerRevision]():  printerOf(controllerRevisionColumns, controllerRevisionCells),
 	reflect.TypeFor[*appsv1.DaemonSet]():           printerOf(daemonSetColumns, daemonSetCells),
+	reflect.TypeFor[*corev1.Event]():               printerOf(eventColumns, eventCells),
+	reflect.TypeFor[*eventsv1.Event]():             printerOf(eventColumns, eventsV1Cells),
 }
 
 var namespaceColumns = []metav1.TableColumnDefinition{
