@@ -14,6 +14,7 @@ import (
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 )
 
 var daemonSetKind = appsv1.SchemeGroupVersion.WithKind("DaemonSet")
@@ -32,6 +33,7 @@ var daemonSetKind = appsv1.SchemeGroupVersion.WithKind("DaemonSet")
 // `kubectl rollout history/undo` do not apply to DaemonSets; RollingUpdate
 // honours maxUnavailable, not maxSurge.
 type daemonSetController struct {
+	events  record.EventRecorder // nil: none
 	client  kubernetes.Interface
 	dss     appslisters.DaemonSetLister
 	pods    corelisters.PodLister

@@ -135,10 +135,14 @@ func (c *daemonSetController) apply(ctx context.Context, key string, ds *appsv1.
 		for _, node := range p.create[:n] {
 			pod := podFromTemplate(tmpl, ds, daemonSetKind)
 			pod.Spec.NodeName = node
-			if _, err := c.client.CoreV1().Pods(ds.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			created, err := c.client.CoreV1().Pods(ds.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+			if err != nil {
 				c.expect.creationObserved(key)
+				emit(c.events, ds, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
 				errs = append(errs, fmt.Errorf("create daemon pod on %s: %w", node, err))
+				continue
 			}
+			emit(c.events, ds, corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %s", created.Name)
 		}
 	}
 	keys := make([]string, len(p.delete))
@@ -151,7 +155,10 @@ func (c *daemonSetController) apply(ctx context.Context, key string, ds *appsv1.
 			Preconditions: &metav1.Preconditions{UID: &pod.UID}})
 		if err != nil && !apierrors.IsNotFound(err) {
 			c.expect.deletionObserved(key, pod.Namespace+"/"+pod.Name)
+			emit(c.events, ds, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
 			errs = append(errs, fmt.Errorf("delete daemon pod %s: %w", pod.Name, err))
+		} else if err == nil {
+			emit(c.events, ds, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", pod.Name)
 		}
 	}
 	return errors.Join(errs...)

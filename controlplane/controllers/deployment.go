@@ -16,6 +16,7 @@ import (
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 )
 
 var deploymentKind = appsv1.SchemeGroupVersion.WithKind("Deployment")
@@ -28,6 +29,7 @@ var deploymentKind = appsv1.SchemeGroupVersion.WithKind("Deployment")
 // pkg/controller/deployment (deployment_controller.go, sync.go,
 // rolling.go, recreate.go, progress.go).
 type deploymentController struct {
+	events  record.EventRecorder // nil: none
 	client  kubernetes.Interface
 	ds      appslisters.DeploymentLister
 	rss     appslisters.ReplicaSetLister

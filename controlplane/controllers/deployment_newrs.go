@@ -119,6 +119,9 @@ func (c *deploymentController) createNewRS(ctx context.Context, d *appsv1.Deploy
 		return nil, fmt.Errorf("create replicaset %s: %w", rs.Name, err)
 	}
 	c.log.Info("created replicaset", "deployment", d.Namespace+"/"+d.Name, "replicaset", created.Name, "replicas", n)
+	if n > 0 {
+		emit(c.events, d, corev1.EventTypeNormal, "ScalingReplicaSet", "Scaled up replica set %s from 0 to %d", created.Name, n)
+	}
 	needsUpdate := setDeploymentRevision(d, newRevision)
 	if hasProgressDeadline(d) {
 		setCondition(&d.Status, newCondition(appsv1.DeploymentProgressing, corev1.ConditionTrue, reasonNewRSCreated,

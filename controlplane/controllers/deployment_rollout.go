@@ -211,6 +211,11 @@ func (c *deploymentController) scaleRS(ctx context.Context, d *appsv1.Deployment
 	if sizeChanged {
 		c.log.Info("scaled replicaset", "deployment", d.Namespace+"/"+d.Name, "replicaset", rs.Name,
 			"from", rsReplicas(rs), "to", size)
+		dir := "up"
+		if size < rsReplicas(rs) {
+			dir = "down"
+		}
+		emit(c.events, d, corev1.EventTypeNormal, "ScalingReplicaSet", "Scaled %s replica set %s from %d to %d", dir, rs.Name, rsReplicas(rs), size)
 	}
 	*rs = *got
 	return sizeChanged, nil

@@ -36,7 +36,9 @@ func (m *Manager) runControllers(ctx context.Context) {
 	factory := informers.NewSharedInformerFactory(m.cfg.Client, m.cfg.ResyncPeriod)
 	defer factory.Shutdown() // after cancel: waits for the informer goroutines
 	defer cancel()
-	ctrls, err := m.newControllers(factory)
+	ev := newTermEvents(ctx, m.cfg.Client, m.cfg.Identity, m.log)
+	defer ev.shutdown() // after the controllers stopped
+	ctrls, err := m.newControllers(factory, ev)
 	if err != nil {
 		m.log.Error("build controllers", "err", err)
 		<-ctx.Done()
@@ -57,7 +59,7 @@ func (m *Manager) runControllers(ctx context.Context) {
 	wg.Wait()
 }
 
-func (m *Manager) newControllers(f informers.SharedInformerFactory) ([]controller, error) {
+func (m *Manager) newControllers(f informers.SharedInformerFactory, ev *termEvents) ([]controller, error) {
 	eps, err := newEndpointSliceController(m.cfg.Client, f, m.cfg.EndpointSliceWorkers, m.cfg.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("endpointslice controller: %w", err)
@@ -74,8 +76,11 @@ func (m *Manager) newControllers(f informers.SharedInformerFactory) ([]controlle
 	if err != nil {
 		return nil, fmt.Errorf("serviceaccount controller: %w", err)
 	}
-	ctrls := []controller{eps, sched, mirror, accounts, newNodeLifecycle(m.cfg.Client, f, m.cfg.NodeMonitorGracePeriod, m.cfg.PodEvictionTimeout, m.cfg.Logger)}
-	workloads, err := m.workloadControllers(f)
+	sched.events = ev.scheduler()
+	lifecycle := newNodeLifecycle(m.cfg.Client, f, m.cfg.NodeMonitorGracePeriod, m.cfg.PodEvictionTimeout, m.cfg.Logger)
+	lifecycle.events = ev.recorder("node-controller")
+	ctrls := []controller{eps, sched, mirror, accounts, lifecycle}
+	workloads, err := m.workloadControllers(f, ev)
 	if err != nil {
 		return nil, err
 	}

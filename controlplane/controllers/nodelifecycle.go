@@ -14,6 +14,7 @@ import (
 	coordinationlisters "k8s.io/client-go/listers/coordination/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 )
 
 // Defaults of the node lifecycle controller (kube-controller-manager's).
@@ -43,6 +44,7 @@ const (
 // their timestamps, so clock skew between nodes does not count, and a new
 // leader gives every node a full grace period before judging it.
 type nodeLifecycle struct {
+	events record.EventRecorder // nil: none
 	client kubernetes.Interface
 	nodes  corelisters.NodeLister
 	leases coordinationlisters.LeaseLister
@@ -208,6 +210,7 @@ func (c *nodeLifecycle) markUnknown(ctx context.Context, n *corev1.Node, now tim
 		return nil, err
 	}
 	c.log.Warn("node stopped posting status; marked NotReady", "node", n.Name, "gracePeriod", c.grace)
+	emit(c.events, nodeRef(n.Name), corev1.EventTypeNormal, "NodeNotReady", "Node %s status is now: NodeNotReady", n.Name)
 	return out, nil
 }
 
@@ -299,6 +302,7 @@ func (c *nodeLifecycle) evictPod(ctx context.Context, p *corev1.Pod, node string
 		return err
 	}
 	c.log.Info("deleted pod of a node that is not ready", "pod", p.Namespace+"/"+p.Name, "node", node)
+	emit(c.events, p, corev1.EventTypeNormal, "TaintManagerEviction", "Marking for deletion Pod %s/%s", p.Namespace, p.Name)
 	return nil
 }
 
@@ -316,6 +320,9 @@ func (c *nodeLifecycle) markPodNotReady(ctx context.Context, p *corev1.Pod, now 
 		_, err := c.client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
 		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 			return nil // gone, or changed: the next check sees the new one
+		}
+		if err == nil {
+			emit(c.events, p, corev1.EventTypeWarning, "NodeNotReady", "Node is not ready")
 		}
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 )
 
 var rsKind = appsv1.SchemeGroupVersion.WithKind("ReplicaSet")
@@ -32,6 +33,7 @@ type replicaSetController struct {
 	workers int
 	log     *slog.Logger
 	now     func() time.Time
+	events  record.EventRecorder // nil: none
 }
 
 func newReplicaSetController(client kubernetes.Interface, f informers.SharedInformerFactory, workers int,

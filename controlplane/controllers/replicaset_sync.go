@@ -77,11 +77,13 @@ func (c *replicaSetController) manage(ctx context.Context, key string, rs *appsv
 		c.log.Debug("creating pods", "replicaset", key, "count", n)
 		ok, err := slowStartBatch(n, slowStartInitialBatch, func() error {
 			pod := podFromTemplate(&rs.Spec.Template, rs, rsKind)
-			_, err := c.client.CoreV1().Pods(rs.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+			created, err := c.client.CoreV1().Pods(rs.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 			if err != nil {
 				c.expect.creationObserved(key) // no add event will come
+				emit(c.events, rs, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
 				return fmt.Errorf("create pod for replicaset %s: %w", key, err)
 			}
+			emit(c.events, rs, corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %s", created.Name)
 			return nil
 		})
 		for range n - ok - failedIn(err) { // skipped batches
@@ -97,7 +99,7 @@ func (c *replicaSetController) manage(ctx context.Context, key string, rs *appsv
 		}
 		c.expect.expectDeletions(key, keys)
 		c.log.Debug("deleting pods", "replicaset", key, "count", n)
-		return victims, c.deletePods(ctx, key, victims)
+		return victims, c.deletePods(ctx, key, rs, victims)
 	}
 	return nil, nil
 }
@@ -130,7 +132,7 @@ func failedIn(err error) int {
 	return 1
 }
 
-func (c *replicaSetController) deletePods(ctx context.Context, key string, pods []*corev1.Pod) error {
+func (c *replicaSetController) deletePods(ctx context.Context, key string, rs *appsv1.ReplicaSet, pods []*corev1.Pod) error {
 	var mu sync.Mutex
 	var errs []error
 	var wg sync.WaitGroup
@@ -140,9 +142,14 @@ func (c *replicaSetController) deletePods(ctx context.Context, key string, pods 
 				Preconditions: &metav1.Preconditions{UID: &p.UID}})
 			if err != nil && !apierrors.IsNotFound(err) {
 				c.expect.deletionObserved(key, p.Namespace+"/"+p.Name)
+				emit(c.events, rs, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("delete pod %s/%s: %w", p.Namespace, p.Name, err))
 				mu.Unlock()
+				return
+			}
+			if err == nil {
+				emit(c.events, rs, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
 			}
 		})
 	}

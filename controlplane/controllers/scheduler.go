@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
 )
 
 const nodeNameIndex = "spec.nodeName"
@@ -49,6 +50,7 @@ func BindUpdate(client kubernetes.Interface) BindFunc {
 // (Unschedulable) and is retried when a node's schedulability changes or
 // on the informer resync.
 type scheduler struct {
+	events  events.EventRecorder // nil: none
 	client  kubernetes.Interface
 	pods    corelisters.PodLister
 	byNode  cache.Indexer // pods by spec.nodeName
@@ -163,6 +165,7 @@ func (c *scheduler) sync(ctx context.Context, key string) error {
 	}
 	c.setAssumed(key, node)
 	c.log.Info("bound pod", "pod", key, "node", node)
+	emitScheduling(c.events, pod, corev1.EventTypeNormal, "Scheduled", "Binding", "Successfully assigned %s to %s", key, node)
 	return nil
 }
 
@@ -232,6 +235,7 @@ func (c *scheduler) isAssumed(pod *corev1.Pod) bool {
 // markUnschedulable sets PodScheduled=False with reason Unschedulable,
 // writing only when the condition changes.
 func (c *scheduler) markUnschedulable(ctx context.Context, pod *corev1.Pod, msg string) error {
+	emitScheduling(c.events, pod, corev1.EventTypeWarning, "FailedScheduling", "Scheduling", "%s", msg)
 	cond := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
 		Reason: corev1.PodReasonUnschedulable, Message: msg, LastTransitionTime: metav1.Now()}
 	p := pod.DeepCopy()

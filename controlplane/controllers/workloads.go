@@ -13,7 +13,7 @@ import (
 // controllers when the API serves apps/v1. Their informers would never
 // sync against a server without it, which would stall every controller
 // of the term, so an API server without apps/v1 simply runs without them.
-func (m *Manager) workloadControllers(f informers.SharedInformerFactory) ([]controller, error) {
+func (m *Manager) workloadControllers(f informers.SharedInformerFactory, ev *termEvents) ([]controller, error) {
 	served, err := servedResources(m.cfg.Client.Discovery(), appsv1.SchemeGroupVersion.String())
 	if err != nil {
 		m.log.Info("apps/v1 not served; workload controllers off", "err", err)
@@ -25,6 +25,7 @@ func (m *Manager) workloadControllers(f informers.SharedInformerFactory) ([]cont
 		if err != nil {
 			return nil, fmt.Errorf("replicaset controller: %w", err)
 		}
+		rs.events = ev.recorder("replicaset-controller")
 		ctrls = append(ctrls, rs)
 	}
 	if served["deployments"] && served["replicasets"] {
@@ -32,6 +33,7 @@ func (m *Manager) workloadControllers(f informers.SharedInformerFactory) ([]cont
 		if err != nil {
 			return nil, fmt.Errorf("deployment controller: %w", err)
 		}
+		d.events = ev.recorder("deployment-controller")
 		ctrls = append(ctrls, d)
 	}
 	if served["daemonsets"] {
@@ -39,6 +41,7 @@ func (m *Manager) workloadControllers(f informers.SharedInformerFactory) ([]cont
 		if err != nil {
 			return nil, fmt.Errorf("daemonset controller: %w", err)
 		}
+		ds.events = ev.recorder("daemonset-controller")
 		ctrls = append(ctrls, ds)
 	}
 	return ctrls, nil

@@ -18,6 +18,7 @@ import (
 	"github.com/switchyard-net/switchyard/dataplane/overlay"
 	"github.com/switchyard-net/switchyard/dataplane/podnet"
 	"github.com/switchyard-net/switchyard/dataplane/runner"
+	"github.com/switchyard-net/switchyard/internal/eventrec"
 	"github.com/switchyard-net/switchyard/ipam/podip"
 )
 
@@ -137,7 +138,12 @@ func (a *Agent) run(ctx context.Context, readyCh chan<- readiness) error {
 	}
 	defer a.pool.Close()
 	a.objects, a.allocatable = newObjectCache(a.cfg.Client), capacity()
-	a.runner, err = a.newRunner(runner.Config{DataDir: a.cfg.DataDir, CgroupRoot: a.cfg.CgroupRoot, Logger: a.cfg.Logger, Objects: a.objects})
+	// Container events go out as kubelet's do (source "kubelet", the node).
+	events := eventrec.New(ctx, a.cfg.Client, a.log)
+	defer events.Shutdown()
+	rec := events.Recorder("kubelet", a.cfg.NodeName)
+	a.runner, err = a.newRunner(runner.Config{DataDir: a.cfg.DataDir, CgroupRoot: a.cfg.CgroupRoot, Logger: a.cfg.Logger, Objects: a.objects,
+		Events: func(ref *corev1.ObjectReference, typ, reason, msg string) { rec.Event(ref, typ, reason, msg) }})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}

@@ -150,6 +150,8 @@ func (c *container) waitBackoff(delay time.Duration) bool {
 		c.message = fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)",
 			delay, c.spec.Name, p.spec.Pod.Name, p.spec.Pod.Namespace, p.uid)
 		p.changedLocked()
+		c.event(corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)",
+			c.spec.Name, p.spec.Pod.Name, p.spec.Pod.Namespace, p.uid)
 		p.mu.Unlock()
 		t := time.NewTimer(delay)
 		defer t.Stop()
@@ -230,6 +232,8 @@ func (c *container) launch() (*instance, error) {
 	c.runningLocked(inst)
 	p.changedLocked()
 	p.r.log.Info("container started", "pod", p.name(), "container", c.spec.Name, "pid", inst.pid)
+	c.event(corev1.EventTypeNormal, "Created", "Created container: %s", c.spec.Name)
+	c.event(corev1.EventTypeNormal, "Started", "Started container %s", c.spec.Name)
 	return inst, nil
 }
 
@@ -249,6 +253,7 @@ func (c *container) runningLocked(inst *instance) {
 func (c *container) startFailed(err error) (time.Duration, bool) {
 	p := c.p
 	p.r.log.Warn("container start failed", "pod", p.name(), "container", c.spec.Name, "err", err)
+	c.event(corev1.EventTypeWarning, "Failed", "Error: %v", err)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c.last != nil {

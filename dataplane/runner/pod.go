@@ -20,8 +20,9 @@ import (
 type pod struct {
 	r      *Runner
 	uid    types.UID
-	dir    string // DataDir/pods/<ns>_<name>
-	cgroup string // CgroupRoot/sy-pod-<uid>
+	ref    corev1.ObjectReference // of the pod, for events
+	dir    string                 // DataDir/pods/<ns>_<name>
+	cgroup string                 // CgroupRoot/sy-pod-<uid>
 
 	// ctx ends the pod's goroutines without touching its processes
 	// (Close, or Stop giving up on processes that do not die).
@@ -55,6 +56,7 @@ func newPod(r *Runner, spec PodSpec) *pod {
 	p := &pod{
 		r:       r,
 		uid:     spec.Pod.UID,
+		ref:     podRef(spec.Pod),
 		dir:     r.podDir(spec.Pod),
 		cgroup:  r.podCgroup(spec.Pod.UID),
 		spec:    spec,

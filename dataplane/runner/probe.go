@@ -90,6 +90,7 @@ func (c *container) probeLoop(inst *instance, kind probeKind, pr *corev1.Probe) 
 		} else {
 			successes, failures = 0, failures+1
 			c.p.r.log.Debug("probe failed", "pod", c.p.name(), "container", c.spec.Name, "probe", kind, "err", err)
+			c.event(corev1.EventTypeWarning, "Unhealthy", "%s probe failed: %v", probeTitle(kind), err)
 		}
 		if c.probed(inst, kind, pr, err, successes >= t.success, failures >= t.failure) {
 			return
@@ -127,6 +128,7 @@ func (c *container) probed(inst *instance, kind probeKind, pr *corev1.Probe, err
 		p.mu.Lock()
 		grace := p.graceLocked(pr.TerminationGracePeriodSeconds)
 		p.mu.Unlock()
+		c.event(corev1.EventTypeNormal, "Killing", "Container %s failed %s probe, will be restarted", c.spec.Name, kind)
 		c.kill(inst, grace, fmt.Sprintf("%s probe failed: %v", kind, err))
 		return true
 	}

@@ -65,6 +65,8 @@ type Config struct {
 	// Executable is the binary re-executed as the namespace shim (its main
 	// must call ShimMain); default /proc/self/exe.
 	Executable string
+	// Events receives the containers' lifecycle events; nil drops them.
+	Events EventFunc
 }
 
 // PodSpec is what Sync needs to run a pod.

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -100,11 +101,13 @@ func (p *pod) stopContainers(ctx context.Context, grace time.Duration) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			r.c.event(corev1.EventTypeNormal, "Killing", "Stopping container %s", r.c.spec.Name)
 			r.c.stopInstance(ctx, r.inst, grace, "pod stopping")
 		}()
 	}
 	wg.Wait()
 	for _, r := range sidecars {
+		r.c.event(corev1.EventTypeNormal, "Killing", "Stopping container %s", r.c.spec.Name)
 		r.c.stopInstance(ctx, r.inst, max(0, time.Until(deadline)), "pod stopping (sidecar)")
 	}
 }
