@@ -169,7 +169,7 @@ func TestKubectlEvents(t *testing.T) {
 
 	// describe works for every kind the API serves.
 	for _, kind := range []string{"pods", "deployments", "replicasets", "daemonsets", "controllerrevisions", "services",
-		"endpoints", "endpointslices", "ingresses", "ingressclasses", "configmaps", "secrets", "serviceaccounts",
+		"endpoints", "endpointslices", "ingresses", "ingressclasses", "networkpolicies", "configmaps", "secrets", "serviceaccounts",
 		"leases", "events", "nodes", "namespaces"} {
 		if out, err := try("describe", kind); err != nil || strings.Contains(strings.ToLower(out), "error") {
 			t.Errorf("kubectl describe %s: %v\n%s", kind, err, out)
@@ -200,6 +200,7 @@ var watchKinds = []struct {
 	{"endpointslices", "w-eps", "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: w-eps}\naddressType: IPv4\nendpoints: []\n"},
 	{"ingressclasses", "w-ic", "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: w-ic}\nspec: {controller: example.com/x}\n"},
 	{"ingresses", "w-ing", "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: w-ing}\nspec: {defaultBackend: {service: {name: w-svc, port: {number: 80}}}}\n"},
+	{"networkpolicies", "w-np", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: w-np}\nspec: {podSelector: {}}\n"},
 	{"leases", "w-lease", "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: w-lease}\n"},
 	{"namespaces", "w-ns", "apiVersion: v1\nkind: Namespace\nmetadata: {name: w-ns}\n"},
 	{"events", "w-ev", "apiVersion: v1\nkind: Event\nmetadata: {name: w-ev}\ninvolvedObject: {kind: Pod, name: x, namespace: default}\nreason: Test\nmessage: hi\ntype: Normal\n"},
