@@ -20,11 +20,25 @@
 // hand-offs and TLS connections that negotiated http/1.1, parses headers
 // into pooled buffers, and keeps a pool of keep-alive upstream
 // connections per endpoint. Go's net/http + httputil.ReverseProxy costs
-// 4-6x nginx's CPU per request (see BENCHMARKS.md). TLS connections that
-// negotiate h2 by ALPN go to net/http's HTTP/2 server and
-// httputil.ReverseProxy, which also carries gRPC (an h2c upstream with the
-// backend-protocol annotation). Upgrade requests (WebSocket) are tunnelled
-// byte for byte after the request head is forwarded.
+// 4-6x nginx's CPU per request (see BENCHMARKS.md). fasthttp reads its
+// connections through a guard (guard.go) that checks the HTTP/1.1
+// framing with package h1 first, so both engines refuse the same
+// requests with the same codes. TLS connections that negotiate h2 by
+// ALPN, and cleartext HTTP/2 when h2c is on (prior knowledge or
+// Upgrade: h2c), go to golang.org/x/net/http2's server, under a
+// frame-level guard (h2guard.go) that makes it pass h2spec, and to
+// httputil.ReverseProxy, which also carries gRPC (an h2c upstream with
+// the backend-protocol annotation). Upgrade requests (WebSocket) are
+// tunnelled byte for byte after the request head is forwarded.
+//
+// # Edge limits
+//
+// Heads are bounded as nginx's large_client_header_buffers 4 8k bound
+// them (414, 431), a request body may pause at most BodyTimeout between
+// two reads (408), malformed chunked bodies and ambiguous lengths are
+// 400, and per-client request rates and connections can be limited per
+// Ingress (limits.go). A client's error is never forwarded, never
+// counted against the upstream.
 //
 // # Reload
 //
@@ -45,7 +59,8 @@
 // times in a row is skipped for [ejectFor] (passive outlier detection),
 // unless every endpoint is ejected. Status codes: 404 no route, 503 no
 // ready endpoint, 502 connect failure or reset, 504 upstream timeout, 413
-// body too large, 308 redirect to HTTPS for TLS hosts.
+// body too large, 308 redirect to HTTPS for TLS hosts, 408 body timeout,
+// 429/503 per-client limits.
 //
 // All methods of [Proxy] are safe for concurrent use.
 package proxy

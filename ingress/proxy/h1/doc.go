@@ -8,7 +8,8 @@
 // folding, whitespace before the colon, bare CR, conflicting or
 // malformed Content-Length and a Transfer-Encoding other than "chunked"
 // are errors, and a request that carries both Content-Length and
-// Transfer-Encoding is refused.
+// Transfer-Encoding is refused. [ParseRequestLimits] also bounds the
+// request line and each field line, as nginx's header buffers do.
 //
 // [ChunkedScanner] finds the end of a chunked body so that the body can
 // be relayed verbatim.
