@@ -28,18 +28,7 @@ func TestIngressEdge(t *testing.T) {
 	n := upNode(t)
 	ctx := context.Background()
 	e := &ingressEnv{node: n, certs: x509.NewCertPool()}
-	n.poll("node InternalIP", 20*time.Second, func(ctx context.Context) bool {
-		no, err := n.client.CoreV1().Nodes().Get(ctx, n.rec.NodeName, metav1.GetOptions{})
-		if err != nil {
-			return false
-		}
-		for _, a := range no.Status.Addresses {
-			if a.Type == corev1.NodeInternalIP {
-				e.addr = a.Address
-			}
-		}
-		return e.addr != ""
-	})
+	e.addr = n.internalIP()
 	p := netexecPod("edge-0")
 	p.Labels["app"] = "edge"
 	if _, err := n.client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
@@ -122,4 +111,22 @@ func TestIngressEdge(t *testing.T) {
 		}
 		t.Errorf("h2c after annotating the IngressClass: %s", last)
 	})
+}
+
+// internalIP waits for the node's InternalIP and returns it.
+func (n *node) internalIP() string {
+	var addr string
+	n.poll("node InternalIP", 20*time.Second, func(ctx context.Context) bool {
+		no, err := n.client.CoreV1().Nodes().Get(ctx, n.rec.NodeName, metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		for _, a := range no.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP {
+				addr = a.Address
+			}
+		}
+		return addr != ""
+	})
+	return addr
 }

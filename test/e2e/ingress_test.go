@@ -150,18 +150,7 @@ func TestIngress(t *testing.T) {
 	n := upNode(t)
 	ctx := context.Background()
 	e := &ingressEnv{node: n, certs: x509.NewCertPool()}
-	n.poll("node InternalIP", 20*time.Second, func(ctx context.Context) bool {
-		no, err := n.client.CoreV1().Nodes().Get(ctx, n.rec.NodeName, metav1.GetOptions{})
-		if err != nil {
-			return false
-		}
-		for _, a := range no.Status.Addresses {
-			if a.Type == corev1.NodeInternalIP {
-				e.addr = a.Address
-			}
-		}
-		return e.addr != ""
-	})
+	e.addr = n.internalIP()
 	var names []string
 	pods := map[string]string{"alpha-0": "alpha", "beta-0": "beta"}
 	for i := range 10 {
