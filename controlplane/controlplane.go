@@ -7,6 +7,8 @@ package controlplane
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -239,7 +241,12 @@ func (cp *ControlPlane) setupAPI(ctx context.Context) error {
 		return err
 	}
 	authn := &authenticator{cp: cp} // its token validator reads through api
+	nodeTLS, err := cp.bundle.KubeletClientTLS()
+	if err != nil {
+		return fmt.Errorf("node server client certificate: %w", err)
+	}
 	api, err := apiserver.New(apiserver.Config{
+		NodeTLS:       nodeTLS,
 		Store:         cp.store,
 		ServiceIPs:    ips,
 		NodePorts:     ports,
@@ -268,6 +275,14 @@ func (cp *ControlPlane) setupAPI(ctx context.Context) error {
 	}
 	cp.listener = l
 	return cp.bundle.WriteAdminKubeconfig(AdminKubeconfig(cp.cfg.DataDir), cp.ServerURL())
+}
+
+// NodeServingTLS issues the serving certificate of a node server on this
+// control plane's host (dataplane/nodeserver) for the node's name and
+// addresses, and returns it with the CA pool its clients are verified
+// against.
+func (cp *ControlPlane) NodeServingTLS(nodeName string, ips []net.IP) (*tls.Certificate, *x509.CertPool, error) {
+	return cp.bundle.NodeServingTLS(nodeName, append(ips, localIPs()...))
 }
 
 // ServerURL is the HTTPS URL clients use.

@@ -169,7 +169,11 @@ func workerKubeconfig(ctx context.Context, f *daemonFlags, nodeIP netip.Addr) (s
 	if err != nil {
 		return "", nil, err
 	}
-	req := join.Request{NodeName: f.nodeName, CSR: csr}
+	servingCSR, servingKey, err := pki.NewCSR("system:node:" + f.nodeName)
+	if err != nil {
+		return "", nil, err
+	}
+	req := join.Request{NodeName: f.nodeName, CSR: csr, ServingCSR: servingCSR}
 	if nodeIP.IsValid() {
 		req.NodeIP = nodeIP.String()
 	}
@@ -180,6 +184,9 @@ func workerKubeconfig(ctx context.Context, f *daemonFlags, nodeIP netip.Addr) (s
 	servers := mergeServers(f.join, resp.Servers)
 	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
 		return "", nil, fmt.Errorf("create data dir: %w", err)
+	}
+	if err := writeNodeServerCert(f.dataDir, resp.ServingCert, servingKey, resp.CACert); err != nil {
+		return "", nil, err
 	}
 	b := &pki.Bundle{CACertPEM: resp.CACert}
 	if err := b.WriteKubeconfig(path, servers[0], "system:node:"+f.nodeName, resp.ClientCert, key); err != nil {

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -225,7 +228,7 @@ func runDaemon(parent context.Context, f *daemonFlags, g *globalFlags) error {
 	if err != nil {
 		return fmt.Errorf("node agent client: %w", err)
 	}
-	node, err := newNode(f, rc, log)
+	node, err := newNode(f, rc, log, cp.NodeServingTLS)
 	if err != nil {
 		return err
 	}
@@ -295,7 +298,10 @@ type nodeParts struct {
 // /var/run/netns (most likely the host's own) and $SWITCHYARD_HOST_NETNS
 // is not 1: the node side programs links, routes, sysctls and nftables in
 // the daemon's namespace, which must be a deliberate choice on a host.
-func newNode(f *daemonFlags, rc *rest.Config, log *slog.Logger) (*nodeParts, error) {
+// servingTLS issues a node server's certificate (nil: no node server).
+type servingTLS func(nodeName string, ips []net.IP) (*tls.Certificate, *x509.CertPool, error)
+
+func newNode(f *daemonFlags, rc *rest.Config, log *slog.Logger, serving servingTLS) (*nodeParts, error) {
 	if !nodeNetNSAllowed() {
 		log.Warn("node agent disabled: the daemon runs in an unnamed (host) network namespace; set SWITCHYARD_HOST_NETNS=1 to let it program this namespace")
 		return nil, nil
@@ -311,6 +317,15 @@ func newNode(f *daemonFlags, rc *rest.Config, log *slog.Logger) (*nodeParts, err
 		return nil, fmt.Errorf("node agent client: %w", err)
 	}
 	cfg.Client = client
+	if serving != nil {
+		cfg.NodeServerTLS = func(ip netip.Addr) (*tls.Certificate, *x509.CertPool, error) {
+			var ips []net.IP
+			if ip.IsValid() {
+				ips = append(ips, net.IP(ip.AsSlice()))
+			}
+			return serving(f.nodeName, ips)
+		}
+	}
 	ag, err := agent.New(cfg)
 	if err != nil {
 		return nil, err
@@ -476,7 +491,7 @@ func runNodeOnly(ctx context.Context, f *daemonFlags, g *globalFlags, log *slog.
 		return fmt.Errorf("reach API server %s: %w", rc.Host, err)
 	}
 	log.Info("node agent connected", "server", rc.Host, "version", v.GitVersion, "node", f.nodeName)
-	node, err := newNode(f, rc, log)
+	node, err := newNode(f, rc, log, fileServingTLS(f.dataDir))
 	if err != nil || node == nil {
 		if err == nil {
 			<-ctx.Done()

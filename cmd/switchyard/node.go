@@ -1,14 +1,17 @@
 package main
 
 import (
+	"context"
 	"os"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 
 	"github.com/switchyard-net/switchyard/internal/cli"
 )
 
-// addNodeCommands adds the commands that talk to the local node agent.
+// addNodeCommands adds the commands that reach a pod's node (through the
+// API server and the node's node server).
 func addNodeCommands(root *cobra.Command, g *globalFlags) {
 	root.AddCommand(newLogsCmd(g), newExecCmd(g))
 }
@@ -22,10 +25,12 @@ func newLogsCmd(g *globalFlags) *cobra.Command {
 	var follow bool
 	cmd := &cobra.Command{
 		Use:   "logs POD [-c CONTAINER] [-f]",
-		Short: "Print a pod container's log (on the node running the pod)",
+		Short: "Print a pod container's log (through the API server, like kubectl logs)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return cli.Logs(cmd.Context(), stdStreams(), cli.AgentSocket(g.kubeconfig), ns, args[0], container, follow)
+			return runClient(cmd, g, func(ctx context.Context, s cli.IOStreams, cfg *rest.Config) error {
+				return cli.Logs(ctx, s, cfg, ns, args[0], container, follow)
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&ns, "namespace", "n", cli.DefaultNamespace, "namespace of the pod")
@@ -38,17 +43,16 @@ func newExecCmd(g *globalFlags) *cobra.Command {
 	var ns, container string
 	cmd := &cobra.Command{
 		Use:   "exec POD [-c CONTAINER] -- COMMAND [ARG...]",
-		Short: "Run a command in a pod's namespaces (on the node running the pod)",
+		Short: "Run a command in a pod's container (through the API server, like kubectl exec)",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			code, err := cli.Exec(cmd.Context(), stdStreams(), cli.AgentSocket(g.kubeconfig), ns, args[0], container, args[1:])
-			if err != nil {
+			return runClient(cmd, g, func(ctx context.Context, s cli.IOStreams, cfg *rest.Config) error {
+				code, err := cli.Exec(ctx, s, cfg, ns, args[0], container, args[1:])
+				if err == nil && code != 0 {
+					os.Exit(code)
+				}
 				return err
-			}
-			if code != 0 {
-				os.Exit(code)
-			}
-			return nil
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&ns, "namespace", "n", cli.DefaultNamespace, "namespace of the pod")

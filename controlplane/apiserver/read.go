@@ -40,6 +40,10 @@ func (s *Server) resourceOrDiscovery(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requestInfo) {
+	if isPodStream(info) && info.Name != "" {
+		s.servePodStream(w, r, info)
+		return
+	}
 	if info.Subresource != "" && !subresourceAllowed(info) {
 		s.writeError(w, r, apierrors.NewNotFound(info.Resource.GVR.GroupResource(), info.Name+"/"+info.Subresource))
 		return

@@ -56,6 +56,10 @@ type Config struct {
 	// EventTTL is how long an Event lives after its last write (default 1
 	// hour, kube-apiserver's --event-ttl).
 	EventTTL time.Duration
+	// NodeTLS is the client TLS configuration towards node servers (a
+	// client certificate they admit, the CA as root) for pods/log, exec,
+	// attach and portforward; nil answers those with 503.
+	NodeTLS *tls.Config
 }
 
 // DefaultEventTTL is how long Events live unless Config.EventTTL says
@@ -75,6 +79,10 @@ type Server struct {
 	fields *fieldManagers
 	// stats caches the nodes' summaries for metrics.k8s.io.
 	stats *statsCache
+
+	// nodeRT is the client of node servers (proxy.go), made once.
+	nodeOnce sync.Once
+	nodeRT   *http.Transport
 
 	// bgCtx ends background work (namespace purges) on Close; bg counts it.
 	bgCtx    context.Context

@@ -19,6 +19,9 @@ type Request struct {
 	// CSR is a worker's PEM certificate request for its node client
 	// certificate.
 	CSR []byte `json:"csr,omitempty"`
+	// ServingCSR is a worker's PEM certificate request for its node
+	// server (dataplane/nodeserver), signed for NodeName and NodeIP.
+	ServingCSR []byte `json:"servingCSR,omitempty"`
 }
 
 // Response is the control plane's answer.
@@ -30,6 +33,9 @@ type Response struct {
 	InitialCluster string       `json:"initialCluster,omitempty"`
 	// For a worker: its client certificate (PEM) signed by the cluster CA.
 	ClientCert []byte `json:"clientCert,omitempty"`
+	// ServingCert is a worker's node server certificate (PEM), when it
+	// sent a ServingCSR.
+	ServingCert []byte `json:"servingCert,omitempty"`
 	// Servers are the API URLs of the control planes known to the cluster.
 	Servers []string `json:"servers,omitempty"`
 }

@@ -97,6 +97,16 @@ func (s *Server) join(r *http.Request) (*Response, int, error) {
 		return nil, http.StatusUnprocessableEntity, err
 	}
 	resp.ClientCert = cert
+	if len(req.ServingCSR) > 0 {
+		var ips []net.IP
+		if ip := net.ParseIP(req.NodeIP); ip != nil {
+			ips = append(ips, ip)
+		}
+		resp.ServingCert, err = s.Bundle.SignServingCSR(req.ServingCSR, "system:node:"+req.NodeName, []string{pki.NodesGroup}, []string{req.NodeName}, ips, nodeCertValidity)
+		if err != nil {
+			return nil, http.StatusUnprocessableEntity, err
+		}
+	}
 	s.logJoin("worker", req)
 	return resp, http.StatusOK, nil
 }

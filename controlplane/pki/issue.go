@@ -40,6 +40,12 @@ func (b *Bundle) issue(tmpl *x509.Certificate, validity time.Duration) (certPEM,
 	if err != nil {
 		return nil, nil, err
 	}
+	certPEM, err = b.issueFor(key.Public(), tmpl, validity)
+	return certPEM, keyPEM, err
+}
+
+// issueFor signs pub with the CA for tmpl's subject, usages and SANs.
+func (b *Bundle) issueFor(pub crypto.PublicKey, tmpl *x509.Certificate, validity time.Duration) ([]byte, error) {
 	now := time.Now()
 	notAfter := now.Add(validity)
 	if notAfter.After(b.CACert.NotAfter) {
@@ -56,11 +62,11 @@ func (b *Bundle) issue(tmpl *x509.Certificate, validity time.Duration) (certPEM,
 		DNSNames:              tmpl.DNSNames,
 		IPAddresses:           tmpl.IPAddresses,
 	}
-	der, err := x509.CreateCertificate(randReader, cert, b.CACert, key.Public(), b.caKey)
+	der, err := x509.CreateCertificate(randReader, cert, b.CACert, pub, b.caKey)
 	if err != nil {
-		return nil, nil, fmt.Errorf("sign %q: %w", tmpl.Subject.CommonName, err)
+		return nil, fmt.Errorf("sign %q: %w", tmpl.Subject.CommonName, err)
 	}
-	return encodeCert(der), keyPEM, nil
+	return encodeCert(der), nil
 }
 
 // newKey returns a new ECDSA P-256 key and its PEM ("EC PRIVATE KEY").

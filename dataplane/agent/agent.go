@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -51,6 +52,10 @@ type Agent struct {
 	pods    map[types.UID]*corev1.Pod // the informer's latest object of each pod
 	wired   map[types.UID]string      // pods this agent wired: netns path
 	adopted map[types.UID]time.Time   // see holdReady
+	// nodeMounts are extra node server handlers; nodePort is its port
+	// once it listens (Node.status.daemonEndpoints).
+	nodeMounts map[string]http.Handler
+	nodePort   int32
 }
 
 // New validates cfg and fills in its defaults. It touches nothing.

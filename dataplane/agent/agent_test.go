@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -99,6 +100,14 @@ func (f *fakeRunner) LogPath(*corev1.Pod, string) string { return "" }
 func (f *fakeRunner) ExecContainer(context.Context, types.UID, string, []string, io.Reader, io.Writer, io.Writer) (int, error) {
 	return 0, nil
 }
+
+func (f *fakeRunner) ExecTTY(context.Context, types.UID, string, []string, io.Reader, io.Writer, <-chan runner.TerminalSize) (int, error) {
+	return 0, nil
+}
+
+func (f *fakeRunner) Attach(context.Context, types.UID, string, runner.AttachIO) error { return nil }
+
+func (f *fakeRunner) PreviousLogPath(*corev1.Pod, string) (string, error) { return "", os.ErrNotExist }
 
 func (f *fakeRunner) Close() error {
 	f.once.Do(func() { close(f.changes) })

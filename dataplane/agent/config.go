@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -84,6 +86,15 @@ type Config struct {
 	Dataplane podnet.Dataplane
 	// Logger defaults to slog.Default(); the agent adds component=agent.
 	Logger *slog.Logger
+	// NodeServerTLS enables the node server (dataplane/nodeserver: logs,
+	// exec, attach and port-forward for the API server): called once the
+	// node's InternalIP is known, it returns the serving certificate (for
+	// that address) and the CA pool client certificates are verified
+	// against. Nil leaves the node server off.
+	NodeServerTLS func(nodeIP netip.Addr) (*tls.Certificate, *x509.CertPool, error)
+	// NodeServerPort is its port (default nodeserver.DefaultPort; -1
+	// picks a free one, for tests).
+	NodeServerPort int
 }
 
 func (c *Config) setDefaults() error {

@@ -24,7 +24,10 @@
 //     is stopped, unwired and released too.
 //   - Once the node is wired it serves, in the data dir, cni.sock (the
 //     CNI plugin's agent side, dataplane/cnibackend, sharing the pod IP
-//     pool) and agent.sock (`switchyard logs` and `exec`, internal/nodeapi).
+//     pool), and the node server on the node IP, port 10250
+//     (dataplane/nodeserver: logs, exec, attach and port-forward, which the
+//     API server proxies kubectl and `switchyard logs/exec` to), advertised
+//     in Node.status.daemonEndpoints.kubeletEndpoint.port.
 //   - A pod that cannot be wired (e.g. its node's pod CIDR is full) stays
 //     Pending with PodReadyToStartContainers False saying why, and is
 //     retried with back-off.

@@ -59,6 +59,7 @@ func (a *Agent) setNodeStatus(n *corev1.Node, r readiness) {
 	n.Status.Capacity = capacity()
 	n.Status.Allocatable = n.Status.Capacity.DeepCopy()
 	n.Status.NodeInfo = nodeInfo(a.cfg.Version)
+	n.Status.DaemonEndpoints.KubeletEndpoint.Port = a.nodeServerPort()
 }
 
 // postNodeStatus creates the Node if needed and writes its status.

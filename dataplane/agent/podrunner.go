@@ -21,6 +21,9 @@ type podRunner interface {
 	Pods() ([]types.UID, error)
 	LogPath(pod *corev1.Pod, container string) string
 	ExecContainer(ctx context.Context, uid types.UID, container string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (int, error)
+	ExecTTY(ctx context.Context, uid types.UID, container string, cmd []string, stdin io.Reader, out io.Writer, resize <-chan runner.TerminalSize) (int, error)
+	Attach(ctx context.Context, uid types.UID, container string, a runner.AttachIO) error
+	PreviousLogPath(pod *corev1.Pod, container string) (string, error)
 	Close() error
 }
 

@@ -127,6 +127,9 @@ func (c *container) supervise(inst *instance, delay time.Duration) {
 			return // closing: leave the process running
 		}
 		st := reap(inst)
+		if inst.stdio != nil {
+			inst.stdio.closeStdin()
+		}
 		// Whatever the main process left behind goes with it, as when
 		// PID 1 of a container's PID namespace exits.
 		if err := killCgroup(c.cgroup()); err != nil {
@@ -215,9 +218,16 @@ func (c *container) launch() (*instance, error) {
 	// The leaf must be empty: nothing of an earlier instance (or of one an
 	// agent started and crashed before recording) may run beside the new.
 	err = killCgroup(c.cgroup())
+	if err == nil && c.last != nil {
+		// The log of the instance before is what `kubectl logs
+		// --previous` shows; the new instance starts an empty one.
+		if rerr := os.Rename(c.logPath(), c.previousLogPath()); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			p.r.log.Warn("keep previous log", "pod", p.name(), "container", c.spec.Name, "err", rerr)
+		}
+	}
 	var inst *instance
 	if err == nil {
-		inst, err = p.r.startContainer(cfg, c.cgroup(), c.logPath())
+		inst, err = p.r.startContainer(cfg, &c.spec, c.cgroup(), c.logPath())
 	}
 	p.endStart()
 	if err != nil {

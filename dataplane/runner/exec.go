@@ -31,23 +31,18 @@ func (r *Runner) Exec(ctx context.Context, uid types.UID, cmd []string, stdin io
 // the command could not be run (unknown pod or container, not running,
 // executable not found) or ctx ended, which kills it.
 func (r *Runner) ExecContainer(ctx context.Context, uid types.UID, container string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (exitCode int, err error) {
-	if len(cmd) == 0 {
-		return -1, errors.New("exec: no command")
-	}
-	r.mu.Lock()
-	closed, p := r.closed, r.pods[uid]
-	r.mu.Unlock()
-	switch {
-	case closed:
-		return -1, ErrClosed
-	case p == nil:
-		return -1, fmt.Errorf("exec: %w", ErrUnknownPod)
+	p, err := r.execPod(uid, cmd)
+	if err != nil {
+		return -1, err
 	}
 	cfg, cgroup, err := p.execConfig(container, cmd)
 	if err != nil {
 		return -1, fmt.Errorf("exec: %w", err)
 	}
-	return p.runExec(ctx, cfg, cgroup, stdin, stdout, stderr)
+	return p.runExecWith(ctx, cfg, cgroup, func(c *exec.Cmd) {
+		c.Stdin, c.Stdout, c.Stderr = stdin, stdout, stderr
+		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	}, nil)
 }
 
 // execConfig describes an exec into the named (or first running)
@@ -64,7 +59,7 @@ func (p *pod) execConfig(name string, cmd []string) (shimConfig, string, error) 
 	}
 	switch {
 	case target == nil && name != "":
-		return shimConfig{}, "", fmt.Errorf("container %q not found in pod %s", name, p.name())
+		return shimConfig{}, "", fmt.Errorf("container %q of pod %s: %w", name, p.name(), ErrContainerNotFound)
 	case target == nil || target.phase != phaseRunning:
 		return shimConfig{}, "", fmt.Errorf("pod %s: %w", p.name(), ErrNotRunning)
 	}
@@ -75,7 +70,10 @@ func (p *pod) execConfig(name string, cmd []string) (shimConfig, string, error) 
 	return cfg, target.cgroup(), nil
 }
 
-func (p *pod) runExec(ctx context.Context, cfg shimConfig, cgroup string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+// runExecWith runs the shim for cfg; setup sets the command's stdio and
+// process attributes (its process must lead a process group: a cancel
+// kills the group), started runs once it has started.
+func (p *pod) runExecWith(ctx context.Context, cfg shimConfig, cgroup string, setup func(*exec.Cmd), started func()) (int, error) {
 	cfg.Cgroup = cgroup
 	env, err := cfg.environ()
 	if err != nil {
@@ -88,9 +86,8 @@ func (p *pod) runExec(ctx context.Context, cfg shimConfig, cgroup string, stdin 
 	defer statusR.Close()
 	cmd := exec.CommandContext(ctx, p.r.cfg.Executable)
 	cmd.Args, cmd.Env = []string{shimArgv0}, env
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	setup(cmd)
 	cmd.ExtraFiles = []*os.File{statusW} // shimStatusFD
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = execWaitDelay
 
@@ -103,6 +100,9 @@ func (p *pod) runExec(ctx context.Context, cfg shimConfig, cgroup string, stdin 
 	if err != nil {
 		p.endStart()
 		return -1, fmt.Errorf("exec: %w", err)
+	}
+	if started != nil {
+		started()
 	}
 	// Until the shim reports, it may not be in the cgroup yet: Stop waits.
 	msg, _ := io.ReadAll(statusR)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/switchyard-net/switchyard/internal/cgroup"
 )
@@ -40,6 +41,8 @@ type instance struct {
 	// killMsg, set under the pod's mu, becomes the terminated state's
 	// message (why the runner killed it).
 	killMsg string
+	// stdio is the container's stdin for attach (nil: none or adopted).
+	stdio *containerStdio
 }
 
 func (i *instance) id() string { return "switchyard://" + strconv.Itoa(i.pid) }
@@ -56,7 +59,7 @@ type exitStatus struct {
 // startContainer starts the shim for cfg, which moves itself into the
 // cgroup dir, with stdout and stderr appended to logPath, and returns once
 // the container's command has been exec'd (or failed to be).
-func (r *Runner) startContainer(cfg shimConfig, cgroup, logPath string) (*instance, error) {
+func (r *Runner) startContainer(cfg shimConfig, spec *corev1.Container, cgroup, logPath string) (*instance, error) {
 	cfg.Cgroup = cgroup
 	env, err := cfg.environ()
 	if err != nil {
@@ -72,29 +75,52 @@ func (r *Runner) startContainer(cfg shimConfig, cgroup, logPath string) (*instan
 		return nil, err
 	}
 	defer null.Close()
+	stdio, sio, ctty, err := stdioFiles(spec, logPath, null, logf)
+	if err != nil {
+		return nil, err
+	}
+	closeChild := func() {
+		for _, f := range stdio {
+			if f != null && f != logf {
+				f.Close()
+			}
+		}
+	}
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
+		closeChild()
 		return nil, err
 	}
 	defer statusR.Close()
 	proc, err := os.StartProcess(r.cfg.Executable, []string{shimArgv0}, &os.ProcAttr{
 		Env:   env,
-		Files: []*os.File{null, logf, logf, statusW}, // statusW is shimStatusFD
-		Sys:   &syscall.SysProcAttr{Setsid: true},
+		Files: []*os.File{stdio[0], stdio[1], stdio[2], statusW}, // statusW is shimStatusFD
+		Sys:   &syscall.SysProcAttr{Setsid: true, Setctty: ctty, Ctty: 0},
 	})
 	statusW.Close()
+	closeChild()
 	if err != nil {
+		if sio != nil {
+			sio.closeStdin()
+		}
 		return nil, fmt.Errorf("start shim: %w", err)
 	}
 	inst, err := watchChild(proc)
 	if err != nil {
+		if sio != nil {
+			sio.closeStdin()
+		}
 		return nil, err
 	}
+	inst.stdio = sio
 	inst.startedAt, inst.began = r.cfg.Now(), time.Now()
 	// EOF without a word: the command was exec'd.
 	msg, _ := io.ReadAll(statusR)
 	if len(msg) > 0 {
 		reap(inst)
+		if sio != nil {
+			sio.closeStdin()
+		}
 		fmt.Fprintf(logf, "switchyard: %s\n", msg)
 		return nil, errors.New(string(msg))
 	}

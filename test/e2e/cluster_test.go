@@ -508,12 +508,18 @@ func TestWorkerFailsOverBetweenControlPlanes(t *testing.T) {
 		}
 		return nil
 	})
-	// From the pod on the worker, through its node agent's exec socket.
-	fromWorker := func(url string) (string, error) {
-		out, err := exec.Command(binary, "--kubeconfig", filepath.Join(c.node(4).DataDir, "admin.kubeconfig"),
-			"exec", "on-worker", "--", "curl", "-s", "--max-time", "3", url).CombinedOutput()
-		return strings.TrimSpace(string(out)), err
+	// From the pod on the worker: connections made in its network
+	// namespace (exec would go through the API, which loses quorum below).
+	wp, err := c.client.CoreV1().Pods("default").Get(ctx, "on-worker", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
+	podNS, err := sandbox.OpenNS("sy-" + worker + "-" + string(wp.UID)[:8])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { podNS.Close() })
+	fromWorker := func(url string) (string, error) { return httpGet(ctx, podNS.DialContext, url) }
 	reaches := func(what string) {
 		t.Helper()
 		for _, url := range []string{"http://" + thirdIP + ":8080/hostname", "http://" + svc.Spec.ClusterIP + "/hostname"} {
@@ -527,6 +533,14 @@ func TestWorkerFailsOverBetweenControlPlanes(t *testing.T) {
 		}
 	}
 	reaches("the worker's pod reaches the third node's pod")
+	// The API server proxies exec and logs to the worker's node server,
+	// whose certificate came with its join.
+	if out, err := c.n1.Command(ctx, binary, "--kubeconfig", c.node(1).Kubeconfig(), "exec", "on-worker", "--", "hostname").CombinedOutput(); err != nil || string(out) != "on-worker\n" {
+		t.Errorf("exec in the worker's pod through the API: %v, %q", err, out)
+	}
+	if out, err := c.n1.Command(ctx, binary, "--kubeconfig", c.node(1).Kubeconfig(), "logs", "on-worker").CombinedOutput(); err != nil {
+		t.Errorf("logs of the worker's pod through the API: %v, %q", err, out)
+	}
 
 	clientVia := func(i int) kubernetes.Interface {
 		ns, err := sandbox.OpenNS(c.rec.Nodes[i-1])

@@ -63,7 +63,7 @@ func TestClusterDNS(t *testing.T) {
 	// getent goes through glibc's resolver, the pod's /etc/resolv.conf
 	// (nameserver 10.96.0.10, search default.svc.cluster.local ..., ndots:5).
 	inPod := func(args ...string) (string, error) {
-		out, err := exec.Command(binary, append([]string{"--kubeconfig", n.rec.Kubeconfig(), "exec", "web-a", "--"}, args...)...).CombinedOutput()
+		out, err := n.ns.Command(context.Background(), binary, append([]string{"--kubeconfig", n.rec.Kubeconfig(), "exec", "web-a", "--"}, args...)...).CombinedOutput()
 		return string(out), err
 	}
 	var out string

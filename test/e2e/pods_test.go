@@ -254,11 +254,11 @@ func TestPodsWiredReachableAndDeleted(t *testing.T) {
 
 	// The pod's own resolv.conf and hostname, through `switchyard exec`
 	// (the agent's socket in the data dir, found from the kubeconfig).
-	out, err := exec.Command(binary, "--kubeconfig", n.rec.Kubeconfig(), "exec", "web-b", "--", "sh", "-c", "hostname; cat /etc/resolv.conf").CombinedOutput()
+	out, err := n.ns.Command(context.Background(), binary, "--kubeconfig", n.rec.Kubeconfig(), "exec", "web-b", "--", "sh", "-c", "hostname; cat /etc/resolv.conf").CombinedOutput()
 	if want := "web-b\nsearch default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n"; err != nil || string(out) != want {
 		t.Errorf("exec in web-b: %v\n%s\nwant:\n%s", err, out, want)
 	}
-	if out, err := exec.Command(binary, "--kubeconfig", n.rec.Kubeconfig(), "logs", "web-b").CombinedOutput(); err != nil {
+	if out, err := n.ns.Command(context.Background(), binary, "--kubeconfig", n.rec.Kubeconfig(), "logs", "web-b").CombinedOutput(); err != nil {
 		t.Errorf("logs web-b: %v\n%s", err, out)
 	}
 

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -68,7 +67,7 @@ func TestPodSpec(t *testing.T) {
 
 	execIn := func(container, script string) string {
 		t.Helper()
-		out, err := exec.Command(binary, "--kubeconfig", n.rec.Kubeconfig(), "exec", "podspec", "-c", container, "--", "sh", "-c", script).CombinedOutput()
+		out, err := n.ns.Command(context.Background(), binary, "--kubeconfig", n.rec.Kubeconfig(), "exec", "podspec", "-c", container, "--", "sh", "-c", script).CombinedOutput()
 		if err != nil {
 			t.Fatalf("exec %q in %s: %v\n%s", script, container, err, out)
 		}

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -183,7 +182,7 @@ func TestOrdinaryAppManifest(t *testing.T) {
 	// The pods see the ConfigMap (envFrom and the mounted volume) and the
 	// Secret (valueFrom).
 	for pod := range first {
-		out, err := exec.Command(binary, "--kubeconfig", n.rec.Kubeconfig(), "exec", "-n", e.ns, pod, "--",
+		out, err := n.ns.Command(context.Background(), binary, "--kubeconfig", n.rec.Kubeconfig(), "exec", "-n", e.ns, pod, "--",
 			"sh", "-c", `echo "$GREETING|$LOG_LEVEL|$API_TOKEN|$VERSION|$(cat /etc/shop/GREETING)"`).CombinedOutput()
 		if want := "hello from the shop|info|s3cr3t-token|1|hello from the shop\n"; err != nil || string(out) != want {
 			t.Fatalf("exec in %s: %v, got %q, want %q", pod, err, out, want)

@@ -1,0 +1,398 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// streamKubectl runs kubectl inside the node's namespace with the given
+// stdin (nil: none) and returns its stdout, stderr and exit code.
+type kubectlRun struct {
+	t    *testing.T
+	n    *node
+	home string
+	path string
+}
+
+func newKubectlRun(t *testing.T, n *node) *kubectlRun {
+	path, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("kubectl is not installed; skipping the kubectl streams test")
+	}
+	return &kubectlRun{t: t, n: n, home: t.TempDir(), path: path}
+}
+
+func (k *kubectlRun) cmd(ctx context.Context, args ...string) *exec.Cmd {
+	c := k.n.ns.Command(ctx, k.path, append([]string{"--kubeconfig", k.n.rec.Kubeconfig(), "--cache-dir", k.home}, args...)...)
+	c.Env = append(os.Environ(), "HOME="+k.home)
+	return c.Cmd
+}
+
+// run runs kubectl to completion (2 minutes at most).
+func (k *kubectlRun) run(stdin io.Reader, args ...string) (stdout, stderr string, code int) {
+	k.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := k.n.ns.Command(ctx, k.path, append([]string{"--kubeconfig", k.n.rec.Kubeconfig(), "--cache-dir", k.home}, args...)...)
+	c.Env = append(os.Environ(), "HOME="+k.home)
+	var o, e bytes.Buffer
+	c.Stdin, c.Stdout, c.Stderr = stdin, &o, &e
+	err := c.Run()
+	code = 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		k.t.Fatalf("kubectl %s: %v", strings.Join(args, " "), err)
+	}
+	k.t.Logf("kubectl %s -> %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, o.String(), e.String())
+	return o.String(), e.String(), code
+}
+
+// ok runs kubectl and fails the test on a non-zero exit.
+func (k *kubectlRun) ok(stdin io.Reader, args ...string) string {
+	k.t.Helper()
+	out, errOut, code := k.run(stdin, args...)
+	if code != 0 {
+		k.t.Fatalf("kubectl %s exited %d: %s", strings.Join(args, " "), code, errOut)
+	}
+	return out
+}
+
+func (n *node) applyPod(p *corev1.Pod) *corev1.Pod {
+	n.t.Helper()
+	if p.Namespace == "" {
+		p.Namespace = "default"
+	}
+	if _, err := n.client.CoreV1().Pods(p.Namespace).Create(context.Background(), p, metav1.CreateOptions{}); err != nil {
+		n.t.Fatal(err)
+	}
+	return n.waitReady(p.Name, 2*time.Minute)
+}
+
+func shPod(name, script string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": name}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "main", Image: "switchyard/sh", Command: []string{"sh", "-c", script},
+		}}},
+	}
+}
+
+// TestKubectlStreams drives kubectl logs, exec, cp, attach, run -i and
+// port-forward against a sandbox node, through the API server and the
+// node server.
+func TestKubectlStreams(t *testing.T) {
+	n := upNode(t)
+	k := newKubectlRun(t, n)
+
+	n.applyPod(shPod("talker", `for i in 1 2 3 4 5; do echo line$i; done; exec sleep 3600`))
+	n.applyPod(shPod("ticker", `i=0; while true; do i=$((i+1)); echo n$i; sleep 0.2; done`))
+
+	t.Run("logs", func(t *testing.T) {
+		var out string
+		n.poll("talker's log", 30*time.Second, func(context.Context) bool {
+			out, _, _ = k.run(nil, "logs", "talker")
+			return out == "line1\nline2\nline3\nline4\nline5\n"
+		})
+		if out := k.ok(nil, "logs", "talker", "--tail=2"); out != "line4\nline5\n" {
+			t.Errorf("logs --tail=2 = %q, want the last two lines", out)
+		}
+		if out := k.ok(nil, "logs", "pod/talker", "-c", "main", "--limit-bytes=8"); out != "line1\nli" {
+			t.Errorf("logs --limit-bytes=8 = %q", out)
+		}
+		if _, errOut, code := k.run(nil, "logs", "talker", "-c", "nope"); code == 0 || !strings.Contains(errOut, "container nope is not valid for pod talker") {
+			t.Errorf("logs of a missing container: exit %d, %q", code, errOut)
+		}
+		if _, errOut, code := k.run(nil, "logs", "ghost"); code == 0 || !strings.Contains(errOut, `pods "ghost" not found`) {
+			t.Errorf("logs of a missing pod: exit %d, %q", code, errOut)
+		}
+	})
+
+	t.Run("logs -f", func(t *testing.T) {
+		before := strings.Count(k.ok(nil, "logs", "ticker"), "\n")
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c := k.cmd(ctx, "logs", "-f", "ticker")
+		stdout, err := c.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sandboxStart(n, c); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cancel(); _ = c.Wait() }()
+		sc := bufio.NewScanner(stdout)
+		want := fmt.Sprintf("n%d", before+5)
+		for sc.Scan() {
+			if sc.Text() == want {
+				return // lines written after kubectl started arrived
+			}
+		}
+		t.Errorf("logs -f ended without %s (lines before: %d): %v", want, before, sc.Err())
+	})
+
+	t.Run("logs --previous", func(t *testing.T) {
+		p := shPod("restarter", `echo instance-$$$$; sleep 1; exit 1`)
+		if _, err := n.client.CoreV1().Pods("default").Create(context.Background(), p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		n.poll("a restart of restarter", time.Minute, func(ctx context.Context) bool {
+			p, err := n.client.CoreV1().Pods("default").Get(ctx, "restarter", metav1.GetOptions{})
+			return err == nil && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].RestartCount >= 1 &&
+				p.Status.ContainerStatuses[0].State.Running != nil
+		})
+		cur, prev := k.ok(nil, "logs", "restarter"), k.ok(nil, "logs", "restarter", "--previous")
+		if !strings.HasPrefix(cur, "instance-") || !strings.HasPrefix(prev, "instance-") || cur == prev || strings.Count(cur, "\n") != 1 {
+			t.Errorf("logs %q and logs --previous %q: want one line each, of different instances", cur, prev)
+		}
+		if _, errOut, code := k.run(nil, "logs", "talker", "--previous"); code == 0 || !strings.Contains(errOut, "previous terminated container") {
+			t.Errorf("logs --previous of a container that never restarted: exit %d, %q", code, errOut)
+		}
+	})
+
+	t.Run("exec", func(t *testing.T) {
+		out, errOut, code := k.run(nil, "exec", "talker", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+		if code != 3 || out != "out\n" || errOut != "err\ncommand terminated with exit code 3\n" {
+			t.Errorf("exec: exit %d, stdout %q, stderr %q; want 3, out, err", code, out, errOut)
+		}
+		payload := strings.Repeat("0123456789abcdef", 64<<10/16) + "end\n"
+		if out := k.ok(strings.NewReader(payload), "exec", "-i", "talker", "--", "cat"); out != payload {
+			t.Errorf("exec -i cat returned %d bytes, want the %d sent", len(out), len(payload))
+		}
+		if _, errOut, code := k.run(nil, "exec", "talker", "--", "/nonexistent/cmd"); code == 0 || errOut == "" {
+			t.Errorf("exec of a missing command: exit %d, %q", code, errOut)
+		}
+	})
+
+	t.Run("exec -it", func(t *testing.T) {
+		out, code := k.runTTY(t, 40, 100, "exec", "-it", "talker", "--", "sh", "-c",
+			`stty size; tty; while [ "$(stty size)" = "40 100" ]; do sleep 0.1; done; stty size; exit 7`)
+		if code != 7 || !strings.Contains(out, "40 100") || !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "50 120") {
+			t.Errorf("exec -it: exit %d, output %q; want 7, sizes 40x100 then 50x120 and a pts", code, out)
+		}
+	})
+
+	t.Run("cp", func(t *testing.T) {
+		dir := t.TempDir()
+		src := filepath.Join(dir, "src.txt")
+		data := []byte(strings.Repeat("switchyard cp\n", 1000))
+		if err := os.WriteFile(src, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		remote := filepath.Join(dir, "in-pod")
+		k.ok(nil, "exec", "talker", "--", "mkdir", "-p", remote)
+		k.ok(nil, "cp", src, "talker:"+remote+"/copied.txt")
+		if out := k.ok(nil, "exec", "talker", "--", "wc", "-c", remote+"/copied.txt"); !strings.HasPrefix(out, strconv.Itoa(len(data))+" ") {
+			t.Errorf("file copied into the pod: wc says %q, want %d bytes", out, len(data))
+		}
+		back := filepath.Join(dir, "back.txt")
+		k.ok(nil, "cp", "talker:"+remote+"/copied.txt", back)
+		if got, err := os.ReadFile(back); err != nil || !bytes.Equal(got, data) {
+			t.Errorf("file copied back from the pod: %d bytes, err %v; want the %d sent", len(got), err, len(data))
+		}
+	})
+
+	t.Run("attach", func(t *testing.T) {
+		p := shPod("attached", `while read l; do echo echo:$l; done; echo bye`)
+		p.Spec.Containers[0].Stdin, p.Spec.Containers[0].StdinOnce = true, true
+		p.Spec.RestartPolicy = corev1.RestartPolicyNever
+		n.applyPod(p)
+		out := k.ok(strings.NewReader("a\nb\n"), "attach", "-i", "attached")
+		if !strings.Contains(out, "echo:a\necho:b\nbye\n") {
+			t.Errorf("attach -i output %q, want the echoed lines and bye", out)
+		}
+	})
+
+	t.Run("run -i --rm", func(t *testing.T) {
+		out := k.ok(strings.NewReader("hello\n"), "run", "oneshot", "-i", "--rm", "--restart=Never", "--image=switchyard/sh",
+			"--", "sh", "-c", "read line; echo got:$line")
+		if !strings.Contains(out, "got:hello") {
+			t.Errorf("run -i --rm output %q, want got:hello", out)
+		}
+		n.poll("oneshot deleted", time.Minute, func(ctx context.Context) bool {
+			_, err := n.client.CoreV1().Pods("default").Get(ctx, "oneshot", metav1.GetOptions{})
+			return err != nil
+		})
+	})
+
+	t.Run("port-forward", func(t *testing.T) {
+		web := shPod("web", "exec "+binary+" netexec --http-port=8080")
+		web.Spec.Containers[0].Command = []string{binary, "netexec", "--http-port=8080"}
+		n.applyPod(web)
+		k.ok(nil, "expose", "pod", "web", "--port=80", "--target-port=8080")
+		for _, target := range []struct {
+			what  string
+			ports []string
+		}{
+			{"pod/web", []string{"18080:8080", "18081:8080"}},
+			{"svc/web", []string{"18082:80"}},
+		} {
+			k.portForward(t, target.what, target.ports, "web", 16)
+		}
+	})
+}
+
+// sandboxStart starts c inside the node's namespace.
+func sandboxStart(n *node, c *exec.Cmd) error { return n.ns.Do(c.Start) }
+
+// portForward runs kubectl port-forward and makes conns concurrent HTTP
+// requests through each local port, expecting the pod's name.
+func (k *kubectlRun) portForward(t *testing.T, target string, ports []string, want string, conns int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := k.cmd(ctx, append([]string{"port-forward", target}, ports...)...)
+	stdout, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	if err := sandboxStart(k.n, c); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = c.Wait() }()
+	sc := bufio.NewScanner(stdout)
+	for range ports {
+		if !sc.Scan() || !strings.HasPrefix(sc.Text(), "Forwarding from") {
+			t.Fatalf("port-forward %s: %q %v; stderr %s", target, sc.Text(), sc.Err(), stderr.String())
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	client := &http.Client{Transport: &http.Transport{DialContext: k.n.ns.DialContext, DisableKeepAlives: true}, Timeout: 30 * time.Second}
+	var wg sync.WaitGroup
+	errs := make(chan error, conns*len(ports))
+	for _, p := range ports {
+		local, _, _ := strings.Cut(p, ":")
+		for i := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := client.Get("http://127.0.0.1:" + local + "/echo?msg=m" + strconv.Itoa(i))
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				if string(b) != "m"+strconv.Itoa(i) {
+					errs <- fmt.Errorf("port %s: answer %q", local, b)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("port-forward %s: %v", target, err)
+	}
+	resp, err := client.Get("http://127.0.0.1:" + strings.Split(ports[0], ":")[0] + "/hostname")
+	if err != nil {
+		t.Fatalf("port-forward %s: %v", target, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != want {
+		t.Errorf("port-forward %s reached %q, want %s", target, b, want)
+	}
+}
+
+// runTTY runs kubectl with a pseudo-terminal of rows x cols as its
+// stdio; once the output shows that size it resizes the terminal to
+// 50x120 (and signals kubectl, as a terminal does). It returns the output
+// and exit code.
+func (k *kubectlRun) runTTY(t *testing.T, rows, cols uint16, args ...string) (string, int) {
+	master, slave, err := testPTY()
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	defer master.Close()
+	_ = unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := k.cmd(ctx, args...)
+	c.Stdin, c.Stdout, c.Stderr = slave, slave, slave
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := sandboxStart(k.n, c); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	var out bytes.Buffer
+	var mu sync.Mutex
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 4096)
+		resized := false
+		for {
+			n, err := master.Read(buf)
+			mu.Lock()
+			out.Write(buf[:n])
+			seen := strings.Contains(out.String(), fmt.Sprintf("%d %d", rows, cols))
+			mu.Unlock()
+			if seen && !resized {
+				resized = true
+				_ = unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 50, Col: 120})
+				_ = c.Process.Signal(syscall.SIGWINCH)
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	err = c.Wait()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+	}
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("kubectl %s -> %d\n%s", strings.Join(args, " "), code, out.String())
+	return out.String(), code
+}
+
+// testPTY opens a pseudo-terminal pair.
+func testPTY() (master, slave *os.File, err error) {
+	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	master = os.NewFile(uintptr(fd), "ptmx")
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		master.Close()
+		return nil, nil, err
+	}
+	num, err := unix.IoctlGetUint32(fd, unix.TIOCGPTN)
+	if err != nil {
+		master.Close()
+		return nil, nil, err
+	}
+	sfd, err := unix.Open("/dev/pts/"+strconv.Itoa(int(num)), unix.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		master.Close()
+		return nil, nil, err
+	}
+	return master, os.NewFile(uintptr(sfd), "pts"), nil
+}
