@@ -107,6 +107,14 @@ spec:
       containers: [{name: app, image: x, command: [/bin/true]}]
 ---
 apiVersion: v1
+kind: Pod
+metadata:
+  name: stuck
+spec:
+  nodeSelector: {no-such-label: "true"}
+  containers: [{name: app, image: x, command: [/bin/true]}]
+---
+apiVersion: v1
 kind: ConfigMap
 metadata: {name: settings}
 data: {a: b}
@@ -153,6 +161,9 @@ func TestKubectlEvents(t *testing.T) {
 		return err == nil && len(counts) == 1 && counts[0] != "1"
 	})
 
+	// So does the scheduler about a pod no node fits.
+	waitOutput(t, n, try, []string{"FailedScheduling", "default-scheduler", "node(s) didn't match"}, "describe", "pod", "stuck")
+
 	// The controllers report too.
 	waitOutput(t, n, try, []string{"ScalingReplicaSet", "Scaled up replica set web-"}, "describe", "deployment", "web")
 	waitOutput(t, n, try, []string{"SuccessfulCreate", "Created pod: web-"}, "describe", "replicaset", "-l", "app=web")
@@ -167,12 +178,15 @@ func TestKubectlEvents(t *testing.T) {
 		t.Errorf("events.k8s.io view of the pod's events:\n%s", out)
 	}
 
-	// describe works for every kind the API serves.
+	// describe and explain work for every kind the API serves.
 	for _, kind := range []string{"pods", "deployments", "replicasets", "daemonsets", "controllerrevisions", "services",
 		"endpoints", "endpointslices", "ingresses", "ingressclasses", "networkpolicies", "configmaps", "secrets", "serviceaccounts",
 		"leases", "events", "nodes", "namespaces"} {
 		if out, err := try("describe", kind); err != nil || strings.Contains(strings.ToLower(out), "error") {
 			t.Errorf("kubectl describe %s: %v\n%s", kind, err, out)
+		}
+		if out, err := try("explain", kind); err != nil || !strings.Contains(out, "FIELDS:") {
+			t.Errorf("kubectl explain %s: %v\n%s", kind, err, out)
 		}
 	}
 	if out := kubectl("describe", "node", n.rec.NodeName); !strings.Contains(out, "Non-terminated Pods") {
