@@ -473,3 +473,37 @@ func TestEdgeLimitConnections(t *testing.T) {
 		}
 	})
 }
+
+// TestEdgeH2Limits: over HTTP/2 a path that would make a request line
+// over 8 KiB gets 414, as over HTTP/1.1. (A header list over the 32 KiB
+// the proxy advertises is refused by Go's client before it is sent; the
+// server answers it 431, x/net's behaviour.)
+func TestEdgeH2Limits(t *testing.T) {
+	tp := startProxyCfg(t, Config{})
+	be := newCountingBackend(t)
+	route(tp, be.addr)
+	c := h2Client()
+	for _, tc := range []struct {
+		name string
+		req  func() *http.Request
+		code int
+	}{
+		{"long path", func() *http.Request {
+			r, _ := http.NewRequest("GET", "https://"+tp.https+"/"+strings.Repeat("a", 9000), nil)
+			return r
+		}, 414},
+	} {
+		resp, err := c.Do(tc.req())
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 || resp.StatusCode != tc.code {
+			t.Errorf("%s: %s %d, want HTTP/2 %d", tc.name, resp.Proto, resp.StatusCode, tc.code)
+		}
+	}
+	if n := be.n.Load(); n != 0 {
+		t.Errorf("the endpoint got %d requests", n)
+	}
+}

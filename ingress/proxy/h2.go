@@ -41,6 +41,12 @@ func newTransports(cfg Config) (h1, h2c *http.Transport) {
 func (p *Proxy) serveH2(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &h2Record{ResponseWriter: w}
+	if len(r.Method)+len(r.RequestURI)+len(" HTTP/1.1") > p.cfg.MaxLineBytes {
+		// What would be the request line is too long: 414, as over
+		// HTTP/1.1.
+		p.h2Status(rec, r, nil, nil, http.StatusRequestURITooLong, statusBody(http.StatusRequestURITooLong), start)
+		return
+	}
 	b, ok := p.table.Load().Match([]byte(r.Host), []byte(r.URL.Path))
 	switch {
 	case !ok:

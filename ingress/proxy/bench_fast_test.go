@@ -1,0 +1,45 @@
+package proxy
+
+import (
+	"context"
+	"net"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/switchyard-net/switchyard/ingress/router"
+)
+
+// BenchmarkForwardFastHTTP is BenchmarkForward on the fasthttp engine
+// alone (FastHTTPOnly: what TLS HTTP/1.1 and the event loop's hand-offs
+// run on), for its relative cost.
+func BenchmarkForwardFastHTTP(b *testing.B) {
+	be, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := make([]byte, 64)
+	go (&fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBody(body) }}).Serve(be)
+	defer be.Close()
+	p, err := New(Config{FastHTTPOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Serve(ctx, ln, nil)
+	p.SetTable(router.Compile([]router.Rule[*Backend]{{Host: "a.test", Path: "/", Target: p.NewBackend("i", "s", []string{be.Addr().String()}, Options{})}}, nil))
+	c := &fasthttp.HostClient{Addr: ln.Addr().String()}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	req.SetRequestURI("http://a.test/x")
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+			b.Fatal(err, resp.StatusCode())
+		}
+	}
+}
