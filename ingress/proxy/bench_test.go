@@ -13,7 +13,14 @@ import (
 // BenchmarkForward measures one keep-alive request through the proxy to a
 // fasthttp backend on loopback (client, proxy and backend in-process:
 // read it for allocations and relative changes, not absolute cost).
-func BenchmarkForward(b *testing.B) {
+func BenchmarkForward(b *testing.B) { benchForward(b, Config{}) }
+
+// BenchmarkForwardFastHTTP is BenchmarkForward on the fasthttp engine
+// alone (FastHTTPOnly: what TLS HTTP/1.1 and the event loop's hand-offs
+// run on, behind the framing guard).
+func BenchmarkForwardFastHTTP(b *testing.B) { benchForward(b, Config{FastHTTPOnly: true}) }
+
+func benchForward(b *testing.B, cfg Config) {
 	be, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -21,7 +28,7 @@ func BenchmarkForward(b *testing.B) {
 	body := make([]byte, 64)
 	go (&fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBody(body) }}).Serve(be)
 	defer be.Close()
-	p, err := New(Config{})
+	p, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
