@@ -51,6 +51,7 @@ func newRootCmd() *cobra.Command {
 	addClientCommands(root, g)
 	addDaemonCommands(root, g)
 	root.AddCommand(newNetexecCmd())
+	root.AddCommand(newEchoBasicCmd(), newAgnhostCmd())
 	addNodeCommands(root, g)
 	addStatusCommand(root, g)
 	root.AddCommand(newBenchCmd(g))

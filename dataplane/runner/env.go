@@ -7,14 +7,17 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/switchyard-net/switchyard/dataplane/runner/images"
 )
 
 // defaultPath is the PATH of a container that sets none (the one container
 // images conventionally carry).
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// errNoCommand: without an image there is no entrypoint to fall back on.
-var errNoCommand = errors.New("no command: set command or args (there is no image entrypoint)")
+// errNoCommand: without an image there is no entrypoint to fall back on
+// (except for the well-known test images of package images).
+var errNoCommand = errors.New("no command: set command or args (there is no image entrypoint; only the test images listed in the README have built-in programs)")
 
 // envList is an ordered set of environment variables.
 type envList struct {
@@ -177,16 +180,23 @@ func podIPs(spec PodSpec) string {
 	return strings.Join(ips, ",")
 }
 
-// commandLine is the container's argv: command followed by args, or args
-// alone (there is no image entrypoint to prepend), each expanded against
-// the container's environment.
+// commandLine is the container's argv: command and args, each expanded
+// against the container's environment, resolved against the image's
+// entrypoint when the image is one of the well-known test images that
+// switchyard runs as a built-in program (package images); otherwise
+// command followed by args (args alone when there is no command).
 func commandLine(c *corev1.Container, env *envList) ([]string, error) {
-	argv := make([]string, 0, len(c.Command)+len(c.Args))
+	command := make([]string, 0, len(c.Command))
 	for _, s := range c.Command {
-		argv = append(argv, expand(s, env.lookup))
+		command = append(command, expand(s, env.lookup))
 	}
+	args := make([]string, 0, len(c.Args))
 	for _, s := range c.Args {
-		argv = append(argv, expand(s, env.lookup))
+		args = append(args, expand(s, env.lookup))
+	}
+	argv, err := images.Resolve(c.Image, command, args)
+	if err != nil {
+		return nil, err
 	}
 	if len(argv) == 0 || argv[0] == "" {
 		return nil, errNoCommand

@@ -65,7 +65,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/bytes":
 		h.bytes(w, r)
 	case WebSocketPath:
-		h.websocket(w, r)
+		serveWebSocket(w, r)
 	default:
 		if h.size > 0 {
 			writeFill(w, h.sizeLen, h.size)

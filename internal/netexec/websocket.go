@@ -29,7 +29,7 @@ func WebSocketAccept(key string) string {
 	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
-func (h *handler) websocket(w http.ResponseWriter, r *http.Request) {
+func serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get("Sec-WebSocket-Key")
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") || key == "" {
 		http.Error(w, "WebSocket handshake expected", http.StatusBadRequest)
