@@ -37,6 +37,11 @@ Also: /health, /status/NNN, /retry/?uuid=U&succeedAfter=N, /ws (WebSocket echo),
 ?delay=DURATION, and the X-Echo-Set-Header request header.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, mode := range []string{"GRPC_ECHO_SERVER", "TCP_ECHO_SERVER", "UDP_ECHO_SERVER"} {
+				if os.Getenv(mode) != "" {
+					return fmt.Errorf("echo-basic: %s is set: that mode is not built into switchyard (only the HTTP echo)", mode)
+				}
+			}
 			cfg := netexec.EchoBasicFromEnv(os.Getenv)
 			cfg.Log = cmd.OutOrStdout()
 			s, err := netexec.ListenEchoBasic(cfg)
