@@ -7,7 +7,8 @@
 // # Isolation
 //
 // Each container's command runs as an ordinary host process (`image` is
-// ignored) with:
+// ignored, except that the well-known test images of package images supply
+// an entrypoint: a built-in program of the switchyard binary) with:
 //
 //   - the pod's network namespace (setns to PodSpec.NetNSPath; none for
 //     hostNetwork pods),

@@ -275,17 +275,24 @@ func ptrTo[T any](v T) *T { return &v }
 func TestCommandLine(t *testing.T) {
 	env := &envList{vals: map[string]string{}}
 	env.set("WHO", "world")
+	const agnhost = "registry.k8s.io/e2e-test-images/agnhost:2.53"
 	for _, tc := range []struct {
 		name          string
+		image         string
 		command, args []string
 		want          []string
 	}{
-		{"command and args", []string{"echo"}, []string{"hi", "$(WHO)"}, []string{"echo", "hi", "world"}},
-		{"args only", nil, []string{"sleep", "1"}, []string{"sleep", "1"}},
-		{"neither", nil, nil, nil},
+		{"command and args", "", []string{"echo"}, []string{"hi", "$(WHO)"}, []string{"echo", "hi", "world"}},
+		{"args only", "", nil, []string{"sleep", "1"}, []string{"sleep", "1"}},
+		{"neither", "", nil, nil, nil},
+		{"neither, unmapped image", "nginx", nil, nil, nil},
+		{"test image: args follow its entrypoint, expanded", agnhost, nil, []string{"netexec", "--http-port=$(WHO)"},
+			[]string{"switchyard", "agnhost", "netexec", "--http-port=world"}},
+		{"test image: neither runs its default", "registry.k8s.io/pause:3.10", nil, nil, []string{"switchyard", "agnhost", "pause"}},
+		{"test image: command replaces the entrypoint", agnhost, []string{"sleep"}, []string{"1"}, []string{"sleep", "1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := commandLine(&corev1.Container{Command: tc.command, Args: tc.args}, env)
+			got, err := commandLine(&corev1.Container{Image: tc.image, Command: tc.command, Args: tc.args}, env)
 			if tc.want == nil {
 				if err != errNoCommand {
 					t.Fatalf("err = %v, want errNoCommand", err)

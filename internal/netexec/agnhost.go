@@ -59,8 +59,8 @@ type exitRequest struct {
 	timeout time.Duration
 }
 
-// NewAgnhostHandler is agnhost netexec's HTTP handler. Exit requests
-// (/exit, /shutdown) are sent on the returned channel.
+// newAgnhost is the state of an agnhost netexec server; handler() serves
+// its HTTP side, and exit requests (/exit, /shutdown) arrive on exitc.
 func newAgnhost(cfg AgnhostConfig) *agnhost {
 	out := cfg.Log
 	if out == nil {
@@ -399,11 +399,11 @@ func RunAgnhostNetexec(ctx context.Context, cfg AgnhostConfig) error {
 // ServeHostnameConfig configures [RunServeHostname] (agnhost
 // serve-hostname's flags).
 type ServeHostnameConfig struct {
-	Port      int  // --port (9376)
-	TCP, UDP  bool // --tcp, --udp: raw hostname on connect / per datagram
-	HTTP      bool // --http (default): the hostname on every path
-	Close     bool // --close: close the connection after each HTTP answer
-	Hostname  string
+	Port     int  // --port (9376)
+	TCP, UDP bool // --tcp, --udp: raw hostname on connect / per datagram
+	HTTP     bool // --http (default): the hostname on every path
+	Close    bool // --close: close the connection after each HTTP answer
+	Hostname string
 }
 
 // RunServeHostname answers the hostname until ctx ends: over HTTP on any

@@ -128,7 +128,9 @@ func TestRunServeHostname(t *testing.T) {
 	l.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- RunServeHostname(ctx, ServeHostnameConfig{Port: p, TCP: true, UDP: true, Hostname: "sh-1"}) }()
+	go func() {
+		done <- RunServeHostname(ctx, ServeHostnameConfig{Port: p, TCP: true, UDP: true, Hostname: "sh-1"})
+	}()
 	var got string
 	for range 50 {
 		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {

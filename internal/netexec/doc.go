@@ -55,4 +55,12 @@
 // second (one request each), counts every failed connect, failed request
 // and wrong answer, and writes a JSON report. The restart-under-load tests
 // run it in a pod to prove that an agent restart loses nothing.
+//
+// # Test images
+//
+// The package also holds the programs that well-known upstream test
+// images map to (dataplane/runner/images): echo-basic, the Gateway API
+// conformance backend (echobasic.go), and agnhost's netexec,
+// serve-hostname and dns-server (agnhost.go, dnsserver.go), each with the
+// image's flags, env vars and answers.
 package netexec
