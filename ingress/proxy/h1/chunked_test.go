@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http/httputil"
+	"strings"
 	"testing"
 )
 
@@ -22,6 +23,12 @@ func TestChunkedScanner(t *testing.T) {
 		{in: "x\r\n", err: true},
 		{in: "\r\n", err: true},
 		{in: "fffffffffffffffff\r\n", err: true},
+		{in: "10000000000000000\r\n", err: true},                    // 2^64
+		{in: "8000000000000000\r\n", err: true},                     // 2^63
+		{in: "7fffffffffffffff\r\n", body: -1},                      // 2^63-1: fine, data to come
+		{in: "0000000000000000005\r\nhello\r\n0\r\n\r\n", body: 33}, // leading zeros
+		{in: "5\nhello\r\n0\r\n\r\n", err: true},                    // bare LF
+		{in: "5;" + strings.Repeat("e", MaxChunkLine+1) + "\r\n", err: true},
 	}
 	for _, tt := range tests {
 		// Byte by byte and all at once must agree.

@@ -198,22 +198,23 @@ func ParseResponse(buf []byte, max int, r *Response) (int, error) {
 	return end, nil
 }
 
-// partialLineTooLong checks the lines of a head that has not ended: the
-// request line (the first) and the line being received.
+// partialLineTooLong checks the lines of a head that has not ended, the
+// one being received included: the first is the request line.
 func partialLineTooLong(buf []byte, max int) error {
-	first := bytes.IndexByte(buf, '\n')
-	if first < 0 {
-		if len(buf) > max+1 { // +1: the CR may be the next byte's pair
-			return ErrLineTooLong
+	first := true
+	for len(buf) > 0 {
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 {
+			i = len(buf)
 		}
-		return nil
-	}
-	if first > max+1 {
-		return ErrLineTooLong
-	}
-	last := bytes.LastIndexByte(buf, '\n')
-	if len(buf)-last-1 > max+1 {
-		return ErrFieldTooLong
+		if i > max+1 { // +1: the line's CR
+			if first {
+				return ErrLineTooLong
+			}
+			return ErrFieldTooLong
+		}
+		first = false
+		buf = buf[min(i+1, len(buf)):]
 	}
 	return nil
 }

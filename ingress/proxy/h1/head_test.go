@@ -161,3 +161,58 @@ func FuzzParseResponse(f *testing.F) {
 		}
 	})
 }
+
+// TestParseRequestLimits: the request line and each field line are
+// bounded, also before the head has ended.
+func TestParseRequestLimits(t *testing.T) {
+	lim := Limits{Head: 4096, Line: 32}
+	long := strings.Repeat("a", 40)
+	for _, tt := range []struct {
+		in  string
+		err error
+	}{
+		{"GET /" + long + " HTTP/1.1\r\nHost: x\r\n\r\n", ErrLineTooLong},
+		{"GET /" + long, ErrLineTooLong}, // not ended yet
+		{"GET / HTTP/1.1\r\nHost: x\r\nX-A: " + long + "\r\n\r\n", ErrFieldTooLong},
+		{"GET / HTTP/1.1\r\nHost: x\r\nX-A: " + long, ErrFieldTooLong},
+		{"GET / HTTP/1.1\r\nHost: x\r\nX-A: " + strings.Repeat("a", 27) + "\r\n\r\n", nil}, // 32 exactly
+		{"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1", nil},
+	} {
+		var r Request
+		if _, err := ParseRequestLimits([]byte(tt.in), lim, &r); err != tt.err {
+			t.Errorf("%.50q: %v, want %v", tt.in, err, tt.err)
+		}
+	}
+}
+
+// FuzzParseRequestLimits: with line limits the parser accepts exactly
+// the heads it accepts without them whose lines all fit, and a prefix
+// refused for a long line means the whole is refused too.
+func FuzzParseRequestLimits(f *testing.F) {
+	f.Add([]byte("GET /a?b HTTP/1.1\r\nHost: x\r\nX-Long: 0123456789012345678901234567890123456789\r\n\r\n"), 20)
+	f.Add([]byte("GET /0123456789012345678901234567890123456789 HTTP/1.1\r\nHost: x\r\n\r\n"), 10)
+	f.Fuzz(func(t *testing.T, in []byte, cut int) {
+		lim := Limits{Head: 4096, Line: 32}
+		var r Request
+		n, err := ParseRequestLimits(in, lim, &r)
+		n0, err0 := ParseRequest(in, lim.Head, &r)
+		if err == nil && (err0 != nil || n != n0) {
+			t.Fatalf("limits accept (%d), plain refuses: %d %v", n, n0, err0)
+		}
+		if err0 == nil && n0 > 0 {
+			fits := true
+			for _, line := range strings.Split(string(in[:n0-4]), "\r\n") {
+				fits = fits && len(line) <= lim.Line
+			}
+			if fits != (err == nil) {
+				t.Fatalf("lines fit %v, limits error %v", fits, err)
+			}
+		}
+		if len(in) > 0 {
+			cut = int(uint(cut) % uint(len(in)))
+			if _, perr := ParseRequestLimits(in[:cut], lim, &r); (perr == ErrLineTooLong || perr == ErrFieldTooLong) && err == nil {
+				t.Fatalf("prefix of %d refused (%v), whole accepted", cut, perr)
+			}
+		}
+	})
+}
