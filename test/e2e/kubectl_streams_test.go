@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // streamKubectl runs kubectl inside the node's namespace with the given
@@ -29,6 +30,7 @@ type kubectlRun struct {
 	n    *node
 	home string
 	path string
+	env  []string // extra environment
 }
 
 func newKubectlRun(t *testing.T, n *node) *kubectlRun {
@@ -41,7 +43,7 @@ func newKubectlRun(t *testing.T, n *node) *kubectlRun {
 
 func (k *kubectlRun) cmd(ctx context.Context, args ...string) *exec.Cmd {
 	c := k.n.ns.Command(ctx, k.path, append([]string{"--kubeconfig", k.n.rec.Kubeconfig(), "--cache-dir", k.home}, args...)...)
-	c.Env = append(os.Environ(), "HOME="+k.home)
+	c.Env = append(append(os.Environ(), "HOME="+k.home), k.env...)
 	return c.Cmd
 }
 
@@ -51,7 +53,7 @@ func (k *kubectlRun) run(stdin io.Reader, args ...string) (stdout, stderr string
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c := k.n.ns.Command(ctx, k.path, append([]string{"--kubeconfig", k.n.rec.Kubeconfig(), "--cache-dir", k.home}, args...)...)
-	c.Env = append(os.Environ(), "HOME="+k.home)
+	c.Env = append(append(os.Environ(), "HOME="+k.home), k.env...)
 	var o, e bytes.Buffer
 	c.Stdin, c.Stdout, c.Stderr = stdin, &o, &e
 	err := c.Run()
@@ -235,6 +237,9 @@ func TestKubectlStreams(t *testing.T) {
 	t.Run("port-forward", func(t *testing.T) {
 		web := shPod("web", "exec "+binary+" netexec --http-port=8080")
 		web.Spec.Containers[0].Command = []string{binary, "netexec", "--http-port=8080"}
+		// Ready once it serves: port-forward connects to what listens.
+		web.Spec.Containers[0].ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{
+			HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}}, PeriodSeconds: 1}
 		n.applyPod(web)
 		k.ok(nil, "expose", "pod", "web", "--port=80", "--target-port=8080")
 		for _, target := range []struct {
@@ -245,6 +250,14 @@ func TestKubectlStreams(t *testing.T) {
 			{"svc/web", []string{"18082:80"}},
 		} {
 			k.portForward(t, target.what, target.ports, "web", 16)
+		}
+		// kubectl's fallback when websockets are not wanted: SPDY all
+		// the way to the node.
+		spdy := *k
+		spdy.t, spdy.env = t, []string{"KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false", "KUBECTL_PORT_FORWARD_WEBSOCKETS=false"}
+		spdy.portForward(t, "pod/web", []string{"18083:8080"}, "web", 8)
+		if out, _, code := spdy.run(strings.NewReader("over spdy\n"), "exec", "-i", "talker", "--", "sh", "-c", "cat; exit 4"); code != 4 || out != "over spdy\n" {
+			t.Errorf("exec -i over SPDY: exit %d, %q", code, out)
 		}
 	})
 }
@@ -268,10 +281,22 @@ func (k *kubectlRun) portForward(t *testing.T, target string, ports []string, wa
 		t.Fatal(err)
 	}
 	defer func() { cancel(); _ = c.Wait() }()
+	// kubectl prints "Forwarding from 127.0.0.1:L -> R" (and [::1]) once
+	// it listens on L.
 	sc := bufio.NewScanner(stdout)
-	for range ports {
+	waiting := map[string]bool{}
+	for _, p := range ports {
+		local, _, _ := strings.Cut(p, ":")
+		waiting["Forwarding from 127.0.0.1:"+local+" "] = true
+	}
+	for len(waiting) > 0 {
 		if !sc.Scan() || !strings.HasPrefix(sc.Text(), "Forwarding from") {
 			t.Fatalf("port-forward %s: %q %v; stderr %s", target, sc.Text(), sc.Err(), stderr.String())
+		}
+		for w := range waiting {
+			if strings.HasPrefix(sc.Text(), w) {
+				delete(waiting, w)
+			}
 		}
 	}
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
