@@ -30,11 +30,17 @@ func (a *Agent) runPods(ctx context.Context) error {
 			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", a.cfg.NodeName).String()
 		}))
 	inf := factory.Core().V1().Pods().Informer()
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	// The registration, not the informer, says when the handlers have seen
+	// the initial list: cleanup reads a.pods, which the handlers fill, and
+	// with the informer's HasSynced it could run before them and take every
+	// running pod for an orphan (seen under load: a restarted agent
+	// re-created a pod it should have adopted).
+	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    a.podSeen,
 		UpdateFunc: func(_, obj any) { a.podSeen(obj) },
 		DeleteFunc: a.podGone,
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("agent: pod informer: %w", err)
 	}
 	if err := a.objects.onChange(a.namespaceChanged); err != nil {
@@ -44,7 +50,7 @@ func (a *Agent) runPods(ctx context.Context) error {
 	defer factory.Shutdown()
 	defer a.objects.shutdown()
 	defer a.queue.ShutDown()
-	if !a.objects.start(ctx) || !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+	if !a.objects.start(ctx) || !cache.WaitForCacheSync(ctx.Done(), reg.HasSynced) {
 		return nil
 	}
 	a.cleanup(ctx)
