@@ -31,6 +31,7 @@ func newBenchCmd(_ *globalFlags) *cobra.Command {
 	cmd.AddCommand(newBenchOverlayCmd())
 	cmd.AddCommand(newBenchJoinCmd())
 	cmd.AddCommand(newBenchWorkloadsCmd())
+	cmd.AddCommand(newBenchPolicyCmd())
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package netpol
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -72,7 +74,26 @@ func (b *Backend) conn() (*nftables.Conn, error) {
 	if b.fd < 0 {
 		return nil, errors.New("netpol: backend closed")
 	}
-	return nftables.New(nftables.WithNetNSFd(b.fd))
+	return nftables.New(nftables.WithNetNSFd(b.fd), nftables.WithSockOptions(bigBuffers))
+}
+
+// bufBytes sizes the netlink socket buffers: google/nftables sends a
+// whole transaction in one sendmsg and reads one acknowledgement per
+// message, so a transaction of thousands of rules needs more than the
+// default (EMSGSIZE on send, ENOBUFS on receive).
+const bufBytes = 64 << 20
+
+func bigBuffers(c *netlink.Conn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		serr = errors.Join(unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, bufBytes),
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, bufBytes))
+	})
+	return errors.Join(err, serr)
 }
 
 var table = &nftables.Table{Name: Table, Family: nftables.TableFamilyINet}
@@ -343,22 +364,21 @@ func addPodRules(c *nftables.Conn, ch *nftables.Chain, dir string, pr *PodRules)
 	for _, r := range pr.Rules {
 		var ex []expr.Any
 		if !r.AnyPeer {
-			s, err := intervalSet(c, nftables.TypeIPAddr, ipRanges(r.Peers))
+			m, err := match(c, nftables.TypeIPAddr, ipRanges(r.Peers))
 			if err != nil {
 				return err
 			}
-			ex = append(ex, loadAddr(peerOff), &expr.Lookup{SourceRegister: 1, SetName: s.Name, SetID: s.ID})
+			ex = append(ex, loadAddr(peerOff), m)
 		}
 		if r.Proto != 0 {
 			ex = append(ex, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
 				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{r.Proto}})
 			if len(r.Ports) > 0 {
-				s, err := intervalSet(c, nftables.TypeInetService, portRanges(r.Ports))
+				m, err := match(c, nftables.TypeInetService, portRanges(r.Ports))
 				if err != nil {
 					return err
 				}
-				ex = append(ex, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-					&expr.Lookup{SourceRegister: 1, SetName: s.Name, SetID: s.ID})
+				ex = append(ex, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}, m)
 			}
 		}
 		ex = append(ex, &expr.Verdict{Kind: verdict})
@@ -396,6 +416,42 @@ func portRanges(ps []PortRange) []span {
 		}
 	}
 	return out
+}
+
+// match compares register 1 with spans: one value or one range inline,
+// several through an anonymous interval set. Sets are kept for lists:
+// the kernel names each anonymous set by scanning the table's sets, so a
+// set per rule makes a large transaction quadratic.
+func match(c *nftables.Conn, key nftables.SetDatatype, spans []span) (expr.Any, error) {
+	if len(spans) == 1 {
+		sp := spans[0]
+		last := lastOf(sp, int(key.Bytes))
+		if bytes.Equal(sp.start, last) {
+			return &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: sp.start}, nil
+		}
+		return &expr.Range{Op: expr.CmpOpEq, Register: 1, FromData: sp.start, ToData: last}, nil
+	}
+	s, err := intervalSet(c, key, spans)
+	if err != nil {
+		return nil, err
+	}
+	return &expr.Lookup{SourceRegister: 1, SetName: s.Name, SetID: s.ID}, nil
+}
+
+// lastOf is the inclusive end of a span (its exclusive end minus one, or
+// all ones when it runs to the end of the key space).
+func lastOf(sp span, n int) []byte {
+	if sp.end == nil {
+		return bytes.Repeat([]byte{0xff}, n)
+	}
+	last := bytes.Clone(sp.end)
+	for i := len(last) - 1; i >= 0; i-- {
+		last[i]--
+		if last[i] != 0xff {
+			break
+		}
+	}
+	return last
 }
 
 // intervalSet adds an anonymous constant interval set; spans must be

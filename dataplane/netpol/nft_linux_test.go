@@ -47,7 +47,7 @@ func TestBackendSyncAndDrift(t *testing.T) {
 	}
 	out := nftList(t, ns)
 	for _, want := range []string{"@nh,128,32 vmap @np-ingress", "10.0.2.2 : jump in-10.0.2.2", "10.0.1.2 : jump eg-10.0.1.2",
-		"@nh,96,32 { 10.0.1.2 } tcp dport { 8080, 9000-9010 } accept", "meta l4proto udp accept"} {
+		"@nh,96,32 0xa000102 tcp dport { 8080, 9000-9010 } accept", "meta l4proto udp accept"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("ruleset lacks %q:\n%s", want, out)
 		}
