@@ -31,10 +31,14 @@ type Input struct {
 
 // compiler holds one compilation's indexes.
 type compiler struct {
-	in    *Input
-	byNS  map[string][]*Pod
-	prog  *Program
-	rules map[*PodRules]map[string]bool // keys already in a PodRules
+	in   *Input
+	byNS map[string][]*Pod
+	// byLabel indexes pods by namespace, then "key=value" of each label,
+	// so a selector with matchLabels scans only the pods carrying one of
+	// them instead of the whole namespace.
+	byLabel map[string]map[string][]*Pod
+	prog    *Program
+	rules   map[*PodRules]map[string]bool // keys already in a PodRules
 }
 
 // Compile resolves every policy against the pods and namespaces of in.
@@ -43,15 +47,24 @@ type compiler struct {
 // nothing.
 func Compile(in *Input) *Program {
 	c := &compiler{
-		in:    in,
-		byNS:  map[string][]*Pod{},
-		prog:  &Program{Ingress: map[netip.Addr]*PodRules{}, Egress: map[netip.Addr]*PodRules{}},
-		rules: map[*PodRules]map[string]bool{},
+		in:      in,
+		byNS:    map[string][]*Pod{},
+		byLabel: map[string]map[string][]*Pod{},
+		prog:    &Program{Ingress: map[netip.Addr]*PodRules{}, Egress: map[netip.Addr]*PodRules{}},
+		rules:   map[*PodRules]map[string]bool{},
 	}
 	for i := range in.Pods {
 		p := &in.Pods[i]
 		if p.IP.Is4() {
 			c.byNS[p.Namespace] = append(c.byNS[p.Namespace], p)
+			idx := c.byLabel[p.Namespace]
+			if idx == nil {
+				idx = map[string][]*Pod{}
+				c.byLabel[p.Namespace] = idx
+			}
+			for k, v := range p.Labels {
+				idx[k+"="+v] = append(idx[k+"="+v], p)
+			}
 		}
 	}
 	for _, np := range in.Policies {
@@ -61,7 +74,11 @@ func Compile(in *Input) *Program {
 		for _, pr := range m {
 			slices.Sort(pr.Policies)
 			pr.Policies = slices.Compact(pr.Policies)
-			sort.Slice(pr.Rules, func(i, j int) bool { return pr.Rules[i].Key() < pr.Rules[j].Key() })
+			keys := make(map[*Rule]string, len(pr.Rules))
+			for i := range pr.Rules {
+				keys[&pr.Rules[i]] = pr.Rules[i].Key()
+			}
+			sort.Sort(byKey{pr.Rules, keys})
 		}
 	}
 	return c.prog
@@ -84,7 +101,7 @@ func (c *compiler) policy(np *networkingv1.NetworkPolicy) {
 	name := np.Namespace + "/" + np.Name
 	ingress, egress := policyTypes(np)
 	var peersIn, peersOut [][]peerSet // computed once, for the first local target
-	for _, pod := range c.byNS[np.Namespace] {
+	for _, pod := range c.candidates(np.Namespace, &np.Spec.PodSelector) {
 		if !pod.Local || !sel.Matches(labels.Set(pod.Labels)) {
 			continue
 		}
@@ -242,4 +259,34 @@ func namedPort(pod *Pod, name string, proto uint8) (uint16, bool) {
 		}
 	}
 	return 0, false
+}
+
+// byKey sorts rules by their precomputed keys (Key allocates).
+type byKey struct {
+	rules []Rule
+	keys  map[*Rule]string
+}
+
+func (b byKey) Len() int           { return len(b.rules) }
+func (b byKey) Less(i, j int) bool { return b.keys[&b.rules[i]] < b.keys[&b.rules[j]] }
+func (b byKey) Swap(i, j int) {
+	ki, kj := b.keys[&b.rules[i]], b.keys[&b.rules[j]]
+	b.rules[i], b.rules[j] = b.rules[j], b.rules[i]
+	b.keys[&b.rules[i]], b.keys[&b.rules[j]] = kj, ki
+}
+
+// candidates are the pods of namespace ns that may match s: those with
+// one of its matchLabels (the rarest is not known, the first key in
+// order is used), or the whole namespace.
+func (c *compiler) candidates(ns string, s *metav1.LabelSelector) []*Pod {
+	if s == nil || len(s.MatchLabels) == 0 {
+		return c.byNS[ns]
+	}
+	first := ""
+	for k := range s.MatchLabels {
+		if first == "" || k < first {
+			first = k
+		}
+	}
+	return c.byLabel[ns][first+"="+s.MatchLabels[first]]
 }

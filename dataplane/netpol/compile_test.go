@@ -192,4 +192,3 @@ func checkRule(t *testing.T, r Rule) {
 		t.Fatalf("ports without a protocol: %s", r.Key())
 	}
 }
-

@@ -75,7 +75,7 @@ func (c *compiler) peer(ns string, p networkingv1.NetworkPolicyPeer) peerSet {
 	}
 	var ips []uint32
 	for _, n := range namespaces {
-		for _, pod := range c.byNS[n] {
+		for _, pod := range c.candidates(n, p.PodSelector) {
 			if podSel.Matches(labels.Set(pod.Labels)) {
 				ips = append(ips, u32(pod.IP))
 			}
