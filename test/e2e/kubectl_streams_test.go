@@ -234,6 +234,16 @@ func TestKubectlStreams(t *testing.T) {
 		})
 	})
 
+	t.Run("run -it --rm", func(t *testing.T) {
+		// The container's terminal gets kubectl's size once attached;
+		// only then does it answer, so nothing is written before.
+		out, _ := k.runTTY(t, 40, 100, "run", "ttyone", "-it", "--rm", "--restart=Never", "--image=switchyard/sh", "--",
+			"sh", "-c", `while [ "$(stty size)" != "40 100" ]; do sleep 0.1; done; tty; echo size:$(stty size)`)
+		if !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "size:40 100") {
+			t.Errorf("run -it output %q, want a pts and the size 40x100", out)
+		}
+	})
+
 	t.Run("port-forward", func(t *testing.T) {
 		web := shPod("web", "exec "+binary+" netexec --http-port=8080")
 		web.Spec.Containers[0].Command = []string{binary, "netexec", "--http-port=8080"}
