@@ -83,10 +83,6 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, apierrors.NewMethodNotSupported(gr, "watch"))
 		return
 	}
-	if s.stats.fn == nil {
-		s.writeError(w, r, apierrors.NewServiceUnavailable("metrics are not collected by this API server"))
-		return
-	}
 	obj, err := s.metricsObject(r, m)
 	if err != nil {
 		s.writeError(w, r, err)

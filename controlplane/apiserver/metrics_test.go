@@ -56,7 +56,7 @@ func metricsEnv(t *testing.T) (*testEnv, *fakeNodes, metricsclient.Interface) {
 	e := newTestEnv(t)
 	ctx := context.Background()
 	fake := &fakeNodes{at: time.Now().Add(-time.Second).Truncate(time.Second)}
-	e.srv.stats = newStatsCache(fake.stats, e.srv.log)
+	e.srv.cfg.NodeStats = fake.stats
 	for _, n := range []string{"n1", "n2"} {
 		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n, Labels: map[string]string{"zone": n}}}
 		if _, err := e.client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {

@@ -51,7 +51,8 @@ type Config struct {
 	// before its content is removed (default 1s).
 	NamespacePurgeDelay time.Duration
 	// NodeStats reads a node's summary for metrics.k8s.io (kubectl top);
-	// nil answers those requests with 503 Service Unavailable.
+	// nil, or ErrRemoteNode from it, reads it from the node server
+	// (GET /stats/summary over NodeTLS).
 	NodeStats NodeStatsFunc
 	// EventTTL is how long an Event lives after its last write (default 1
 	// hour, kube-apiserver's --event-ttl).
@@ -119,7 +120,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, store: cfg.Store, codecs: newCodecs(), log: cfg.Logger.With("component", "apiserver")}
 	s.allocators = s.newAllocators()
 	s.fields = newFieldManagers(cfg.TypeConverter)
-	s.stats = newStatsCache(cfg.NodeStats, s.log)
+	s.stats = newStatsCache(s.readNodeStats, s.log)
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	s.mux = http.NewServeMux()
 	s.routes()

@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 // TestKubectlTop runs a pod spinning on a CPU and an idle one on a sandbox
@@ -18,19 +19,9 @@ import (
 // label selectors and containers work.
 func TestKubectlTop(t *testing.T) {
 	n := upNode(t)
-	run := nodeKubectlRun(t, n)
-	ctx := context.Background()
-	for name, script := range map[string]string{"busy": "while :; do :; done", "idle": "exec sleep 3600"} {
-		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": name}},
-			Spec: corev1.PodSpec{
-				TerminationGracePeriodSeconds: new(int64(1)),
-				Containers:                    []corev1.Container{{Name: "main", Image: "busybox", Command: []string{"/bin/sh", "-c", script}}},
-			},
-		}
-		if _, err := n.client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+	run := nodeKubectlRun(t, n.ns, n.rec.Kubeconfig())
+	for name, script := range map[string]string{"busy": spin, "idle": "exec sleep 3600"} {
+		createShellPod(t, n.client, name, "", script)
 	}
 	n.waitReady("busy", time.Minute)
 	n.waitReady("idle", time.Minute)
@@ -38,7 +29,7 @@ func TestKubectlTop(t *testing.T) {
 	// The node measures every few seconds; a pod is shown once it was
 	// measured over a whole window.
 	var out string
-	n.poll("kubectl top pods to show both pods", time.Minute, func(context.Context) bool {
+	pollUntil(t, "kubectl top pods to show both pods", time.Minute, func() bool {
 		var err error
 		out, err = run("top", "pods")
 		return err == nil && strings.Contains(out, "busy") && strings.Contains(out, "idle")
@@ -69,6 +60,61 @@ func TestKubectlTop(t *testing.T) {
 	}
 	if out, err := run("top", "pod", "nope"); err == nil || !strings.Contains(out, `pods.metrics.k8s.io "nope" not found`) {
 		t.Errorf("kubectl top pod nope: %v\n%s", err, out)
+	}
+}
+
+// spin keeps a CPU busy.
+const spin = "while :; do :; done"
+
+// createShellPod creates pod name (label app=name) in default running
+// script with /bin/sh, on nodeName if set.
+func createShellPod(t *testing.T, c kubernetes.Interface, name, nodeName, script string) {
+	t.Helper()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": name}},
+		Spec: corev1.PodSpec{
+			NodeName:                      nodeName,
+			TerminationGracePeriodSeconds: new(int64(1)),
+			Containers:                    []corev1.Container{{Name: "main", Image: "busybox", Command: []string{"/bin/sh", "-c", script}}},
+		},
+	}
+	if _, err := c.CoreV1().Pods("default").Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKubectlTopCluster reads a worker's pod and node with kubectl top
+// through a control plane on another node: the API server fetches the
+// worker's summary from its node server (HTTPS, port 10250, the API
+// server's client certificate).
+func TestKubectlTopCluster(t *testing.T) {
+	c := upSandboxCluster(t, 2, 1)
+	worker := c.rec.Nodes[1]
+	createShellPod(t, c.client, "busy-worker", worker, spin)
+	run := nodeKubectlRun(t, c.n1, c.node(1).Kubeconfig())
+	var out string
+	pollUntil(t, "kubectl top pods to show the worker's pod", 90*time.Second, func() bool {
+		var err error
+		out, err = run("top", "pods")
+		return err == nil && strings.Contains(out, "busy-worker")
+	})
+	if cpu := milliCores(t, topRow(t, out, "busy-worker")[1]); cpu < 20 {
+		t.Errorf("worker pod CPU %dm, want it busy:\n%s", cpu, out)
+	}
+	out = mustKubectl(t, run, "top", "nodes")
+	t.Logf("kubectl top nodes\n%s", out)
+	topRow(t, out, c.rec.Nodes[0])
+	if cpu := milliCores(t, topRow(t, out, worker)[1]); cpu < 20 {
+		t.Errorf("worker node CPU %dm, want its busy pod counted:\n%s", cpu, out)
+	}
+}
+
+func pollUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: timed out after %v", what, timeout)
+		}
 	}
 }
 

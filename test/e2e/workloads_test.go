@@ -10,6 +10,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/switchyard-net/switchyard/internal/sandbox"
 )
 
 // The workloads e2e test drives Deployments, ReplicaSets, DaemonSets and
@@ -21,7 +23,7 @@ import (
 // nodeKubectl runs kubectl inside the node's network namespace (the API
 // listens there) with a fresh discovery cache.
 func nodeKubectl(t *testing.T, n *node) func(args ...string) string {
-	run := nodeKubectlRun(t, n)
+	run := nodeKubectlRun(t, n.ns, n.rec.Kubeconfig())
 	return func(args ...string) string {
 		t.Helper()
 		out, err := run(args...)
@@ -34,8 +36,8 @@ func nodeKubectl(t *testing.T, n *node) func(args ...string) string {
 }
 
 // nodeKubectlRun is nodeKubectl returning kubectl's error instead of
-// failing the test.
-func nodeKubectlRun(t *testing.T, n *node) func(args ...string) (string, error) {
+// failing the test, for any namespace and kubeconfig.
+func nodeKubectlRun(t *testing.T, ns *sandbox.NS, kubeconfig string) func(args ...string) (string, error) {
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
 		t.Skip("kubectl is not installed; skipping the kubectl test")
@@ -44,7 +46,7 @@ func nodeKubectlRun(t *testing.T, n *node) func(args ...string) (string, error) 
 	return func(args ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		cmd := n.ns.Command(ctx, kubectl, append([]string{"--kubeconfig", n.rec.Kubeconfig(), "--cache-dir", home}, args...)...)
+		cmd := ns.Command(ctx, kubectl, append([]string{"--kubeconfig", kubeconfig, "--cache-dir", home}, args...)...)
 		cmd.Env = append(cmd.Environ(), "HOME="+home)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
