@@ -111,19 +111,22 @@ func TestSamplerRealCgroups(t *testing.T) {
 		containers[c.Name] = c
 	}
 	burn, hog := nanoCores(t, containers["burn"].CPU), nanoCores(t, containers["hog"].CPU)
-	// The burner spins on one CPU; on a shared machine it gets less, but
+	// The burner spins on one CPU; on a loaded machine it gets less, but
 	// far more than the sleeping hog.
-	if burn < 50e6 || burn > 1.2e9 || burn <= hog {
-		t.Errorf("burner %d nanocores, hog %d: want the burner busy (0.05-1.2 CPU) and busier than the hog", burn, hog)
+	if burn < 10e6 || burn > 1.2e9 || burn <= hog {
+		t.Errorf("burner %d nanocores, hog %d: want the burner busy (0.01-1.2 CPU) and busier than the hog", burn, hog)
 	}
 	if ws := workingSetBytes(t, containers["hog"].Memory); ws < hogBytes || ws > 4*hogBytes {
 		t.Errorf("hog working set %d bytes, want about %d", ws, hogBytes)
 	}
-	if podCPU := nanoCores(t, p.CPU); podCPU < burn*9/10 {
-		t.Errorf("pod CPU %d < its burner's %d", podCPU, burn)
+	// The node, the pod and its containers are read one after the other,
+	// so under load their windows differ a little: the sums only have to
+	// be of the burner's order.
+	if podCPU := nanoCores(t, p.CPU); podCPU < burn/2 {
+		t.Errorf("pod CPU %d, its burner's %d: the pod must count its containers", podCPU, burn)
 	}
-	if nodeCPU := nanoCores(t, sum.Node.CPU); nodeCPU < burn*9/10 {
-		t.Errorf("node CPU %d < its pod's burner %d", nodeCPU, burn)
+	if nodeCPU := nanoCores(t, sum.Node.CPU); nodeCPU < burn/2 {
+		t.Errorf("node CPU %d, its pod's burner %d: the node must count its pods", nodeCPU, burn)
 	}
 	if ws := workingSetBytes(t, sum.Node.Memory); ws < hogBytes {
 		t.Errorf("node working set %d < the hog's %d", ws, hogBytes)
