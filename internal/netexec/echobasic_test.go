@@ -1,12 +1,26 @@
 package netexec
 
 import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestEchoBasicFromEnv(t *testing.T) {
@@ -87,5 +101,62 @@ func TestEchoBasicHandler(t *testing.T) {
 	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	if _, err := fresh.Get(srv.URL + "/retry/?uuid=u2&succeedAfter=1"); err == nil {
 		t.Error("/retry/ without responseCode answered instead of resetting the connection")
+	}
+}
+
+// TestEchoBasicServer runs the three listeners: HTTP, h2c (which refuses
+// plain HTTP/1.1) and HTTPS, whose answers describe the TLS connection.
+func TestEchoBasicServer(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "echo.test"},
+		DNSNames: []string{"echo.test"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+
+	env := map[string]string{"HTTP_PORT": "0", "H2C_PORT": "0", "HTTPS_PORT": "0",
+		"TLS_SERVER_CERT": certFile, "TLS_SERVER_PRIVKEY": keyFile, "POD_NAME": "p"}
+	s, err := ListenEchoBasic(EchoBasicFromEnv(func(k string) string { return env[k] }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	addrs := s.Addrs()
+	if len(addrs) != 3 {
+		t.Fatalf("addresses %v, want HTTP, h2c, HTTPS", addrs)
+	}
+	port := func(i int) string { return strconv.Itoa(addrs[i].(*net.TCPAddr).Port) }
+
+	if code, body := getBody(t, "http://127.0.0.1:"+port(0)+"/x"); code != 200 || !strings.Contains(body, `"pod": "p"`) {
+		t.Errorf("HTTP: %d %s", code, body)
+	}
+	if code, body := getBody(t, "http://127.0.0.1:"+port(1)+"/x"); code != 400 || body != "Expected h2c request" {
+		t.Errorf("h2c port with HTTP/1.1: %d %q", code, body)
+	}
+	tc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: "echo.test"}}}
+	resp, err := tc.Get("https://127.0.0.1:" + port(2) + "/secure")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got EchoReply
+	json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if got.TLS == nil || got.TLS.ServerName != "echo.test" || got.TLS.Version != "TLSv1.3" || got.TLS.CipherSuite == "" || got.Path != "/secure" {
+		t.Errorf("HTTPS echo %+v (tls %+v)", got, got.TLS)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve after cancel: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -89,6 +90,27 @@ func TestWellKnownImagesWithoutCommand(t *testing.T) {
 		t.Errorf("20 requests through the Service reached %v, want both backends %v", seen, backends)
 	}
 
+	// The h2c port of the same Service (8081 → 3001) speaks HTTP/2 in
+	// cleartext, as the GRPC and h2c conformance tests need.
+	var h2c http.Protocols
+	h2c.SetUnencryptedHTTP2(true)
+	h2cClient := &http.Client{Transport: &http.Transport{DialContext: n.ns.DialContext, Protocols: &h2c}, Timeout: 5 * time.Second}
+	eventually(t, "echo-basic over h2c through the Service", 10*time.Second, func() error {
+		resp, err := h2cClient.Get("http://" + net.JoinHostPort(svc.Spec.ClusterIP, "8081") + "/h2c")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var echo struct{ Proto, Path string }
+		if err := json.NewDecoder(resp.Body).Decode(&echo); err != nil {
+			return err
+		}
+		if resp.ProtoMajor != 2 || echo.Proto != "HTTP/2.0" || echo.Path != "/h2c" {
+			return fmt.Errorf("response %s, echoed proto %q path %q", resp.Proto, echo.Proto, echo.Path)
+		}
+		return nil
+	})
+
 	// agnhost netexec, chosen by args only.
 	agn := n.waitReady("netserver-0", 2*time.Minute)
 	hostPort := net.JoinHostPort(agn.Status.PodIP, "8083")
@@ -125,6 +147,16 @@ func TestWellKnownImagesWithoutCommand(t *testing.T) {
 	if cs := p.Status.ContainerStatuses; len(cs) != 1 || cs[0].State.Running == nil || cs[0].RestartCount != 0 {
 		t.Errorf("pause container status %+v, want Running without restarts", cs)
 	}
+
+	// pause exits on SIGTERM: deleting it (grace period 30 s by default)
+	// does not wait for the SIGKILL.
+	if err := n.client.CoreV1().Pods("default").Delete(ctx, "pause", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	n.poll("pause pod gone well before its 30 s grace period", 20*time.Second, func(ctx context.Context) bool {
+		_, err := n.client.CoreV1().Pods("default").Get(ctx, "pause", metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	})
 
 	// What cannot run says why.
 	for _, tc := range []struct {
