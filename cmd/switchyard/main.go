@@ -52,6 +52,7 @@ func newRootCmd() *cobra.Command {
 	addDaemonCommands(root, g)
 	root.AddCommand(newNetexecCmd())
 	root.AddCommand(newEchoBasicCmd(), newAgnhostCmd())
+	root.AddCommand(newInClusterCmd())
 	addNodeCommands(root, g)
 	addStatusCommand(root, g)
 	root.AddCommand(newBenchCmd(g))

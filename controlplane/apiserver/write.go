@@ -108,6 +108,11 @@ func (s *Server) createObject(ctx context.Context, info requestInfo, obj runtime
 	if m.GetName() == "" && m.GetGenerateName() != "" {
 		m.SetName(m.GetGenerateName() + utilrand.String(5))
 	}
+	if pod, ok := obj.(*corev1.Pod); ok {
+		if err := s.admitServiceAccount(ctx, pod); err != nil {
+			return nil, err
+		}
+	}
 	prepareCreate(info.Resource, obj)
 	obj = s.track(info, obj, info.Resource.New())
 	if errs := validation.Validate(obj, nil, s.cfg.Validation); len(errs) > 0 {

@@ -42,6 +42,8 @@ type Agent struct {
 	// allocatable is the node's, for resourceFieldRef limits not set.
 	objects     *objectCache
 	allocatable corev1.ResourceList
+	// tokens are the pods' service-account tokens (projected volumes).
+	tokens *tokenManager
 
 	newRunner func(runner.Config) (podRunner, error) // newRunner, or a fake in tests
 	hostDNS   hostDNS                                // the node's resolv.conf, read by New
@@ -77,6 +79,7 @@ func New(cfg Config) (*Agent, error) {
 		pods:    map[types.UID]*corev1.Pod{},
 		wired:   map[types.UID]string{},
 		adopted: map[types.UID]time.Time{},
+		tokens:  newTokenManager(cfg.Client),
 
 		newRunner: newRunner,
 	}, nil
@@ -147,7 +150,7 @@ func (a *Agent) run(ctx context.Context, readyCh chan<- readiness) error {
 	events := eventrec.New(ctx, a.cfg.Client, a.log)
 	defer events.Shutdown()
 	rec := events.Recorder("kubelet", a.cfg.NodeName)
-	a.runner, err = a.newRunner(runner.Config{DataDir: a.cfg.DataDir, CgroupRoot: a.cfg.CgroupRoot, Logger: a.cfg.Logger, Objects: a.objects,
+	a.runner, err = a.newRunner(runner.Config{DataDir: a.cfg.DataDir, CgroupRoot: a.cfg.CgroupRoot, Logger: a.cfg.Logger, Objects: a.objects, Tokens: a.tokens,
 		Events: func(ref *corev1.ObjectReference, typ, reason, msg string) { rec.Event(ref, typ, reason, msg) }})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)

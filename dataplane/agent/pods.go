@@ -23,6 +23,10 @@ import (
 	"github.com/switchyard-net/switchyard/dataplane/runner"
 )
 
+// tokenRenewCheck is how often the agent looks for service-account tokens
+// due for renewal (the shortest token lives 10 minutes, renewed after 8).
+const tokenRenewCheck = 30 * time.Second
+
 // runPods watches the node's pods and processes them until ctx ends.
 func (a *Agent) runPods(ctx context.Context) error {
 	factory := informers.NewSharedInformerFactoryWithOptions(a.cfg.Client, 0,
@@ -55,12 +59,16 @@ func (a *Agent) runPods(ctx context.Context) error {
 	}
 	a.cleanup(ctx)
 	var wg sync.WaitGroup
-	wg.Add(1 + a.cfg.Workers)
+	wg.Add(2 + a.cfg.Workers)
 	go func() {
 		defer wg.Done()
 		for uid := range a.runner.Changes() {
 			a.queue.Add(uid)
 		}
+	}()
+	go func() {
+		defer wg.Done()
+		a.tokens.renewLoop(ctx, tokenRenewCheck, a.queue.Add)
 	}()
 	for range a.cfg.Workers {
 		go func() {
@@ -98,6 +106,7 @@ func (a *Agent) podGone(obj any) {
 	a.mu.Lock()
 	delete(a.pods, pod.UID)
 	a.mu.Unlock()
+	a.tokens.forget(pod.UID)
 	a.queue.Add(pod.UID)
 }
 

@@ -62,6 +62,9 @@ type Config struct {
 	// Objects answers the ConfigMaps, Secrets and Services a pod's env and
 	// volumes refer to; default none (required references fail).
 	Objects Objects
+	// Tokens issues the tokens of projected serviceAccountToken sources;
+	// default none (such volumes fail to mount).
+	Tokens Tokens
 	// Executable is the binary re-executed as the namespace shim (its main
 	// must call ShimMain); default /proc/self/exe.
 	Executable string
@@ -162,6 +165,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Objects == nil {
 		c.Objects = noObjects{}
+	}
+	if c.Tokens == nil {
+		c.Tokens = noTokens{}
 	}
 	if c.Executable == "" {
 		c.Executable = "/proc/self/exe"

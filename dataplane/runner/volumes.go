@@ -18,11 +18,6 @@ import (
 // volumesDir, in the pod's directory, holds one directory per volume.
 const volumesDir = "volumes"
 
-// tokenPlaceholder is what a projected serviceAccountToken file holds:
-// the API server issues no tokens yet (there is no authentication), so
-// there is nothing real to put there.
-const tokenPlaceholder = "switchyard-placeholder-token: the API server does not issue service account tokens (no authentication yet)\n"
-
 func nowStamp() string { return time.Now().UTC().Format("2006_01_02_15_04_05") }
 
 // volumeDir is where the pod's volume name lives on the node.
@@ -147,7 +142,7 @@ func (p *pod) payload(vs *corev1.VolumeSource) (map[string]volumeFile, error) {
 			case src.DownwardAPI != nil:
 				err = p.downwardFiles(out, src.DownwardAPI.Items, def)
 			case src.ServiceAccountToken != nil:
-				err = addFile(out, src.ServiceAccountToken.Path, []byte(tokenPlaceholder), nil, def)
+				err = p.tokenFile(out, src.ServiceAccountToken, def)
 			}
 			if err != nil {
 				break
@@ -226,6 +221,21 @@ func (p *pod) secretFiles(out map[string]volumeFile, name string, items []corev1
 		data[k] = []byte(v)
 	}
 	return keyFiles(out, data, items, isTrue(opt), def, "secret")
+}
+
+// tokenFile adds a service-account token for the pod (kubelet's
+// projected volume: mode from the volume, the token issued for the
+// projection's audience and expirationSeconds, default 1 hour).
+func (p *pod) tokenFile(out map[string]volumeFile, src *corev1.ServiceAccountTokenProjection, def os.FileMode) error {
+	secs := int64(3600)
+	if src.ExpirationSeconds != nil {
+		secs = *src.ExpirationSeconds
+	}
+	tok, err := p.r.cfg.Tokens.Token(p.spec.Pod, src.Audience, secs)
+	if err != nil {
+		return fmt.Errorf("service account token: %w", err)
+	}
+	return addFile(out, src.Path, tok, nil, def)
 }
 
 // downwardFiles adds the pod's fields and containers' resources.

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,6 +46,14 @@ func (l *lockedObjects) setConfigMap(key string, data map[string]string) {
 	l.m.cms[key] = &corev1.ConfigMap{Data: data}
 }
 
+// fixedToken stands for the agent's token manager: the token names the
+// pod and lifetime it was asked for.
+type fixedToken string
+
+func (f fixedToken) Token(pod *corev1.Pod, _ string, secs int64) ([]byte, error) {
+	return []byte(fmt.Sprintf("%s%s-%d", f, pod.Name, secs)), nil
+}
+
 // TestVolumes mounts every supported kind of volume into a pod's two
 // containers at paths the node does not have, and checks what each
 // container sees, that the node sees none of it, that a ConfigMap change
@@ -55,7 +64,7 @@ func TestVolumes(t *testing.T) {
 		cms:     map[string]*corev1.ConfigMap{"default/cfg": {Data: map[string]string{"greeting": "hi", "app.conf": "port=80"}}},
 		secrets: map[string]*corev1.Secret{"default/db": {Data: map[string][]byte{"password": []byte("s3cret")}}},
 	}}
-	e := newTestEnv(t, func(c *Config) { c.Objects = objs })
+	e := newTestEnv(t, func(c *Config) { c.Objects, c.Tokens = objs, fixedToken("token-of-") })
 	suffix := sandbox.UniqueSuffix()
 	etcDir := "/etc/sy-test-" + suffix  // missing: an overlay on /etc provides it
 	topDir := "/sy-test-data-" + suffix // missing: an overlay on / provides it
@@ -118,7 +127,7 @@ func TestVolumes(t *testing.T) {
 		{"c0", "cat " + topDir + "/info/name", pod.Name},
 		{"c0", "cat " + topDir + "/info/labels", `app="web"`},
 		{"c0", "cat " + topDir + "/all/cm/greeting " + topDir + "/all/password " + topDir + "/all/ns", "his3cretdefault"},
-		{"c0", "head -c 22 " + topDir + "/all/token", "switchyard-placeholder"},
+		{"c0", "cat " + topDir + "/all/token", "token-of-" + pod.Name + "-3600"},
 		{"c0", "stat -f -c %T " + topDir + "/mem", "tmpfs\n"},
 		{"c1", "cat /shared/note", "hello\n"},
 		{"c1", "echo sub > /mine/f; cat /shared/per-pod/" + pod.Name + "/f", "sub\n"}, // subPathExpr                                        // emptyDir shared by both
