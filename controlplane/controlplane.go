@@ -69,7 +69,14 @@ type Config struct {
 	// EventTTL is how long the API server keeps an Event after its last
 	// write (default 1 hour).
 	EventTTL time.Duration
-	Logger   *slog.Logger
+	// EncryptionKeyFile encrypts Secrets at rest (see
+	// store.LoadEncryptionKeys); empty: stored as they are.
+	EncryptionKeyFile string
+	// AuditLog, when set, is the audit log file (JSON lines); AuditLogMaxSize
+	// bounds it in bytes (0: 100 MB).
+	AuditLog        string
+	AuditLogMaxSize int64
+	Logger          *slog.Logger
 }
 
 // JoinConfig says how a new control plane joins a cluster.
@@ -150,11 +157,20 @@ func (cp *ControlPlane) openStore(ctx context.Context, initialCluster string) er
 			InitialCluster: initialCluster,
 		}
 	}
+	var enc *store.Encryption
+	if cp.cfg.EncryptionKeyFile != "" {
+		var err error
+		if enc, err = store.LoadEncryptionKeys(cp.cfg.EncryptionKeyFile); err != nil {
+			return err
+		}
+		cp.log.Info("secrets encrypted at rest", "key", enc.KeyName())
+	}
 	st, err := store.Open(ctx, store.Config{
-		DataDir:   cp.cfg.DataDir,
-		Endpoints: cp.cfg.EtcdEndpoints,
-		Member:    cp.member,
-		Logger:    cp.cfg.Logger,
+		Encryption: enc,
+		DataDir:    cp.cfg.DataDir,
+		Endpoints:  cp.cfg.EtcdEndpoints,
+		Member:     cp.member,
+		Logger:     cp.cfg.Logger,
 	})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)

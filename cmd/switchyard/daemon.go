@@ -70,6 +70,11 @@ type daemonFlags struct {
 	ingressH2C         bool
 
 	eventTTL time.Duration // events (issue 13)
+
+	// access control (issue 14)
+	encKeyFile   string
+	auditLog     string
+	auditMaxSize int
 }
 
 func addDaemonCommands(root *cobra.Command, g *globalFlags) {
@@ -124,6 +129,9 @@ func newDaemonCmd(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fl.StringVar(&f.overlay, "overlay", "auto", "pod network across nodes: auto (direct routes to on-link nodes, VXLAN to the others), vxlan (device syvx0, VNI 1, UDP 8472) or route")
+	fl.StringVar(&f.encKeyFile, "encryption-key-file", "", "encrypt Secrets in etcd with AES-GCM: a file of 32 random bytes, or lines NAME:BASE64KEY where the first key encrypts and all decrypt (rotation)")
+	fl.StringVar(&f.auditLog, "audit-log", "", "write an audit log of API requests to this file (JSON lines, audit.k8s.io/v1 Events at level Metadata)")
+	fl.IntVar(&f.auditMaxSize, "audit-log-maxsize", 100, "size in megabytes at which the audit log is rotated (one old file, FILE.1, is kept)")
 	fl.BoolVar(&f.cleanup, "cleanup", false, "remove the service load-balancing this node programmed (nftables objects, eBPF programs and pins), the cluster DNS address and the overlay (device syvx0, routes to other nodes' pods), and exit")
 	return cmd
 }
@@ -446,6 +454,9 @@ func controlPlaneConfig(f *daemonFlags, log *slog.Logger) (controlplane.Config, 
 		Cluster:                explicit && len(f.etcdEndpoints) == 0,
 		Join:                   joinCfg,
 		JoinTokenTTL:           f.joinTokenTTL,
+		EncryptionKeyFile:      f.encKeyFile,
+		AuditLog:               f.auditLog,
+		AuditLogMaxSize:        int64(f.auditMaxSize) << 20,
 		NodeMonitorGracePeriod: f.gracePeriod,
 		EventTTL:               f.eventTTL,
 		DNSIP:                  dns,

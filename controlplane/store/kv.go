@@ -20,8 +20,13 @@ type KV struct {
 	Revision int64 // the key's ModRevision: the Kubernetes resourceVersion
 }
 
-func fromKV(kv *mvccpb.KeyValue) KV {
-	return KV{Key: string(kv.Key), Value: kv.Value, Revision: kv.ModRevision}
+// fromKV is a stored key as callers see it: decrypted (see Encryption).
+func (s *Store) fromKV(kv *mvccpb.KeyValue) (KV, error) {
+	v, err := s.cfg.Encryption.open(string(kv.Key), kv.Value)
+	if err != nil {
+		return KV{}, err
+	}
+	return KV{Key: string(kv.Key), Value: v, Revision: kv.ModRevision}, nil
 }
 
 // Get returns the key's current value, or ErrNotFound.
@@ -33,7 +38,7 @@ func (s *Store) Get(ctx context.Context, key string) (KV, error) {
 	if len(resp.Kvs) == 0 {
 		return KV{}, fmt.Errorf("get %s: %w", key, ErrNotFound)
 	}
-	return fromKV(resp.Kvs[0]), nil
+	return s.fromKV(resp.Kvs[0])
 }
 
 // List returns every key under prefix, sorted by key, as of revision rev (0:
@@ -55,7 +60,11 @@ func (s *Store) List(ctx context.Context, prefix string, rev int64) (kvs []KV, l
 			kvs = make([]KV, 0, resp.Count)
 		}
 		for _, kv := range resp.Kvs {
-			kvs = append(kvs, fromKV(kv))
+			v, err := s.fromKV(kv)
+			if err != nil {
+				return nil, 0, err
+			}
+			kvs = append(kvs, v)
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
 			return kvs, rev, nil
@@ -78,6 +87,10 @@ func (s *Store) Create(ctx context.Context, key string, value []byte, opts ...Wr
 	if err != nil {
 		return 0, fmt.Errorf("create %s: %w", key, err)
 	}
+	value, err = s.cfg.Encryption.seal(key, value)
+	if err != nil {
+		return 0, err
+	}
 	resp, err := s.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
 		Then(clientv3.OpPut(key, string(value), putOpts...)).
@@ -98,6 +111,10 @@ func (s *Store) Update(ctx context.Context, key string, value []byte, expectRev 
 	putOpts, err := s.putOptions(ctx, opts)
 	if err != nil {
 		return 0, fmt.Errorf("update %s: %w", key, err)
+	}
+	value, err = s.cfg.Encryption.seal(key, value)
+	if err != nil {
+		return 0, err
 	}
 	resp, err := s.client.Txn(ctx).
 		If(expectCmp(key, expectRev)).
@@ -149,7 +166,7 @@ func (s *Store) Delete(ctx context.Context, key string, expectRev int64) (KV, er
 	if len(prev) == 0 { // deleted between compare and delete: impossible in one txn
 		return KV{}, fmt.Errorf("delete %s: %w", key, ErrNotFound)
 	}
-	return fromKV(prev[0]), nil
+	return s.fromKV(prev[0])
 }
 
 // DeletePrefix removes every key under prefix and returns how many it removed.
@@ -198,13 +215,17 @@ func (s *Store) getOrEmpty(ctx context.Context, key string) (KV, error) {
 	if len(resp.Kvs) == 0 {
 		return KV{Key: key}, nil
 	}
-	return fromKV(resp.Kvs[0]), nil
+	return s.fromKV(resp.Kvs[0])
 }
 
 // casPut writes val if the key's ModRevision is still rev (0: absent) and
 // returns the new revision; on a conflict it returns revision 0 and the
 // key's current value instead.
 func (s *Store) casPut(ctx context.Context, key string, val []byte, rev int64) (int64, KV, error) {
+	val, err := s.cfg.Encryption.seal(key, val)
+	if err != nil {
+		return 0, KV{}, err
+	}
 	resp, err := s.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
 		Then(clientv3.OpPut(key, string(val))).
@@ -220,5 +241,6 @@ func (s *Store) casPut(ctx context.Context, key string, val []byte, rev int64) (
 	if len(kvs) == 0 {
 		return 0, KV{Key: key}, nil
 	}
-	return 0, fromKV(kvs[0]), nil
+	latest, err := s.fromKV(kvs[0])
+	return 0, latest, err
 }

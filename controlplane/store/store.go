@@ -33,6 +33,9 @@ type Config struct {
 	// Member makes the embedded etcd a member of a multi-member cluster
 	// (see Member); nil keeps it a lone member serving a unix socket only.
 	Member *Member
+	// Encryption encrypts values at rest (Secrets, with
+	// --encryption-key-file); nil stores them as they are.
+	Encryption *Encryption
 	// Logger receives compaction failures and the embedded etcd's errors;
 	// nil discards them.
 	Logger *slog.Logger

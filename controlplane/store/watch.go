@@ -115,7 +115,8 @@ func (s *Store) forward(ctx context.Context, wch clientv3.WatchChan, out chan<- 
 			return
 		}
 		for _, ev := range resp.Events {
-			if !s.send(ctx, out, toEvent(ev)) {
+			e := s.toEvent(ev)
+			if !s.send(ctx, out, e) || e.Err != nil {
 				return
 			}
 		}
@@ -152,16 +153,26 @@ func watchErr(resp clientv3.WatchResponse) error {
 	return nil
 }
 
-func toEvent(ev *clientv3.Event) Event {
-	switch {
-	case ev.Type == clientv3.EventTypeDelete:
+// toEvent converts an etcd event; a value that does not decrypt ends the
+// stream with its error.
+func (s *Store) toEvent(ev *clientv3.Event) Event {
+	if ev.Type == clientv3.EventTypeDelete {
 		kv := KV{Key: string(ev.Kv.Key), Revision: ev.Kv.ModRevision}
 		if ev.PrevKv != nil {
-			kv.Value = ev.PrevKv.Value
+			v, err := s.cfg.Encryption.open(kv.Key, ev.PrevKv.Value)
+			if err != nil {
+				return Event{Err: err}
+			}
+			kv.Value = v
 		}
 		return Event{Type: Deleted, KV: kv}
-	case ev.IsCreate():
-		return Event{Type: Added, KV: fromKV(ev.Kv)}
 	}
-	return Event{Type: Modified, KV: fromKV(ev.Kv)}
+	kv, err := s.fromKV(ev.Kv)
+	if err != nil {
+		return Event{Err: err}
+	}
+	if ev.IsCreate() {
+		return Event{Type: Added, KV: kv}
+	}
+	return Event{Type: Modified, KV: kv}
 }
