@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/switchyard-net/switchyard/controlplane/apiserver"
+	"github.com/switchyard-net/switchyard/controlplane/audit"
 	"github.com/switchyard-net/switchyard/controlplane/controllers"
 	"github.com/switchyard-net/switchyard/controlplane/openapi"
 	"github.com/switchyard-net/switchyard/controlplane/pki"
@@ -98,6 +99,7 @@ type ControlPlane struct {
 	listener net.Listener
 	ips      *ipam.ServiceIPs
 	ports    *ipam.NodePorts
+	audit    *audit.Log // nil without --audit-log
 	ready    chan struct{}
 	once     sync.Once
 }
@@ -257,12 +259,18 @@ func (cp *ControlPlane) setupAPI(ctx context.Context) error {
 		return err
 	}
 	authn := &authenticator{cp: cp} // its token validator reads through api
+	if cp.cfg.AuditLog != "" {
+		if cp.audit, err = audit.Open(audit.Config{Path: cp.cfg.AuditLog, MaxSize: cp.cfg.AuditLogMaxSize}); err != nil {
+			return err
+		}
+	}
 	nodeTLS, err := cp.bundle.KubeletClientTLS()
 	if err != nil {
 		return fmt.Errorf("node server client certificate: %w", err)
 	}
 	api, err := apiserver.New(apiserver.Config{
 		NodeTLS:       nodeTLS,
+		Audit:         cp.audit,
 		Store:         cp.store,
 		ServiceIPs:    ips,
 		NodePorts:     ports,
@@ -417,6 +425,9 @@ func (cp *ControlPlane) Close() {
 		}
 		if cp.store != nil {
 			cp.store.Close()
+		}
+		if cp.audit != nil {
+			cp.audit.Close()
 		}
 	})
 }

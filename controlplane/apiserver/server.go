@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 
+	"github.com/switchyard-net/switchyard/controlplane/audit"
 	"github.com/switchyard-net/switchyard/controlplane/auth/serviceaccount"
 	"github.com/switchyard-net/switchyard/controlplane/openapi"
 	"github.com/switchyard-net/switchyard/controlplane/resources"
@@ -37,6 +38,8 @@ type Config struct {
 	// Tokens issues service-account tokens for serviceaccounts/NAME/token;
 	// nil answers 404 there.
 	Tokens *serviceaccount.Issuer
+	// Audit, when set, logs every request (see package audit).
+	Audit *audit.Log
 	// OpenAPI serves /openapi/v2 and /openapi/v3; nil answers 404 there.
 	OpenAPI http.Handler
 	// TypeConverter types objects for managedFields and server-side apply
@@ -74,6 +77,7 @@ type Server struct {
 	codecs *codecs
 	log    *slog.Logger
 	mux    *http.ServeMux
+	root   http.Handler // the handler chain ServeHTTP runs
 	// allocators by resource, for the kinds that hold allocations.
 	allocators map[schema.GroupResource]allocator
 	// fields tracks managedFields and merges server-side applies.
@@ -124,6 +128,10 @@ func New(cfg Config) (*Server, error) {
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	s.mux = http.NewServeMux()
 	s.routes()
+	s.root = http.HandlerFunc(s.serveAuthenticated)
+	if cfg.Audit != nil {
+		s.root = cfg.Audit.Handler(s.root, func(err error) { s.log.Warn("audit log", "err", err) })
+	}
 	return s, nil
 }
 
@@ -141,13 +149,19 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("/", s.resourceOrDiscovery)
 }
 
-// ServeHTTP authenticates and routes a request.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP runs the handler chain: the audit log, then authentication
+// and routing.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.root.ServeHTTP(w, r) }
+
+// serveAuthenticated authenticates and routes a request.
+func (s *Server) serveAuthenticated(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Authenticate != nil && !isHealthPath(r.URL.Path) {
-		if _, _, ok := s.cfg.Authenticate(r); !ok {
+		user, groups, ok := s.cfg.Authenticate(r)
+		if !ok {
 			s.writeError(w, r, apierrors.NewUnauthorized("Unauthorized"))
 			return
 		}
+		audit.SetUser(r.Context(), user, groups)
 	}
 	s.mux.ServeHTTP(w, r)
 }

@@ -2,12 +2,16 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -114,4 +118,52 @@ func (c *sandboxCluster) tokenClient(t *testing.T, token string) kubernetes.Inte
 	cfg := &rest.Config{Host: admin.Host, BearerToken: token, Dial: c.n1.DialContext,
 		TLSClientConfig: rest.TLSClientConfig{CAData: admin.TLSClientConfig.CAData, CAFile: admin.TLSClientConfig.CAFile}}
 	return kubernetes.NewForConfigOrDie(cfg)
+}
+
+// TestAuditLog runs the daemon with --audit-log and finds the requests a
+// user made in it, with user, verb, object and code, and not the Secret's
+// content.
+func TestAuditLog(t *testing.T) {
+	logFile := filepath.Join(t.TempDir(), "audit.log")
+	d := startDaemon(t, t.TempDir(), "", "--audit-log", logFile, "--audit-log-maxsize", "1")
+	ctx := context.Background()
+	if _, err := d.client().CoreV1().Secrets("default").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db"},
+		StringData: map[string]string{"password": "hunter2-audit"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.client().CoreV1().Secrets("default").Get(ctx, "nope", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	d.stop()
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "hunter2") || strings.Contains(string(b), base64.StdEncoding.EncodeToString([]byte("hunter2-audit"))) {
+		t.Fatalf("the audit log holds the Secret's content")
+	}
+	var created, missing bool
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var ev struct {
+			Verb string `json:"verb"`
+			User struct {
+				Username string   `json:"username"`
+				Groups   []string `json:"groups"`
+			} `json:"user"`
+			ObjectRef      struct{ Resource, Namespace, Name string } `json:"objectRef"`
+			ResponseStatus struct{ Code int }                         `json:"responseStatus"`
+			Received       string                                     `json:"requestReceivedTimestamp"`
+		}
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		if ev.User.Username != "admin" || ev.ObjectRef.Resource != "secrets" {
+			continue
+		}
+		created = created || (ev.Verb == "create" && ev.ResponseStatus.Code == 201 && ev.Received != "")
+		missing = missing || (ev.Verb == "get" && ev.ObjectRef.Name == "nope" && ev.ResponseStatus.Code == 404)
+	}
+	if !created || !missing {
+		t.Fatalf("the admin's create (201) and failed get (404) of secrets are not both in the log:\n%s", b)
+	}
 }
