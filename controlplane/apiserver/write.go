@@ -219,7 +219,8 @@ func (s *Server) updateObject(ctx context.Context, info requestInfo, obj, old ru
 	if len(errs) > 0 {
 		return nil, apierrors.NewInvalid(gk, m.GetName(), errs)
 	}
-	if !deleteDuringUpdate(m, objectMeta(old)) && s.unchanged(info, obj, old) {
+	if !deleteDuringUpdate(m, objectMeta(old)) && s.unchanged(info, obj, old) &&
+		!s.store.Stale(ctx, storageKey(info.Resource, m.GetNamespace(), m.GetName())) {
 		// As Kubernetes' GuaranteedUpdate: a write that changes nothing
 		// (a repeated apply, mostly) is not stored and bumps no version.
 		return old, nil

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -185,4 +186,22 @@ func (e *Encryption) open(key string, stored []byte) ([]byte, error) {
 		return plain, nil
 	}
 	return nil, fmt.Errorf("%s: %w: encrypted with key %q, which the key file does not hold", key, ErrDecrypt, name)
+}
+
+// Stale says the key's stored value is not what a write would store now:
+// a key Encryption covers, held in plaintext or under a key other than
+// the first. An update that changes nothing must still rewrite such a
+// value, which is how a key rotation completes (Kubernetes'
+// GuaranteedUpdate does the same for stale reads). Keys no encryption
+// covers are never stale, and cost no read.
+func (s *Store) Stale(ctx context.Context, key string) bool {
+	e := s.cfg.Encryption
+	if e == nil || !e.covers(key) {
+		return false
+	}
+	resp, err := s.client.Get(ctx, key)
+	if err != nil || len(resp.Kvs) == 0 {
+		return false
+	}
+	return !bytes.HasPrefix(resp.Kvs[0].Value, []byte(encPrefix+e.keys[0].name+":"))
 }

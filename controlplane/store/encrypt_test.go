@@ -75,8 +75,15 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 	for range watch { // closed once its goroutine is done with the keys
 	}
 
+	if s.Stale(ctx, sec) || s.Stale(ctx, cm) || !s.Stale(ctx, old) {
+		t.Fatal("Stale: only the plaintext Secret needs rewriting")
+	}
+
 	// Rotation: b encrypts, a still decrypts; a write re-encrypts with b.
 	s.cfg.Encryption = mustKeys(t, keyLine("b", 2), keyLine("a", 1))
+	if !s.Stale(ctx, sec) {
+		t.Fatal("Stale: a Secret under the old key needs rewriting")
+	}
 	if got, err := read(sec); err != nil || !strings.Contains(got, "s3cret") {
 		t.Fatalf("after rotation: %q %v", got, err)
 	}

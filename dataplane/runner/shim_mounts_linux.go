@@ -40,6 +40,11 @@ import (
 func stageMounts(mounts []bindMount, scratch string) (finish func() error, err error) {
 	type overlay struct{ lower, merged string }
 	var overlays []overlay
+	for i := range mounts {
+		if mounts[i].Create {
+			mounts[i].Target = resolveExisting(mounts[i].Target)
+		}
+	}
 	ancestors := missingAncestors(mounts)
 	if len(ancestors) > 0 {
 		if scratch == "" {
@@ -101,6 +106,27 @@ func stageMounts(mounts []bindMount, scratch string) (finish func() error, err e
 		}
 		return nil
 	}, nil
+}
+
+// resolveExisting resolves the symlinks in the part of target that
+// exists (/var/run -> /run). Without it a missing rest would be made
+// through an absolute symlink inside an overlay, which leads out of the
+// overlay onto the node's own files (the service-account token's
+// /var/run/secrets/... did so).
+func resolveExisting(target string) string {
+	existing, rest := target, ""
+	for existing != "/" {
+		if _, err := os.Lstat(existing); err == nil {
+			break
+		}
+		rest = filepath.Join(filepath.Base(existing), rest)
+		existing = filepath.Dir(existing)
+	}
+	real, err := filepath.EvalSymlinks(existing)
+	if err != nil {
+		return target
+	}
+	return filepath.Join(real, rest)
 }
 
 // missingAncestors returns the nearest existing ancestors of the targets

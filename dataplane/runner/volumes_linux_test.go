@@ -68,6 +68,7 @@ func TestVolumes(t *testing.T) {
 	suffix := sandbox.UniqueSuffix()
 	etcDir := "/etc/sy-test-" + suffix  // missing: an overlay on /etc provides it
 	topDir := "/sy-test-data-" + suffix // missing: an overlay on / provides it
+	runDir := "/var/run/sy-test-" + suffix + "/serviceaccount"
 	mode := func(m int32) *int32 { return &m }
 	vols := []corev1.Volume{
 		{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
@@ -98,6 +99,7 @@ func TestVolumes(t *testing.T) {
 		{Name: "mem", MountPath: topDir + "/mem"},
 		{Name: "info", MountPath: topDir + "/info"},
 		{Name: "all", MountPath: topDir + "/all"},
+		{Name: "info", MountPath: runDir + "/info"}, // through the /var/run -> /run symlink
 	}
 	reader := shell(`echo up; exec sleep 1000`)
 	reader.VolumeMounts = []corev1.VolumeMount{{Name: "shared", MountPath: "/shared", ReadOnly: true},
@@ -126,6 +128,7 @@ func TestVolumes(t *testing.T) {
 		{"c0", "cat " + topDir + "/secret/pw; stat -L -c %a " + topDir + "/secret/pw", "s3cret400\n"},
 		{"c0", "cat " + topDir + "/info/name", pod.Name},
 		{"c0", "cat " + topDir + "/info/labels", `app="web"`},
+		{"c0", "cat " + runDir + "/info/name", pod.Name},
 		{"c0", "cat " + topDir + "/all/cm/greeting " + topDir + "/all/password " + topDir + "/all/ns", "his3cretdefault"},
 		{"c0", "cat " + topDir + "/all/token", "token-of-" + pod.Name + "-3600"},
 		{"c0", "stat -f -c %T " + topDir + "/mem", "tmpfs\n"},
@@ -141,7 +144,7 @@ func TestVolumes(t *testing.T) {
 		}
 	}
 	// None of it exists on the node.
-	for _, p := range []string{etcDir, topDir, "/shared"} {
+	for _, p := range []string{etcDir, topDir, "/shared", filepath.Dir(runDir), "/run/sy-test-" + suffix} {
 		if _, err := os.Lstat(p); !os.IsNotExist(err) {
 			t.Errorf("%s exists on the node: %v", p, err)
 		}
