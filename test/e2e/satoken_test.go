@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -27,8 +28,9 @@ import (
 // working once the pod is deleted; a pod with automountServiceAccountToken
 // false has no token.
 //
-// Not yet covered: allowed/denied by a Role (needs the authz helper's
-// RBAC; today every authenticated user may do everything).
+// When RBAC is served the test grants the pods' service account a Role
+// to list pods first. Not yet covered: the denial by RBAC of a service
+// account without a binding (to add once authorization is on in main).
 func TestPodServiceAccountToken(t *testing.T) {
 	c := upSandboxCluster(t, 1, 1)
 	ctx := context.Background()
@@ -52,6 +54,11 @@ func TestPodServiceAccountToken(t *testing.T) {
 		}
 		return nil
 	})
+	// With RBAC served (the authz work), the pods' service account needs
+	// a Role to list pods; without it every authenticated user may.
+	if _, err := c.client.Discovery().ServerResourcesForGroupVersion("rbac.authorization.k8s.io/v1"); err == nil {
+		grantPodReader(t, c.client, "default", "default")
+	}
 	in := func(pod string, args ...string) (string, error) {
 		return runIn(t, c.rec.Nodes[0], append([]string{"--kubeconfig", c.node(1).Kubeconfig(), "exec", pod, "--"}, args...)...)
 	}
@@ -105,6 +112,23 @@ func TestPodServiceAccountToken(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// grantPodReader lets service account ns/sa get and list the pods of ns.
+func grantPodReader(t *testing.T, c kubernetes.Interface, ns, sa string) {
+	t.Helper()
+	ctx := context.Background()
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "pod-reader"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}}}}
+	if _, err := c.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "pod-reader-" + sa},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "pod-reader"},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: ns}}}
+	if _, err := c.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // tokenClient is a client of node 1's API authenticating with a bearer
