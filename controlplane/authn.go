@@ -1,17 +1,14 @@
 package controlplane
 
 import (
+	"context"
 	"crypto/ecdsa"
-	"errors"
 	"fmt"
-	"net/http"
 	"path/filepath"
-	"strings"
 
 	"github.com/switchyard-net/switchyard/controlplane/apiserver"
 	"github.com/switchyard-net/switchyard/controlplane/auth"
 	"github.com/switchyard-net/switchyard/controlplane/auth/serviceaccount"
-	"github.com/switchyard-net/switchyard/controlplane/pki"
 )
 
 // serviceAccountTokens loads (or, on a cluster's first start, creates)
@@ -26,11 +23,20 @@ func (cp *ControlPlane) serviceAccountTokens() (*serviceaccount.Issuer, *ecdsa.P
 	return iss, key, err
 }
 
-// authenticator authenticates a request by its client certificate, else
-// by a service-account bearer token.
+// authenticator is the token authenticator the auth chain consults for
+// bearer tokens (client certificates come first, in package auth). Its
+// validator is set once the API server it reads through exists; until
+// then no token is recognised.
 type authenticator struct {
 	tokens auth.TokenAuthenticator
-	cp     *ControlPlane
+}
+
+// Validate implements auth.TokenAuthenticator.
+func (a *authenticator) Validate(ctx context.Context, token string) (auth.UserInfo, error) {
+	if a.tokens == nil {
+		return auth.UserInfo{}, auth.ErrNotMine
+	}
+	return a.tokens.Validate(ctx, token)
 }
 
 // newValidator validates service-account tokens against the key and the
@@ -41,32 +47,4 @@ func newValidator(key *ecdsa.PrivateKey, api *apiserver.Server) (auth.TokenAuthe
 		return nil, fmt.Errorf("service account tokens: %w", err)
 	}
 	return v, nil
-}
-
-func (a *authenticator) authenticate(r *http.Request) (string, []string, bool) {
-	if user, groups, ok := pki.Authenticate(r); ok {
-		return user, groups, true
-	}
-	tok, ok := bearerToken(r)
-	if !ok || a.tokens == nil {
-		return "", nil, false
-	}
-	u, err := a.tokens.Validate(r.Context(), tok)
-	if err != nil {
-		if !errors.Is(err, auth.ErrNotMine) {
-			a.cp.log.Debug("bearer token refused", "path", r.URL.Path, "err", err)
-		}
-		return "", nil, false
-	}
-	return u.Name, u.Groups, true
-}
-
-func bearerToken(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "bearer") {
-		return "", false
-	}
-	tok = strings.TrimSpace(tok)
-	return tok, tok != ""
 }

@@ -19,12 +19,14 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/switchyard-net/switchyard/controlplane/apiserver"
 	"github.com/switchyard-net/switchyard/controlplane/audit"
+	"github.com/switchyard-net/switchyard/controlplane/auth"
 	"github.com/switchyard-net/switchyard/controlplane/controllers"
 	"github.com/switchyard-net/switchyard/controlplane/openapi"
 	"github.com/switchyard-net/switchyard/controlplane/pki"
@@ -96,6 +98,7 @@ type ControlPlane struct {
 	store    *store.Store
 	bundle   *pki.Bundle
 	api      *apiserver.Server
+	auth     *auth.Auth
 	listener net.Listener
 	ips      *ipam.ServiceIPs
 	ports    *ipam.NodePorts
@@ -127,9 +130,10 @@ func New(ctx context.Context, cfg Config) (cp *ControlPlane, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
+	c := cp // the returns below set cp to nil
 	defer func() {
 		if err != nil {
-			cp.Close()
+			c.Close()
 		}
 	}()
 	if err := cp.setupPKI(); err != nil {
@@ -258,7 +262,8 @@ func (cp *ControlPlane) setupAPI(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	authn := &authenticator{cp: cp} // its token validator reads through api
+	authn := &authenticator{} // its token validator reads through api
+	cp.auth = auth.New(auth.Config{Store: cp.store, Tokens: authn, Logger: cp.cfg.Logger})
 	if cp.cfg.AuditLog != "" {
 		if cp.audit, err = audit.Open(audit.Config{Path: cp.cfg.AuditLog, MaxSize: cp.cfg.AuditLogMaxSize}); err != nil {
 			return err
@@ -275,7 +280,7 @@ func (cp *ControlPlane) setupAPI(ctx context.Context) error {
 		ServiceIPs:    ips,
 		NodePorts:     ports,
 		Validation:    validation.Options{ServiceCIDRs: []netip.Prefix{cp.cfg.ServiceCIDR}},
-		Authenticate:  authn.authenticate,
+		Auth:          cp.auth,
 		Tokens:        tokens,
 		OpenAPI:       docs.Handler(),
 		TypeConverter: tc,
@@ -293,12 +298,59 @@ func (cp *ControlPlane) setupAPI(ctx context.Context) error {
 	if err := api.Bootstrap(ctx); err != nil {
 		return err
 	}
+	if err := cp.bootstrapPolicy(ctx); err != nil {
+		return err
+	}
 	l, err := net.Listen("tcp", cp.cfg.APIAddr)
 	if err != nil {
 		return fmt.Errorf("listen on api address: %w", err)
 	}
 	cp.listener = l
-	return cp.bundle.WriteAdminKubeconfig(AdminKubeconfig(cp.cfg.DataDir), cp.ServerURL())
+	if err := cp.bundle.WriteAdminKubeconfig(AdminKubeconfig(cp.cfg.DataDir), cp.ServerURL()); err != nil {
+		return err
+	}
+	return cp.writeAgentKubeconfig()
+}
+
+// bootstrapPolicy stores the default ClusterRoles and bindings that are
+// missing before the API serves, so health checks and discovery answer at
+// once; Run then reconciles them through the API (rules added to a
+// default role in a newer version reach existing clusters).
+func (cp *ControlPlane) bootstrapPolicy(ctx context.Context) error {
+	for _, r := range auth.DefaultClusterRoles() {
+		r.TypeMeta = metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"}
+		if err := cp.api.CreateIfMissing(ctx, &r); err != nil {
+			return fmt.Errorf("bootstrap policy: %w", err)
+		}
+	}
+	for _, b := range auth.DefaultClusterRoleBindings() {
+		b.TypeMeta = metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"}
+		if err := cp.api.CreateIfMissing(ctx, &b); err != nil {
+			return fmt.Errorf("bootstrap policy: %w", err)
+		}
+	}
+	return nil
+}
+
+// AgentKubeconfig is the path of the kubeconfig the node agent of a
+// control plane's own node uses: a client certificate for
+// system:node:<node name> in system:nodes, like a joined worker's.
+func AgentKubeconfig(dataDir string) string {
+	return filepath.Join(dataDir, "agent.kubeconfig")
+}
+
+// writeAgentKubeconfig issues the node agent's certificate (a new one at
+// each start: it is cheap and never outlives the CA).
+func (cp *ControlPlane) writeAgentKubeconfig() error {
+	if cp.cfg.NodeName == "" {
+		return nil
+	}
+	user := auth.NodeUserPrefix + cp.cfg.NodeName
+	cert, key, err := cp.bundle.IssueClientCert(user, []string{auth.NodesGroup}, 0)
+	if err != nil {
+		return fmt.Errorf("agent certificate: %w", err)
+	}
+	return cp.bundle.WriteKubeconfig(AgentKubeconfig(cp.cfg.DataDir), cp.ServerURL(), user, cert, key)
 }
 
 // NodeServingTLS issues the serving certificate of a node server on this
@@ -329,7 +381,8 @@ func (cp *ControlPlane) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
-	wg.Add(2)
+	wg.Add(3)
+	go func() { defer wg.Done(); cp.auth.Run(ctx) }()
 	go func() { defer wg.Done(); errc <- cp.serve(ctx) }()
 	go func() { defer wg.Done(); errc <- cp.store.Run(ctx) }()
 	close(cp.ready)
@@ -346,8 +399,15 @@ func (cp *ControlPlane) Run(ctx context.Context) error {
 		wg.Wait()
 		return err
 	}
-	wg.Add(3)
+	wg.Add(5)
 	go func() { defer wg.Done(); errc <- mgr.Run(ctx) }()
+	go func() { defer wg.Done(); cp.keepPolicy(ctx, client) }()
+	go func() {
+		defer wg.Done()
+		if err := (&auth.Aggregator{Client: client, Logger: cp.cfg.Logger}).Run(ctx); err != nil && ctx.Err() == nil {
+			cp.log.Error("clusterrole aggregation stopped", "err", err)
+		}
+	}()
 	go func() { defer wg.Done(); cp.keepSystemObjects(ctx, client) }()
 	go func() { defer wg.Done(); cp.removeMembersOfDeletedNodes(ctx, client) }()
 	var first error
@@ -361,6 +421,23 @@ func (cp *ControlPlane) Run(ctx context.Context) error {
 		return first
 	}
 	return nil
+}
+
+// keepPolicy reconciles the default ClusterRoles and bindings once the
+// API serves, retrying until it succeeds.
+func (cp *ControlPlane) keepPolicy(ctx context.Context, client kubernetes.Interface) {
+	for {
+		err := auth.ReconcileDefaults(ctx, client)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		cp.log.Warn("default roles", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
+	}
 }
 
 // adminClient is the client of the controllers and of keepSystemObjects.

@@ -232,7 +232,7 @@ func runDaemon(parent context.Context, f *daemonFlags, g *globalFlags) error {
 		}
 	}
 	log.Info("switchyard daemon starting", "node", f.nodeName, "data-dir", f.dataDir, "version", version)
-	rc, err := clientcmd.BuildConfigFromFlags("", controlplane.AdminKubeconfig(f.dataDir))
+	rc, err := clientcmd.BuildConfigFromFlags("", controlplane.AgentKubeconfig(f.dataDir))
 	if err != nil {
 		return fmt.Errorf("node agent client: %w", err)
 	}

@@ -53,6 +53,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newNetexecCmd())
 	root.AddCommand(newEchoBasicCmd(), newAgnhostCmd())
 	root.AddCommand(newInClusterCmd())
+	root.AddCommand(newCertsCmd())
 	addNodeCommands(root, g)
 	addStatusCommand(root, g)
 	root.AddCommand(newBenchCmd(g))

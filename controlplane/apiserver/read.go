@@ -56,6 +56,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requ
 		s.tokenRequest(w, r, info)
 		return
 	}
+	if info.Resource.Review {
+		s.review(w, r, info)
+		return
+	}
 	switch info.Verb {
 	case "get":
 		s.get(w, r, info)
@@ -131,6 +135,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, info requestInfo) 
 func (s *Server) listObjects(r *http.Request, info requestInfo) (runtime.Object, error) {
 	q := r.URL.Query()
 	sel, err := parseSelectors(q, info.Resource)
+	sel.visible = filterOf(r.Context())
 	if err != nil {
 		return nil, err
 	}

@@ -17,10 +17,16 @@ type selectors struct {
 	res   resources.Resource
 	label labels.Selector
 	field fields.Selector
+	// visible, when set, hides the objects the requester may not see (a
+	// node listing Secrets); see Server.authorize.
+	visible func(namespace, name string) bool
 }
 
 func (s selectors) matches(obj runtime.Object) bool {
 	m := objectMeta(obj)
+	if s.visible != nil && !s.visible(m.GetNamespace(), m.GetName()) {
+		return false
+	}
 	if !s.label.Matches(labels.Set(m.GetLabels())) {
 		return false
 	}

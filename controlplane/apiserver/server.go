@@ -14,6 +14,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
+	apirequest "k8s.io/apiserver/pkg/endpoints/request"
+
+	"github.com/switchyard-net/switchyard/controlplane/auth"
 
 	"github.com/switchyard-net/switchyard/controlplane/audit"
 	"github.com/switchyard-net/switchyard/controlplane/auth/serviceaccount"
@@ -31,10 +34,9 @@ type Config struct {
 	ServiceIPs *ipam.ServiceIPs
 	NodePorts  *ipam.NodePorts
 	Validation validation.Options
-	// Authenticate returns the user of a request; ok=false is anonymous and
-	// answered with 401 everywhere but the health endpoints. Nil allows all
-	// requests (used only by in-process tests).
-	Authenticate func(r *http.Request) (user string, groups []string, ok bool)
+	// Auth authenticates and authorizes every request (see authorize).
+	// Nil allows all requests (used only by in-process tests).
+	Auth *auth.Auth
 	// Tokens issues service-account tokens for serviceaccounts/NAME/token;
 	// nil answers 404 there.
 	Tokens *serviceaccount.Issuer
@@ -149,30 +151,83 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("/", s.resourceOrDiscovery)
 }
 
-// ServeHTTP runs the handler chain: the audit log, then authentication
-// and routing.
+// ServeHTTP runs the handler chain: the audit log, then authentication,
+// authorization and routing.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.root.ServeHTTP(w, r) }
 
-// serveAuthenticated authenticates and routes a request.
+// serveAuthenticated authenticates, authorizes and routes a request.
 func (s *Server) serveAuthenticated(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Authenticate != nil && !isHealthPath(r.URL.Path) {
-		user, groups, ok := s.cfg.Authenticate(r)
-		if !ok {
-			s.writeError(w, r, apierrors.NewUnauthorized("Unauthorized"))
+	if s.cfg.Auth != nil {
+		var ok bool
+		if r, ok = s.authorize(w, r); !ok {
 			return
 		}
-		audit.SetUser(r.Context(), user, groups)
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// authorize answers 401 for an invalid credential, and for an anonymous
+// request that RBAC does not open to system:unauthenticated (the health
+// and version paths); 403 with Kubernetes' message for a request the
+// authorizers do not allow. An allowed request goes on carrying its user
+// and, for a node's list or watch of Secrets or ConfigMaps, the filter
+// that keeps the answer to what the node may read.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+	u, authenticated, err := s.cfg.Auth.Authenticate(r)
+	if err != nil {
+		s.log.Debug("authentication failed", "err", err)
+		s.writeError(w, r, apierrors.NewUnauthorized("Unauthorized"))
+		return r, false
+	}
+	if u, err = s.cfg.Auth.Impersonate(r.Context(), r, u); err != nil {
+		s.writeError(w, r, err)
+		return r, false
+	}
+	audit.SetUser(r.Context(), u.GetName(), u.GetGroups()) // denials are audited with their user too
+	attrs, err := auth.Attributes(r, u)
+	if err != nil {
+		s.writeError(w, r, apierrors.NewBadRequest(err.Error()))
+		return r, false
+	}
+	allowed, reason, err := s.cfg.Auth.Authorize(r.Context(), attrs)
+	switch {
+	case err != nil:
+		s.writeError(w, r, apierrors.NewInternalError(fmt.Errorf("authorize: %w", err)))
+		return r, false
+	case !allowed && !authenticated:
+		s.writeError(w, r, apierrors.NewUnauthorized("Unauthorized"))
+		return r, false
+	case !allowed:
+		msg := auth.ForbiddenMessage(attrs)
+		if reason != "" {
+			msg += ": " + reason
+		}
+		gr := schema.GroupResource{Group: attrs.GetAPIGroup(), Resource: attrs.GetResource()}
+		s.writeError(w, r, apierrors.NewForbidden(gr, attrs.GetName(), errors.New(msg)))
+		return r, false
+	}
+	ctx := apirequest.WithUser(r.Context(), u)
+	if f := s.cfg.Auth.Filter(attrs); f != nil {
+		ctx = withFilter(ctx, f)
+	}
+	return r.WithContext(ctx), true
+}
+
+type filterKey struct{}
+
+func withFilter(ctx context.Context, f func(namespace, name string) bool) context.Context {
+	return context.WithValue(ctx, filterKey{}, f)
+}
+
+// filterOf returns the visibility filter authorize put in ctx, or nil.
+func filterOf(ctx context.Context) func(namespace, name string) bool {
+	f, _ := ctx.Value(filterKey{}).(func(namespace, name string) bool)
+	return f
 }
 
 // allocatorFor returns the allocator of res, or nil.
 func (s *Server) allocatorFor(res resources.Resource) allocator {
 	return s.allocators[res.GVR.GroupResource()]
-}
-
-func isHealthPath(p string) bool {
-	return p == "/healthz" || p == "/livez" || p == "/readyz"
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {

@@ -37,6 +37,7 @@ type watcher struct {
 func (s *Server) watch(w http.ResponseWriter, r *http.Request, info requestInfo) {
 	q := r.URL.Query()
 	sel, err := parseSelectors(q, info.Resource)
+	sel.visible = filterOf(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
 		return

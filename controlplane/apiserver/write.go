@@ -49,6 +49,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, info requestInfo
 		return
 	}
 	addWarnings(w, warnings)
+	if err := s.admit(r, info, obj); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if err := s.checkNamespace(r.Context(), info, obj); err != nil {
 		s.writeError(w, r, err)
 		return

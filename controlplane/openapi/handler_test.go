@@ -78,7 +78,7 @@ func TestV2JSON(t *testing.T) {
 		if !slices.Contains(doc.Definitions[name].GVK, metaGVK(r)) {
 			t.Errorf("definition %s: GVKs %v do not include %v", name, doc.Definitions[name].GVK, metaGVK(r))
 		}
-		if _, ok := doc.Paths[newOps(r).coll+"/{name}"]["patch"]; !ok {
+		if _, ok := doc.Paths[newOps(r).coll+"/{name}"]["patch"]; !ok && !r.Review {
 			t.Errorf("%s: no PATCH operation on the item path", r.GVR)
 		}
 	}
@@ -222,6 +222,16 @@ func checkResourceV3(t *testing.T, doc v3Doc, r resources.Resource) {
 		t.Errorf("schema %s lacks GVK %v", name, metaGVK(r))
 	}
 	item := newOps(r).coll + "/{name}"
+	if r.Review {
+		op := doc.op(t, newOps(r).coll, "post")
+		if op == nil || op.Action != "create" || op.GVK == nil || *op.GVK != metaGVK(r) {
+			t.Errorf("post %s: got %+v, want a create", newOps(r).coll, op)
+		}
+		if doc.op(t, newOps(r).coll, "get") != nil || doc.Paths[item] != nil {
+			t.Errorf("review kind %s has operations besides create", r.Kind)
+		}
+		return
+	}
 	patchPaths := []string{item}
 	if r.Status {
 		patchPaths = append(patchPaths, item+"/status")

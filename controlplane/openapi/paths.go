@@ -80,6 +80,9 @@ func newOps(r resources.Resource) ops {
 func (o ops) routes() []common.Route {
 	kind := o.res.Kind
 	item := o.coll + "/{name}"
+	if o.res.Review { // a create-only question: POST and nothing else
+		return []common.Route{o.write(http.MethodPost, "create", o.coll, "create"+o.infix+o.scope+kind, "create a "+kind, http.StatusCreated, http.StatusAccepted)}
+	}
 	out := []common.Route{
 		o.list(o.coll, "list"+o.infix+o.scope+kind),
 		o.write(http.MethodPost, "create", o.coll, "create"+o.infix+o.scope+kind, "create a "+kind, http.StatusCreated, http.StatusAccepted),

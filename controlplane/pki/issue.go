@@ -132,3 +132,19 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 	}
 	return nil
 }
+
+// LoadCA opens the existing CA of a pki directory to sign client
+// certificates with (switchyard certs issue); unlike Ensure it creates
+// nothing, so a wrong --data-dir is an error rather than a new CA.
+func LoadCA(dir string) (*Bundle, error) {
+	for _, f := range []string{CACertFile, CAKeyFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			return nil, fmt.Errorf("pki: no cluster CA in %s (is this a control plane's data dir?): %w", dir, err)
+		}
+	}
+	b := &Bundle{Dir: dir}
+	if err := b.ensureCA(); err != nil {
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	return b, nil
+}

@@ -53,6 +53,10 @@ type Resource struct {
 	// Binding says the resource has a pods/binding-style subresource that
 	// sets spec.nodeName once.
 	Binding bool
+	// Review says the kind is a create-only question answered by the
+	// authorizer (SelfSubjectAccessReview and the like): nothing is stored,
+	// and it has no list kind.
+	Review bool
 	// DeleteCascades says deleting an object of the kind terminates it and
 	// then removes everything in it (a Namespace).
 	DeleteCascades bool
@@ -180,6 +184,8 @@ var All = []Resource{
 	namespaces, nodes, pods, services, endpoints, secrets, configMaps, serviceAccounts, endpointSlices,
 	ingresses, ingressClasses, networkPolicies, leases, events, eventsV1,
 	deployments, replicaSets, daemonSets, controllerRevisions,
+	roles, roleBindings, clusterRoles, clusterRoleBindings,
+	selfSubjectAccessReviews, subjectAccessReviews, selfSubjectRulesReviews, selfSubjectReviews,
 }
 
 // GroupVersions returns the served group-versions in a stable order, the

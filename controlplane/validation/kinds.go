@@ -9,6 +9,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -68,7 +69,13 @@ var kinds = map[reflect.Type]rules{
 	reflect.TypeFor[*corev1.Secret](): {
 		defaults: on(defaultSecret), write: check(validateSecret), update: pair(validateSecretUpdate),
 	},
-	reflect.TypeFor[*coordinationv1.Lease]():  {write: check(validateLease)},
+	reflect.TypeFor[*coordinationv1.Lease](): {write: check(validateLease)},
+	reflect.TypeFor[*rbacv1.Role]():          {write: check(validateRole)},
+	reflect.TypeFor[*rbacv1.ClusterRole]():   {write: check(validateClusterRole)},
+	reflect.TypeFor[*rbacv1.RoleBinding]():   {write: check(validateRoleBinding), update: pair(validateRoleBindingUpdate)},
+	reflect.TypeFor[*rbacv1.ClusterRoleBinding](): {
+		write: check(validateClusterRoleBinding), update: pair(validateClusterRoleBindingUpdate),
+	},
 	reflect.TypeFor[*corev1.Endpoints]():      {defaults: on(defaultEndpointsObject), write: check(validateEndpointsObject)},
 	reflect.TypeFor[*corev1.ServiceAccount](): {write: check(validateServiceAccount)},
 	reflect.TypeFor[*appsv1.Deployment](): {

@@ -1,0 +1,54 @@
+package apiserver
+
+import (
+	"errors"
+	"net/http"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	apirequest "k8s.io/apiserver/pkg/endpoints/request"
+)
+
+// review answers a POST of one of the review kinds (SelfSubjectAccessReview,
+// SubjectAccessReview, SelfSubjectRulesReview, SelfSubjectReview) with the
+// authorizer's answer in its status. Nothing is stored.
+func (s *Server) review(w http.ResponseWriter, r *http.Request, info requestInfo) {
+	gr := info.Resource.GVR.GroupResource()
+	if info.Verb != "create" || info.Name != "" || info.Subresource != "" {
+		s.writeError(w, r, apierrors.NewMethodNotSupported(gr, r.Method))
+		return
+	}
+	u, ok := apirequest.UserFrom(r.Context())
+	if s.cfg.Auth == nil || !ok {
+		s.writeError(w, r, apierrors.NewServiceUnavailable("authorization is not enabled on this server"))
+		return
+	}
+	obj := info.Resource.New()
+	warnings, err := s.codecs.decodeBody(r, obj, info.Resource.GVK())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	addWarnings(w, warnings)
+	answer, err := s.cfg.Auth.Review(r.Context(), u, obj)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	answer.GetObjectKind().SetGroupVersionKind(info.Resource.GVK())
+	s.writeObject(w, r, http.StatusCreated, answer)
+}
+
+// admit refuses a create the authorizer allowed without seeing the new
+// object's name: a node creating another node's Node or Lease.
+func (s *Server) admit(r *http.Request, info requestInfo, obj runtime.Object) error {
+	u, ok := apirequest.UserFrom(r.Context())
+	if s.cfg.Auth == nil || !ok {
+		return nil
+	}
+	m := objectMeta(obj)
+	if reason := s.cfg.Auth.Admit(u, info.Resource.GVR.Group, info.Resource.GVR.Resource, m); reason != "" {
+		return apierrors.NewForbidden(info.Resource.GVR.GroupResource(), m.GetName(), errors.New(reason))
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package auth
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+)
+
+// Config configures an Auth.
+type Config struct {
+	// Store is where the RBAC objects, pods and Ingresses are read from.
+	Store source
+	// Tokens validates bearer tokens; nil accepts none.
+	Tokens TokenAuthenticator
+	Logger *slog.Logger
+}
+
+// Auth is the API server's authentication and authorization: the
+// authenticators, then system:masters, the Node authorizer and RBAC in
+// that order (kube-apiserver's --authorization-mode=Node,RBAC, with the
+// privileged-group authorizer in front).
+type Auth struct {
+	authn Authenticator
+	node  *Node
+	rbac  *RBAC
+}
+
+// New builds an Auth; Run must run for its caches to fill.
+func New(cfg Config) *Auth {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	log := cfg.Logger.With("component", "auth")
+	return &Auth{
+		authn: Union{X509{}, BearerToken{Tokens: cfg.Tokens}},
+		node:  NewNode(cfg.Store, log),
+		rbac:  NewRBAC(cfg.Store, log),
+	}
+}
+
+// Run keeps the authorizers' caches until ctx ends.
+func (a *Auth) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); a.node.Run(ctx) }()
+	go func() { defer wg.Done(); a.rbac.Run(ctx) }()
+	wg.Wait()
+}
+
+// Authenticate returns the user of r. ok is false for an anonymous request
+// (u is then system:anonymous); err for an invalid credential.
+func (a *Auth) Authenticate(r *http.Request) (u user.Info, ok bool, err error) {
+	return a.authn.AuthenticateRequest(r)
+}
+
+// Authorize decides a request: allowed, or not with a reason (which may
+// be empty). An error means the decision could not be made.
+func (a *Auth) Authorize(ctx context.Context, attrs authorizer.Attributes) (allowed bool, reason string, err error) {
+	if slices.Contains(attrs.GetUser().GetGroups(), MastersGroup) {
+		return true, "", nil
+	}
+	for _, z := range []decider{a.node, a.rbac} {
+		d, why, err := z.Authorize(ctx, attrs)
+		if err != nil {
+			return false, "", err
+		}
+		switch d {
+		case authorizer.DecisionAllow:
+			return true, "", nil
+		case authorizer.DecisionDeny:
+			return false, why, nil
+		}
+	}
+	return false, "", nil
+}
+
+// decider is the Authorize method of k8s.io/apiserver's Authorizer.
+type decider interface {
+	Authorize(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error)
+}
+
+// Filter returns the test each object of an allowed list or watch must
+// pass to be answered, or nil when the whole answer may be seen.
+func (a *Auth) Filter(attrs authorizer.Attributes) func(namespace, name string) bool {
+	if slices.Contains(attrs.GetUser().GetGroups(), MastersGroup) {
+		return nil
+	}
+	f := a.node.Filter(attrs)
+	if f == nil {
+		return nil
+	}
+	// RBAC may grant the whole list (an admin bound the node a role).
+	if d, _, err := a.rbac.Authorize(context.Background(), attrs); err == nil && d == authorizer.DecisionAllow {
+		return nil
+	}
+	return f
+}
+
+// Admit checks a create once its object is decoded (Kubernetes'
+// NodeRestriction admission for names the authorizer cannot see). It
+// returns a reason to refuse with 403, or "".
+func (a *Auth) Admit(u user.Info, group, resource string, obj metav1.Object) string {
+	return a.node.Admit(u, group, resource, obj)
+}

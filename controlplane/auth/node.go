@@ -1,0 +1,189 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+)
+
+// NodeLeaseNamespace holds the nodes' heartbeat Leases.
+const NodeLeaseNamespace = "kube-node-lease"
+
+// Node authorizes requests of node identities (system:node:NAME in
+// system:nodes) with the semantics of kube-apiserver's Node authorizer
+// and the NodeRestriction admission plugin together:
+//
+//   - Secrets, ConfigMaps, ServiceAccounts (and their token subresource)
+//     and PersistentVolumeClaims: only those the node's pods use (graph.go);
+//   - its own Node object and Lease, nobody else's;
+//   - pods: read all (as kubelet's rules allow); write the status of, and
+//     delete, only the pods bound to it; never create one (switchyard has
+//     no static or mirror pods);
+//   - nodeRules below: what the node agent reads cluster-wide.
+//
+// Deviation, documented in the README: switchyard's agent keeps one
+// cluster-wide cache of Secrets and ConfigMaps rather than kubelet's
+// per-object watches, and its ingress proxy one of TLS Secrets, so a node
+// may list and watch those kinds; the answer holds only the objects the
+// node may get (see Filter). Other users get NoOpinion, so RBAC decides.
+type Node struct {
+	g *graph
+}
+
+// nodeRules is what a node may do cluster-wide without a graph check:
+// kubelet's (Kubernetes' system:node role), kube-proxy's
+// (system:node-proxier), and what the agent's DNS, ingress and network
+// policy components read: namespaces for DNS search paths, Ingresses and
+// IngressClasses (and Ingress status, which the proxy publishes),
+// NetworkPolicies.
+var nodeRules = []rbacv1.PolicyRule{
+	{Verbs: []string{"get", "list", "watch"}, APIGroups: []string{""}, Resources: []string{"nodes", "pods", "services", "endpoints", "namespaces"}},
+	{Verbs: []string{"get", "list", "watch"}, APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}},
+	{Verbs: []string{"get", "list", "watch"}, APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses", "ingressclasses", "networkpolicies"}},
+	{Verbs: []string{"update", "patch"}, APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses/status"}},
+	{Verbs: []string{"create", "update", "patch"}, APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}},
+	{Verbs: []string{"create"}, APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}},
+	{Verbs: []string{"create"}, APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}},
+}
+
+// graphKinds are the core kinds a node reads only through its pods.
+var graphKinds = map[string]bool{"secrets": true, "configmaps": true, "serviceaccounts": true, "persistentvolumeclaims": true}
+
+// NewNode returns a Node authorizer whose graph mirrors pods and Ingresses
+// from src once Run runs.
+func NewNode(src source, log *slog.Logger) *Node {
+	return &Node{g: newGraph(src, log)}
+}
+
+// Run keeps the graph until ctx ends.
+func (n *Node) Run(ctx context.Context) { n.g.run(ctx) }
+
+func noRelationship(node string) string {
+	return fmt.Sprintf("no relationship found between node '%s' and this object", node)
+}
+
+// Authorize implements authorizer.Authorizer.
+func (n *Node) Authorize(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
+	node := NodeName(a.GetUser())
+	if node == "" || !a.IsResourceRequest() {
+		return authorizer.DecisionNoOpinion, "", nil
+	}
+	if err := n.g.waitSynced(ctx); err != nil {
+		return authorizer.DecisionNoOpinion, "", err
+	}
+	group, res, sub, verb := a.GetAPIGroup(), a.GetResource(), a.GetSubresource(), a.GetVerb()
+	switch {
+	case group == "" && graphKinds[res]:
+		return n.authorizeGraph(ctx, node, a)
+	case group == "" && res == "nodes":
+		if verb == "get" || verb == "list" || verb == "watch" {
+			return authorizer.DecisionAllow, "", nil
+		}
+		if verb == "create" && a.GetName() == "" {
+			return authorizer.DecisionAllow, "", nil // Admit checks the name
+		}
+		if a.GetName() != node || verb == "deletecollection" {
+			return authorizer.DecisionDeny, fmt.Sprintf("node '%s' cannot modify node '%s'", node, a.GetName()), nil
+		}
+		return authorizer.DecisionAllow, "", nil
+	case group == "coordination.k8s.io" && res == "leases":
+		if verb == "create" && a.GetName() == "" && a.GetNamespace() == NodeLeaseNamespace {
+			return authorizer.DecisionAllow, "", nil // Admit checks the name
+		}
+		if a.GetNamespace() != NodeLeaseNamespace || a.GetName() != node || verb == "list" || verb == "watch" || verb == "deletecollection" {
+			return authorizer.DecisionDeny, "can only access node lease with the same name as the requesting node", nil
+		}
+		return authorizer.DecisionAllow, "", nil
+	case group == "" && res == "pods":
+		return n.authorizePod(node, a, sub, verb)
+	}
+	for i := range nodeRules {
+		if RuleAllows(a, &nodeRules[i]) {
+			return authorizer.DecisionAllow, "", nil
+		}
+	}
+	return authorizer.DecisionNoOpinion, "", nil
+}
+
+func (n *Node) authorizePod(node string, a authorizer.Attributes, sub, verb string) (authorizer.Decision, string, error) {
+	switch {
+	case sub == "" && (verb == "get" || verb == "list" || verb == "watch"):
+		return authorizer.DecisionAllow, "", nil
+	case sub == "" && verb == "create":
+		return authorizer.DecisionDeny, fmt.Sprintf("node '%s' cannot create pods", node), nil
+	case (sub == "status" && (verb == "update" || verb == "patch" || verb == "get")) ||
+		(sub == "" && verb == "delete") || (sub == "eviction" && verb == "create"):
+		if bound, ok := n.g.podNode(a.GetNamespace(), a.GetName()); !ok || bound != node {
+			return authorizer.DecisionDeny, noRelationship(node), nil
+		}
+		return authorizer.DecisionAllow, "", nil
+	}
+	return authorizer.DecisionDeny, fmt.Sprintf("node '%s' cannot %s pods/%s", node, verb, sub), nil
+}
+
+// authorizeGraph allows reading (and, for a ServiceAccount, requesting a
+// token of) an object one of the node's pods uses.
+func (n *Node) authorizeGraph(ctx context.Context, node string, a authorizer.Attributes) (authorizer.Decision, string, error) {
+	verb, res, sub := a.GetVerb(), a.GetResource(), a.GetSubresource()
+	switch {
+	case sub == "" && (verb == "get" || verb == "list" || verb == "watch"):
+	case res == "serviceaccounts" && sub == "token" && verb == "create":
+	default:
+		return authorizer.DecisionDeny, fmt.Sprintf("node '%s' can only read %s its pods use", node, res), nil
+	}
+	if a.GetName() == "" {
+		if (verb == "list" || verb == "watch") && (res == "secrets" || res == "configmaps") {
+			return authorizer.DecisionAllow, "", nil // answered through Filter
+		}
+		return authorizer.DecisionDeny, fmt.Sprintf("node '%s' can only read individual %s", node, res), nil
+	}
+	r := ref{res, a.GetNamespace(), a.GetName()}
+	if n.g.nodeMayRead(node, r) {
+		return authorizer.DecisionAllow, "", nil
+	}
+	ok, err := n.g.nodeMayReadFresh(ctx, node, r)
+	if err != nil {
+		return authorizer.DecisionNoOpinion, "", err
+	}
+	if ok {
+		return authorizer.DecisionAllow, "", nil
+	}
+	return authorizer.DecisionDeny, noRelationship(node), nil
+}
+
+// Filter returns, for a node's list or watch of Secrets or ConfigMaps
+// without a name, the test an object must pass to be in the answer: that
+// the node may get it. It returns nil for every other request.
+func (n *Node) Filter(a authorizer.Attributes) func(namespace, name string) bool {
+	node := NodeName(a.GetUser())
+	res := a.GetResource()
+	if node == "" || a.GetAPIGroup() != "" || (res != "secrets" && res != "configmaps") || a.GetName() != "" || a.GetSubresource() != "" {
+		return nil
+	}
+	if v := a.GetVerb(); v != "list" && v != "watch" {
+		return nil
+	}
+	return func(namespace, name string) bool { return n.g.nodeMayRead(node, ref{res, namespace, name}) }
+}
+
+// Admit is the NodeRestriction admission check of a create, whose object
+// name the authorizer did not see: a node may create only its own Node
+// and its own Lease. It returns a reason to refuse, or "".
+func (n *Node) Admit(u user.Info, group, resource string, obj metav1.Object) string {
+	node := NodeName(u)
+	if node == "" {
+		return ""
+	}
+	switch {
+	case group == "" && resource == "nodes" && obj.GetName() != node:
+		return fmt.Sprintf("node '%s' cannot create node '%s'", node, obj.GetName())
+	case group == "coordination.k8s.io" && resource == "leases" && obj.GetName() != node:
+		return "can only access node lease with the same name as the requesting node"
+	}
+	return ""
+}
