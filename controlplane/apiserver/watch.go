@@ -32,6 +32,9 @@ type watcher struct {
 	sel     selectors
 	out     output
 	lastRev int64
+	// seen holds the keys the client holds, for a watch whose visibility
+	// filter may change its mind (see refreshVisible); nil otherwise.
+	seen map[string]bool
 }
 
 func (s *Server) watch(w http.ResponseWriter, r *http.Request, info requestInfo) {
@@ -55,6 +58,9 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, info requestInfo)
 	}
 	flusher, _ := w.(http.Flusher)
 	wt := &watcher{s: s, w: w, flusher: flusher, info: info, sel: sel, out: negotiate(r)}
+	if sel.visible != nil {
+		wt.seen = map[string]bool{}
+	}
 	if wt.out.media == mediaYAML {
 		wt.out.media = mediaJSON
 	}
@@ -110,10 +116,20 @@ func (wt *watcher) stream(ctx context.Context, events <-chan store.Event, bookma
 		defer t.Stop()
 		tick = t.C
 	}
+	var refresh <-chan time.Time
+	if wt.seen != nil {
+		t := time.NewTicker(visibilityRefresh)
+		defer t.Stop()
+		refresh = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-refresh:
+			if err := wt.refreshVisible(ctx); err != nil {
+				return nil
+			}
 		case <-tick:
 			if err := wt.sendBookmark(nil); err != nil {
 				return nil
@@ -151,6 +167,7 @@ func (wt *watcher) sendKV(t watch.EventType, kv store.KV) error {
 	if !wt.sel.matches(obj) {
 		return nil
 	}
+	wt.track(t, kv.Key)
 	return wt.send(t, obj)
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -22,6 +24,7 @@ import (
 // only when the node authorizer lets it); this cache watches every
 // ConfigMap, Secret and Service of the cluster.
 type objectCache struct {
+	client   kubernetes.Interface
 	factory  informers.SharedInformerFactory
 	cms      listersv1.ConfigMapLister
 	secrets  listersv1.SecretLister
@@ -34,6 +37,7 @@ var _ runner.Objects = (*objectCache)(nil)
 func newObjectCache(client kubernetes.Interface) *objectCache {
 	f := informers.NewSharedInformerFactory(client, 0)
 	c := &objectCache{
+		client:   client,
 		factory:  f,
 		cms:      f.Core().V1().ConfigMaps().Lister(),
 		secrets:  f.Core().V1().Secrets().Lister(),
@@ -86,12 +90,24 @@ func (c *objectCache) start(ctx context.Context) bool {
 
 func (c *objectCache) shutdown() { c.factory.Shutdown() }
 
+// ConfigMap and Secret fall back to a GET when the cache lacks the object:
+// the API server answers a node's list and watch with only the objects its
+// pods use (the Node authorizer), so an object a pod bound a moment ago
+// refers to may not be in the cache yet.
 func (c *objectCache) ConfigMap(ns, name string) (*corev1.ConfigMap, error) {
-	return c.cms.ConfigMaps(ns).Get(name)
+	cm, err := c.cms.ConfigMaps(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		return c.client.CoreV1().ConfigMaps(ns).Get(context.TODO(), name, metav1.GetOptions{})
+	}
+	return cm, err
 }
 
 func (c *objectCache) Secret(ns, name string) (*corev1.Secret, error) {
-	return c.secrets.Secrets(ns).Get(name)
+	s, err := c.secrets.Secrets(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		return c.client.CoreV1().Secrets(ns).Get(context.TODO(), name, metav1.GetOptions{})
+	}
+	return s, err
 }
 
 func (c *objectCache) Services(ns string) ([]*corev1.Service, error) {
