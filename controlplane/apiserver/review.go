@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -51,4 +52,15 @@ func (s *Server) admit(r *http.Request, info requestInfo, obj runtime.Object) er
 		return apierrors.NewForbidden(info.Resource.GVR.GroupResource(), m.GetName(), errors.New(reason))
 	}
 	return nil
+}
+
+// checkEscalation refuses a Role, ClusterRole or binding that grants more
+// than its writer holds (auth.CheckEscalation). Writes without a user in
+// ctx are the server's own (bootstrap).
+func (s *Server) checkEscalation(ctx context.Context, obj runtime.Object) error {
+	u, ok := apirequest.UserFrom(ctx)
+	if s.cfg.Auth == nil || !ok {
+		return nil
+	}
+	return s.cfg.Auth.CheckEscalation(ctx, u, obj)
 }

@@ -122,6 +122,9 @@ func (s *Server) createObject(ctx context.Context, info requestInfo, obj runtime
 	if errs := validation.Validate(obj, nil, s.cfg.Validation); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(info.Resource.GVK().GroupKind(), m.GetName(), errs)
 	}
+	if err := s.checkEscalation(ctx, obj); err != nil {
+		return nil, err
+	}
 	undo := func() {}
 	if a := s.allocatorFor(info.Resource); a != nil {
 		u, _, err := a.allocate(ctx, obj, nil)
@@ -209,6 +212,9 @@ func (s *Server) updateObject(ctx context.Context, info requestInfo, obj, old ru
 	}
 	obj = prepareUpdate(info.Resource, obj, old, info.Subresource, carry)
 	obj = s.track(info, obj, old)
+	if err := s.checkEscalation(ctx, obj); err != nil {
+		return nil, err
+	}
 	m := objectMeta(obj)
 	gk := info.Resource.GVK().GroupKind()
 	if cur, _ := parseRV(objectMeta(old).GetResourceVersion()); cur != expect {
