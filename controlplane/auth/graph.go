@@ -117,6 +117,9 @@ func (g *graph) delPod(key string) {
 	}
 	delete(g.pods, key)
 	m := g.byNode[old.node]
+	if m == nil { // a pod not bound to a node counted nowhere
+		return
+	}
 	for _, r := range old.refs {
 		if m[r]--; m[r] <= 0 {
 			delete(m, r)

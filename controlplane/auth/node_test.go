@@ -90,6 +90,18 @@ func TestNodeAuthorizer(t *testing.T) {
 		t.Error("an admin's list is filtered")
 	}
 
+	// A pending pod gives nothing until it is bound (the update of an
+	// unbound pod is what the scheduler's binding looks like to the graph).
+	put(t, st, podsPrefix+"app/late", podOn("app", "late", "", corev1.PodSpec{ImagePullSecrets: []corev1.LocalObjectReference{{Name: "late-pull"}}}))
+	eventually(t, "pending pod in the graph", func() bool { _, ok := a.node.g.podNode("app", "late"); return ok })
+	if a.node.g.nodeMayRead("node-a", ref{"secrets", "app", "late-pull"}) {
+		t.Error("a pending pod's secret is readable")
+	}
+	put(t, st, podsPrefix+"app/late", podOn("app", "late", "node-a", corev1.PodSpec{ImagePullSecrets: []corev1.LocalObjectReference{{Name: "late-pull"}}}))
+	eventually(t, "bound pod's secret readable from the graph", func() bool {
+		return a.node.g.nodeMayRead("node-a", ref{"secrets", "app", "late-pull"})
+	})
+
 	// A pod bound a moment ago: the node may read its secret at once
 	// (answered from the store when the cache lags), and loses it when
 	// the pod goes.
