@@ -105,10 +105,13 @@ func TestSystemObjects(t *testing.T) {
 	c := d.client()
 	ctx := context.Background()
 
-	svc, err := c.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The control plane creates it just after it starts serving.
+	var svc *corev1.Service
+	pollFor(t, "the kubernetes Service", func() bool {
+		var err error
+		svc, err = c.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+		return err == nil
+	})
 	if svc.Spec.ClusterIP != "10.96.0.1" || len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 443 || svc.Spec.Ports[0].Name != "https" {
 		t.Errorf("kubernetes Service: %+v", svc.Spec)
 	}
