@@ -215,14 +215,24 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) (*http.Reques
 
 type filterKey struct{}
 
-func withFilter(ctx context.Context, f func(namespace, name string) bool) context.Context {
-	return context.WithValue(ctx, filterKey{}, f)
+func withFilter(ctx context.Context, v *auth.Visibility) context.Context {
+	return context.WithValue(ctx, filterKey{}, v)
 }
 
-// filterOf returns the visibility filter authorize put in ctx, or nil.
+// filterOf returns the visibility test authorize put in ctx, or nil.
 func filterOf(ctx context.Context) func(namespace, name string) bool {
-	f, _ := ctx.Value(filterKey{}).(func(namespace, name string) bool)
-	return f
+	if v, _ := ctx.Value(filterKey{}).(*auth.Visibility); v != nil {
+		return v.Visible
+	}
+	return nil
+}
+
+// changesOf returns how a filtered watch learns that its filter changed.
+func changesOf(ctx context.Context) func() <-chan struct{} {
+	if v, _ := ctx.Value(filterKey{}).(*auth.Visibility); v != nil {
+		return v.Changed
+	}
+	return nil
 }
 
 // allocatorFor returns the allocator of res, or nil.

@@ -35,6 +35,8 @@ type watcher struct {
 	// seen holds the keys the client holds, for a watch whose visibility
 	// filter may change its mind (see refreshVisible); nil otherwise.
 	seen map[string]bool
+	// changes returns a channel closed when the filter's answers change.
+	changes func() <-chan struct{}
 }
 
 func (s *Server) watch(w http.ResponseWriter, r *http.Request, info requestInfo) {
@@ -59,7 +61,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, info requestInfo)
 	flusher, _ := w.(http.Flusher)
 	wt := &watcher{s: s, w: w, flusher: flusher, info: info, sel: sel, out: negotiate(r)}
 	if sel.visible != nil {
-		wt.seen = map[string]bool{}
+		wt.seen, wt.changes = map[string]bool{}, changesOf(r.Context())
 	}
 	if wt.out.media == mediaYAML {
 		wt.out.media = mediaJSON
@@ -116,17 +118,22 @@ func (wt *watcher) stream(ctx context.Context, events <-chan store.Event, bookma
 		defer t.Stop()
 		tick = t.C
 	}
+	var changed <-chan struct{} // the filter changed its mind
 	var refresh <-chan time.Time
-	if wt.seen != nil {
-		t := time.NewTicker(visibilityRefresh)
-		defer t.Stop()
-		refresh = t.C
+	if wt.changes != nil {
+		changed = wt.changes()
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-changed:
+			changed = wt.changes() // before the refresh: a later change triggers another
+			if refresh == nil {
+				refresh = time.After(visibilityDebounce)
+			}
 		case <-refresh:
+			refresh = nil
 			if err := wt.refreshVisible(ctx); err != nil {
 				return nil
 			}

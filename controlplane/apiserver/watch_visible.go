@@ -7,9 +7,9 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 )
 
-// visibilityRefresh is how often a filtered watch re-checks which objects
-// its client may see.
-const visibilityRefresh = time.Second
+// visibilityDebounce gathers a burst of filter changes (pods bound one
+// after another) into one re-check of a filtered watch.
+const visibilityDebounce = 100 * time.Millisecond
 
 // track records what the client of a filtered watch holds.
 func (wt *watcher) track(t watch.EventType, key string) {
@@ -27,7 +27,7 @@ func (wt *watcher) track(t watch.EventType, key string) {
 // ConfigMaps, which answers only the objects the node's pods use) up to
 // date with the filter: the filter looks at pods, not at the watched
 // objects, so a Secret becomes visible when a pod that uses it is bound,
-// without an event of its own. Objects that became visible are sent as
+// without an event of its own; the filter says when (Visibility.Changed). Objects that became visible are sent as
 // ADDED, objects that stopped being visible as DELETED, as a watch with a
 // changed label selector would see them.
 func (wt *watcher) refreshVisible(ctx context.Context) error {

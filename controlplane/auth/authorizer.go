@@ -85,9 +85,9 @@ type decider interface {
 	Authorize(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error)
 }
 
-// Filter returns the test each object of an allowed list or watch must
-// pass to be answered, or nil when the whole answer may be seen.
-func (a *Auth) Filter(attrs authorizer.Attributes) func(namespace, name string) bool {
+// Filter returns what an allowed list or watch may answer, or nil when
+// the whole answer may be seen.
+func (a *Auth) Filter(attrs authorizer.Attributes) *Visibility {
 	if slices.Contains(attrs.GetUser().GetGroups(), MastersGroup) {
 		return nil
 	}

@@ -42,13 +42,16 @@ type graph struct {
 	byNode map[string]map[ref]int // node → ref → number of its pods using it
 	ingTLS map[string][]ref       // ingress key → TLS secrets
 	anyTLS map[ref]int            // TLS secret → number of ingresses using it
+	// notify is closed (and replaced) at every change of the graph.
+	notify chan struct{}
 
 	podsM *mirror[corev1.Pod]
 	ingsM *mirror[networkingv1.Ingress]
 }
 
 func newGraph(src source, log *slog.Logger) *graph {
-	g := &graph{src: src, pods: map[string]podRefs{}, byNode: map[string]map[ref]int{}, ingTLS: map[string][]ref{}, anyTLS: map[ref]int{}}
+	g := &graph{src: src, pods: map[string]podRefs{}, byNode: map[string]map[ref]int{}, ingTLS: map[string][]ref{}, anyTLS: map[ref]int{},
+		notify: make(chan struct{})}
 	g.podsM = newMirror(src, podsPrefix, log,
 		func(m map[string]corev1.Pod) {
 			g.mu.Lock()
@@ -57,9 +60,10 @@ func newGraph(src source, log *slog.Logger) *graph {
 			for k, p := range m {
 				g.setPod(k, &p)
 			}
+			g.bump()
 		},
-		func(k string, p corev1.Pod) { g.mu.Lock(); g.setPod(k, &p); g.mu.Unlock() },
-		func(k string) { g.mu.Lock(); g.delPod(k); g.mu.Unlock() })
+		func(k string, p corev1.Pod) { g.mu.Lock(); g.setPod(k, &p); g.bump(); g.mu.Unlock() },
+		func(k string) { g.mu.Lock(); g.delPod(k); g.bump(); g.mu.Unlock() })
 	g.ingsM = newMirror(src, ingressesPrefix, log,
 		func(m map[string]networkingv1.Ingress) {
 			g.mu.Lock()
@@ -68,9 +72,10 @@ func newGraph(src source, log *slog.Logger) *graph {
 			for k, ing := range m {
 				g.setIngress(k, &ing)
 			}
+			g.bump()
 		},
-		func(k string, ing networkingv1.Ingress) { g.mu.Lock(); g.setIngress(k, &ing); g.mu.Unlock() },
-		func(k string) { g.mu.Lock(); g.delIngress(k); g.mu.Unlock() })
+		func(k string, ing networkingv1.Ingress) { g.mu.Lock(); g.setIngress(k, &ing); g.bump(); g.mu.Unlock() },
+		func(k string) { g.mu.Lock(); g.delIngress(k); g.bump(); g.mu.Unlock() })
 	return g
 }
 
@@ -151,6 +156,19 @@ func (g *graph) delIngress(key string) {
 		}
 	}
 	delete(g.ingTLS, key)
+}
+
+// bump tells the watchers of changed that the graph changed. g.mu is held.
+func (g *graph) bump() {
+	close(g.notify)
+	g.notify = make(chan struct{})
+}
+
+// changed returns a channel closed at the next change of the graph.
+func (g *graph) changed() <-chan struct{} {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.notify
 }
 
 // nodeMayRead says whether node's pods (or an Ingress) use r.

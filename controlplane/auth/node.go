@@ -156,10 +156,19 @@ func (n *Node) authorizeGraph(ctx context.Context, node string, a authorizer.Att
 	return authorizer.DecisionDeny, noRelationship(node), nil
 }
 
+// Visibility is what a filtered list or watch may answer: the objects
+// Visible accepts. Visible's answers change when the channel Changed
+// returns is closed (a pod was bound, an Ingress changed), so a watch
+// re-checks then.
+type Visibility struct {
+	Visible func(namespace, name string) bool
+	Changed func() <-chan struct{}
+}
+
 // Filter returns, for a node's list or watch of Secrets or ConfigMaps
-// without a name, the test an object must pass to be in the answer: that
-// the node may get it. It returns nil for every other request.
-func (n *Node) Filter(a authorizer.Attributes) func(namespace, name string) bool {
+// without a name, what the answer may hold: the objects the node may get.
+// It returns nil for every other request.
+func (n *Node) Filter(a authorizer.Attributes) *Visibility {
 	node := NodeName(a.GetUser())
 	res := a.GetResource()
 	if node == "" || a.GetAPIGroup() != "" || (res != "secrets" && res != "configmaps") || a.GetName() != "" || a.GetSubresource() != "" {
@@ -168,7 +177,10 @@ func (n *Node) Filter(a authorizer.Attributes) func(namespace, name string) bool
 	if v := a.GetVerb(); v != "list" && v != "watch" {
 		return nil
 	}
-	return func(namespace, name string) bool { return n.g.nodeMayRead(node, ref{res, namespace, name}) }
+	return &Visibility{
+		Visible: func(namespace, name string) bool { return n.g.nodeMayRead(node, ref{res, namespace, name}) },
+		Changed: n.g.changed,
+	}
 }
 
 // Admit is the NodeRestriction admission check of a create, whose object

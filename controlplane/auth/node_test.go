@@ -83,13 +83,14 @@ func TestNodeAuthorizer(t *testing.T) {
 
 	// A list of Secrets answers only what the node may get.
 	f := a.Filter(res(nodeA, "list", "", "secrets", "", "", ""))
-	if f == nil || !f("app", "a-secret") || f("app", "b-secret") || !f("app", "web-tls") {
+	if f == nil || !f.Visible("app", "a-secret") || f.Visible("app", "b-secret") || !f.Visible("app", "web-tls") {
 		t.Error("node's Secret list filter does not follow the graph")
 	}
 	if a.Filter(res(usr("admin", MastersGroup), "list", "", "secrets", "", "", "")) != nil {
 		t.Error("an admin's list is filtered")
 	}
 
+	changed := f.Changed()
 	// A pending pod gives nothing until it is bound (the update of an
 	// unbound pod is what the scheduler's binding looks like to the graph).
 	put(t, st, podsPrefix+"app/late", podOn("app", "late", "", corev1.PodSpec{ImagePullSecrets: []corev1.LocalObjectReference{{Name: "late-pull"}}}))
@@ -101,6 +102,11 @@ func TestNodeAuthorizer(t *testing.T) {
 	eventually(t, "bound pod's secret readable from the graph", func() bool {
 		return a.node.g.nodeMayRead("node-a", ref{"secrets", "app", "late-pull"})
 	})
+	select {
+	case <-changed:
+	default:
+		t.Error("the filter's Changed channel was not closed by a graph change")
+	}
 
 	// A pod bound a moment ago: the node may read its secret at once
 	// (answered from the store when the cache lags), and loses it when
