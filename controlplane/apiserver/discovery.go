@@ -155,9 +155,6 @@ func resourceEntries(r resources.Resource) []metav1.APIResource {
 		ShortNames:   slices.Clone(r.ShortNames),
 		Categories:   slices.Clone(r.Categories),
 	}
-	if r.Review {
-		main.Verbs = metav1.Verbs{"create"}
-	}
 	out := []metav1.APIResource{main}
 	for _, sub := range subresources(r) {
 		out = append(out, metav1.APIResource{
