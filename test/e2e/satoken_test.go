@@ -28,9 +28,8 @@ import (
 // working once the pod is deleted; a pod with automountServiceAccountToken
 // false has no token.
 //
-// When RBAC is served the test grants the pods' service account a Role
-// to list pods first. Not yet covered: the denial by RBAC of a service
-// account without a binding (to add once authorization is on in main).
+// The in-pod client is denied by RBAC (403 naming its service account)
+// until a Role lets the account list pods.
 func TestPodServiceAccountToken(t *testing.T) {
 	c := upSandboxCluster(t, 1, 1)
 	ctx := context.Background()
@@ -54,11 +53,6 @@ func TestPodServiceAccountToken(t *testing.T) {
 		}
 		return nil
 	})
-	// With RBAC served (the authz work), the pods' service account needs
-	// a Role to list pods; without it every authenticated user may.
-	if _, err := c.client.Discovery().ServerResourcesForGroupVersion("rbac.authorization.k8s.io/v1"); err == nil {
-		grantPodReader(t, c.client, "default", "default")
-	}
 	in := func(pod string, args ...string) (string, error) {
 		return runIn(t, c.rec.Nodes[0], append([]string{"--kubeconfig", c.node(1).Kubeconfig(), "exec", pod, "--"}, args...)...)
 	}
@@ -79,7 +73,13 @@ func TestPodServiceAccountToken(t *testing.T) {
 		t.Fatalf("token in the pod: %v\n%s", err, token)
 	}
 
-	// A real client-go program in the pod lists the pods with its identity.
+	// A real client-go program in the pod is refused by RBAC as its
+	// service account until a Role allows it, then lists the pods.
+	out, err := in("with-token", binary, "incluster-list-pods")
+	if want := `User "system:serviceaccount:default:default" cannot list resource "pods" in API group "" in the namespace "default"`; err == nil || !strings.Contains(out, want) {
+		t.Errorf("in-pod client without a Role: %v, want a 403 saying %s:\n%s", err, want, out)
+	}
+	grantPodReader(t, c.client, "default", "default")
 	eventually(t, "in-pod client lists pods", 30*time.Second, func() error {
 		out, err := in("with-token", binary, "incluster-list-pods")
 		if err != nil || !strings.Contains(out, "with-token\n") || !strings.Contains(out, "no-token\n") {
@@ -87,7 +87,7 @@ func TestPodServiceAccountToken(t *testing.T) {
 		}
 		return nil
 	})
-	out, err := in("no-token", binary, "incluster-list-pods")
+	out, err = in("no-token", binary, "incluster-list-pods")
 	if err == nil || !strings.Contains(out, "in-cluster config: open "+dir+"/token: no such file or directory") {
 		t.Errorf("pod with automountServiceAccountToken: false: %v\n%s", err, out)
 	}
