@@ -34,7 +34,9 @@ func testPolicy(mut ...func(*networkingv1.NetworkPolicy)) *networkingv1.NetworkP
 	return np
 }
 
-func ingressPort(np *networkingv1.NetworkPolicy) *networkingv1.NetworkPolicyPort { return &np.Spec.Ingress[0].Ports[0] }
+func ingressPort(np *networkingv1.NetworkPolicy) *networkingv1.NetworkPolicyPort {
+	return &np.Spec.Ingress[0].Ports[0]
+}
 
 func TestValidateNetworkPolicy(t *testing.T) {
 	const port0, peer0 = "spec.ingress[0].ports[0]", "spec.ingress[0].from[0]"
