@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/switchyard-net/switchyard/internal/nodestatus"
 	"log/slog"
 	"sync"
 	"time"
@@ -52,7 +53,7 @@ type Controller struct {
 	mu sync.Mutex // guards st
 	st Status
 
-	statusChanged chan struct{}
+	status *nodestatus.Publisher // publishes st on the Node
 }
 
 // New registers the informers; nothing runs until Run.
@@ -72,8 +73,8 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Controller{cfg: cfg, log: cfg.Logger.With("component", "netpol"),
-		changed: make(chan struct{}, 1), statusChanged: make(chan struct{}, 1)}
+	c := &Controller{cfg: cfg, log: cfg.Logger.With("component", "netpol"), changed: make(chan struct{}, 1)}
+	c.status = nodestatus.New(cfg.Client, cfg.NodeName, StatusAnnotation, "switchyard-netpol", cfg.StatusInterval, c.log)
 	pods := cfg.Factory.Core().V1().Pods()
 	nss := cfg.Factory.Core().V1().Namespaces()
 	pols := cfg.Factory.Networking().V1().NetworkPolicies()
@@ -123,7 +124,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	if c.cfg.Client != nil {
-		wg.Go(func() { c.publishStatus(ctx) })
+		wg.Go(func() {
+			c.status.Run(ctx, func() (any, bool) { st := c.Status(); return st, st.Syncs > 0 })
+		})
 	}
 	defer wg.Wait()
 	drift := time.NewTicker(c.cfg.DriftInterval)

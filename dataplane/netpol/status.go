@@ -1,17 +1,10 @@
 package netpol
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 // StatusAnnotation is the Node annotation holding the Controller's Status
@@ -103,49 +96,5 @@ func (c *Controller) Status() Status {
 	return st
 }
 
-func (c *Controller) noteStatusChanged() {
-	select {
-	case c.statusChanged <- struct{}{}:
-	default:
-	}
-}
-
-// publishStatus patches the Status annotation onto the Node when it
-// changed, at most once per StatusInterval; failures are retried.
-func (c *Controller) publishStatus(ctx context.Context) {
-	t := time.NewTicker(c.cfg.StatusInterval)
-	defer t.Stop()
-	var last []byte
-	for {
-		st := c.Status()
-		body, err := json.Marshal(st)
-		if st.Syncs > 0 && err == nil && !bytes.Equal(body, last) {
-			if err := c.patchNode(ctx, body); err == nil {
-				last = body
-			} else if ctx.Err() == nil {
-				c.log.Debug("publish status on the Node", "err", err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-c.statusChanged:
-		}
-	}
-}
-
-func (c *Controller) patchNode(ctx context.Context, status []byte) error {
-	patch, err := json.Marshal(map[string]any{
-		"metadata": map[string]any{"annotations": map[string]string{StatusAnnotation: string(status)}},
-	})
-	if err != nil {
-		return err
-	}
-	_, err = c.cfg.Client.CoreV1().Nodes().Patch(ctx, c.cfg.NodeName, types.MergePatchType, patch,
-		metav1.PatchOptions{FieldManager: "switchyard-netpol"})
-	if err != nil {
-		return fmt.Errorf("patch node %s: %w", c.cfg.NodeName, err)
-	}
-	return nil
-}
+// noteStatusChanged wakes the status publisher without blocking.
+func (c *Controller) noteStatusChanged() { c.status.Changed() }

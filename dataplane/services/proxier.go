@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/switchyard-net/switchyard/internal/nodestatus"
 	"log/slog"
 	"maps"
 	"net/netip"
@@ -84,8 +85,8 @@ type Proxier struct {
 	// programmed is the last State Sync accepted (read by the status
 	// publisher).
 	programmed atomic.Pointer[State]
-	// statusChanged wakes the status publisher after a sync.
-	statusChanged chan struct{}
+	// status publishes Status on the Node after syncs.
+	status *nodestatus.Publisher
 	// mu guards st.
 	mu sync.Mutex
 	st Status
@@ -121,15 +122,15 @@ func New(cfg Config) (*Proxier, error) {
 	}
 	log := cfg.Logger.With("component", "services")
 	p := &Proxier{
-		cfg:           cfg,
-		log:           log,
-		trigger:       make(chan struct{}, 1),
-		statusChanged: make(chan struct{}, 1),
-		metrics:       m,
-		health:        newHealthServers(cfg.HealthCheckHost, log),
-		byService:     map[types.NamespacedName][]*ServicePort{},
-		ports:         map[PortName]*ServicePort{},
-		staleUDP:      map[PortName]*ServicePort{},
+		cfg:       cfg,
+		log:       log,
+		trigger:   make(chan struct{}, 1),
+		metrics:   m,
+		health:    newHealthServers(cfg.HealthCheckHost, log),
+		byService: map[types.NamespacedName][]*ServicePort{},
+		ports:     map[PortName]*ServicePort{},
+		staleUDP:  map[PortName]*ServicePort{},
+		status:    nodestatus.New(cfg.Client, cfg.NodeName, StatusAnnotation, "switchyard-services", cfg.StatusInterval, log),
 	}
 	p.st.Backend = cfg.Backend.Name()
 	p.objs = newObjects(p.notify)
@@ -174,7 +175,9 @@ func (p *Proxier) Run(ctx context.Context) error {
 	defer p.health.closeAll()
 	var wg sync.WaitGroup
 	if p.cfg.Client != nil {
-		wg.Go(func() { p.publishStatus(ctx) })
+		wg.Go(func() {
+			p.status.Run(ctx, func() (any, bool) { st := p.Status(); return st, st.Syncs > 0 })
+		})
 	}
 	p.loop(ctx)
 	wg.Wait()

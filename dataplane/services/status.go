@@ -1,16 +1,12 @@
 package services
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -184,61 +180,5 @@ func backendList(eps []Endpoint) []BackendStatus {
 	return out
 }
 
-// publishStatus patches the Status annotation onto this node's Node when
-// it changed: right after the sync that changed it, then at most once per
-// StatusInterval while syncs keep coming (a burst of changes costs one
-// patch per interval, and `switchyard status` lags a quiet node's last
-// sync by one API round trip, not by a tick). Failures, and a Node that
-// does not exist yet (the agent creates it), are retried every interval.
-func (p *Proxier) publishStatus(ctx context.Context) {
-	t := time.NewTicker(p.cfg.StatusInterval)
-	defer t.Stop()
-	var last []byte
-	var lastAt time.Time
-	for {
-		st := p.Status()
-		body, err := json.Marshal(st)
-		if st.Syncs > 0 && err == nil && !bytes.Equal(body, last) {
-			if err = p.patchNode(ctx, body); err == nil {
-				last, lastAt = body, time.Now()
-			} else if ctx.Err() == nil {
-				p.log.Debug("publish status on the Node", "err", err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-p.statusChanged:
-			if wait := p.cfg.StatusInterval - time.Since(lastAt); wait > 0 {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(wait):
-				}
-			}
-		}
-	}
-}
-
-// noteStatusChanged wakes the publisher without blocking.
-func (p *Proxier) noteStatusChanged() {
-	select {
-	case p.statusChanged <- struct{}{}:
-	default:
-	}
-}
-
-func (p *Proxier) patchNode(ctx context.Context, status []byte) error {
-	patch, err := json.Marshal(map[string]any{
-		"metadata": map[string]any{"annotations": map[string]string{StatusAnnotation: string(status)}},
-	})
-	if err != nil {
-		return err
-	}
-	_, err = p.cfg.Client.CoreV1().Nodes().Patch(ctx, p.cfg.NodeName, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "switchyard-services"})
-	if err != nil {
-		return fmt.Errorf("patch node %s: %w", p.cfg.NodeName, err)
-	}
-	return nil
-}
+// noteStatusChanged wakes the status publisher without blocking.
+func (p *Proxier) noteStatusChanged() { p.status.Changed() }
