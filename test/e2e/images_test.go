@@ -45,8 +45,10 @@ func TestWellKnownImagesWithoutCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := net.JoinHostPort(svc.Spec.ClusterIP, "8080")
+	// Both endpoints reach the node's load-balancer a moment apart after
+	// the rollout: send until both answered (each answer checked in full).
 	seen := map[string]int{}
-	for i := 0; i < 20; i++ {
+	for i := 0; i < 200 && len(seen) < 2; i++ {
 		var echo struct {
 			Path, Host, Method, Proto, HTTPPort string
 			Headers                             map[string][]string
@@ -87,7 +89,7 @@ func TestWellKnownImagesWithoutCommand(t *testing.T) {
 		seen[echo.Pod]++
 	}
 	if len(seen) != 2 {
-		t.Errorf("20 requests through the Service reached %v, want both backends %v", seen, backends)
+		t.Errorf("200 requests through the Service reached %v, want both backends %v", seen, backends)
 	}
 
 	// The h2c port of the same Service (8081 → 3001) speaks HTTP/2 in
