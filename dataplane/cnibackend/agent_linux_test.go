@@ -27,8 +27,8 @@ var (
 	binError error
 )
 
-// pluginDir builds ./cmd/switchyard once and returns the CNI_PATH
-// directory holding it as switchyard-cni.
+// pluginDir builds ./cmd/switchyard-cni (the slim plugin binary that
+// gets installed) once and returns the CNI_PATH directory holding it.
 func pluginDir(tb testing.TB) string {
 	tb.Helper()
 	binOnce.Do(func() {
@@ -36,13 +36,11 @@ func pluginDir(tb testing.TB) string {
 		if binError != nil {
 			return
 		}
-		bin := filepath.Join(binDir, "switchyard")
-		cmd := exec.Command("go", "build", "-o", bin, "github.com/switchyard-net/switchyard/cmd/switchyard")
+		bin := filepath.Join(binDir, cni.PluginName)
+		cmd := exec.Command("go", "build", "-o", bin, "github.com/switchyard-net/switchyard/cmd/switchyard-cni")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			binError = fmt.Errorf("build switchyard: %v\n%s", err, out)
-			return
+			binError = fmt.Errorf("build switchyard-cni: %v\n%s", err, out)
 		}
-		binError = os.Symlink(bin, filepath.Join(binDir, cni.PluginName))
 	})
 	if binError != nil {
 		tb.Fatal(binError)

@@ -17,6 +17,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/switchyard-net/switchyard/dataplane/podnet"
 	"github.com/switchyard-net/switchyard/internal/sandbox"
 )
 
@@ -63,6 +64,9 @@ func TestLibcniEndToEnd(t *testing.T) {
 	}
 	if v := veths(t, a.node); len(v) != 0 {
 		t.Errorf("host veths left in the node: %v", v)
+	}
+	if g := guarded(t, a.node); len(g) != 0 {
+		t.Errorf("anti-spoofing elements left in the node for %v", g)
 	}
 	if _, err := os.Stat(ctr1.Path()); err != nil {
 		t.Errorf("DEL removed the runtime's netns: %v", err)
@@ -113,6 +117,9 @@ func testGC(t *testing.T, a *testAgent) {
 	slices.Sort(want)
 	if v := veths(t, a.node); !slices.Equal(v, want) {
 		t.Errorf("after GC the node has veths %v, want %v", v, want)
+	}
+	if g := guarded(t, a.node); !slices.Equal(g, want) {
+		t.Errorf("after GC the node guards veths %v, want %v", g, want)
 	}
 	if _, err := os.Stat(ctr3.Path()); err != nil {
 		t.Errorf("GC removed the runtime's netns: %v", err)
@@ -198,6 +205,17 @@ func veths(t *testing.T, ns *sandbox.NS) []string {
 		return err
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// guarded lists the veths with anti-spoofing elements in the node.
+func guarded(t *testing.T, node *sandbox.NS) []string {
+	t.Helper()
+	var names []string
+	if err := node.Do(func() (err error) { names, err = podnet.GuardedVeths(); return err }); err != nil {
 		t.Fatal(err)
 	}
 	slices.Sort(names)

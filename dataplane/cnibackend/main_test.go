@@ -15,11 +15,11 @@ const (
 	ctrPrefix  = "cnbctr"
 )
 
-// binDir holds the switchyard binary the privileged tests build (once, in
-// pluginDir) and its switchyard-cni symlink; TestMain removes it.
+// binDir holds the switchyard-cni binary the privileged tests build (once,
+// in pluginDir); TestMain removes it.
 var binDir string
 
-// TestMain removes the switchyard binary the privileged tests build, and
+// TestMain removes the plugin binary the privileged tests build, and
 // fails the run if a test left a namespace behind.
 func TestMain(m *testing.M) {
 	code := m.Run()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 
 	"github.com/google/nftables"
@@ -60,17 +61,20 @@ func asSets() (ports, macs, pods *nftables.Set) {
 		&nftables.Set{Table: asTable, Name: asPods, KeyType: keyIfMACIP, Concatenation: true}
 }
 
+// asConn opens one lasting nftables connection in the calling thread's
+// namespace, for all the requests of one change. The socket is made on the
+// calling thread itself, which is locked for the duration: passing the
+// namespace as an fd (WithNetNSFd) would make every request dial anew on a
+// fresh thread that setns(2)es there and back, which cost ~1 ms of the
+// ~1.5 ms an ADD spent here (measured with a phase trace of EnsurePod).
 func asConn() (*nftables.Conn, func(), error) {
-	fd, err := threadNetNS()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	c, err := nftables.New(nftables.AsLasting())
 	if err != nil {
-		return nil, nil, err
-	}
-	c, err := nftables.New(nftables.WithNetNSFd(fd))
-	if err != nil {
-		unix.Close(fd)
 		return nil, nil, fmt.Errorf("nftables: %w", err)
 	}
-	return c, func() { unix.Close(fd) }, nil
+	return c, func() { c.CloseLasting() }, nil
 }
 
 // ensureAntiSpoof converges the table's chains and sets in the calling
@@ -217,69 +221,119 @@ func guardPod(veth string, mac net.HardwareAddr, ip netip.Addr) error {
 	if len(mac) != 6 || !ip.Is4() {
 		return fmt.Errorf("anti-spoofing for %s: need a 6-byte MAC and an IPv4 address", veth)
 	}
-	c, done, err := asConn()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ports, macs, pods := asSets()
-	if err := unguardElems(c, veth); err != nil {
-		return err
-	}
 	a := ip.As4()
-	if err := c.SetAddElements(ports, []nftables.SetElement{{Key: ifKey(veth)}}); err != nil {
-		return err
-	}
-	if err := c.SetAddElements(macs, []nftables.SetElement{{Key: append(ifKey(veth), macKey(mac)...)}}); err != nil {
-		return err
-	}
-	if err := c.SetAddElements(pods, []nftables.SetElement{{Key: append(append(ifKey(veth), macKey(mac)...), a[:]...)}}); err != nil {
-		return err
-	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("anti-spoofing for %s: %w", veth, err)
-	}
-	return nil
+	ports, macs, pods := asSets()
+	return changeGuard(veth, func(c *nftables.Conn) error {
+		if err := c.SetAddElements(ports, []nftables.SetElement{{Key: ifKey(veth)}}); err != nil {
+			return err
+		}
+		if err := c.SetAddElements(macs, []nftables.SetElement{{Key: append(ifKey(veth), macKey(mac)...)}}); err != nil {
+			return err
+		}
+		return c.SetAddElements(pods, []nftables.SetElement{{Key: append(append(ifKey(veth), macKey(mac)...), a[:]...)}})
+	})
 }
 
 // unguardPod deletes veth's elements (none is success).
 func unguardPod(veth string) error {
+	return changeGuard(veth, func(*nftables.Conn) error { return nil })
+}
+
+// changeGuard deletes every element of veth and queues then, in the same
+// transaction, what add queues, in the calling thread's namespace.
+//
+// It finds veth's elements from as-pods alone: guardPod adds a veth's
+// three elements in one transaction and changeGuard deletes them in one,
+// so each as-pods element (veth . mac . ip) implies its as-macs element
+// (veth . mac) and the as-ports one (veth). One dump instead of three
+// keeps ADD and DEL cheaper. Should that not hold (someone deleted
+// elements by hand), the kernel refuses to delete a missing element, the
+// transaction changes nothing, and changeGuard retries with every set
+// dumped.
+func changeGuard(veth string, add func(*nftables.Conn) error) error {
 	c, done, err := asConn()
 	if err != nil {
 		return err
 	}
 	defer done()
-	if err := unguardElems(c, veth); err != nil {
-		return err
+	for _, thorough := range []bool{false, true} {
+		if err = unguardElems(c, veth, thorough); err != nil {
+			return err
+		}
+		if err = add(c); err != nil {
+			return err
+		}
+		if err = c.Flush(); err == nil {
+			return nil
+		}
 	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("anti-spoofing for %s: %w", veth, err)
-	}
-	return nil
+	return fmt.Errorf("anti-spoofing for %s: %w", veth, err)
 }
 
-// unguardElems queues the deletion of every element of veth.
-func unguardElems(c *nftables.Conn, veth string) error {
+// unguardElems queues the deletion of every element of veth: from the
+// as-pods dump (see changeGuard), or with thorough from all three.
+func unguardElems(c *nftables.Conn, veth string, thorough bool) error {
 	k := ifKey(veth)
 	ports, macs, pods := asSets()
-	for _, s := range []*nftables.Set{ports, macs, pods} {
-		els, err := c.GetSetElements(s)
-		if err != nil {
-			return nil // no table yet: nothing to delete
-		}
-		var del []nftables.SetElement
-		for _, e := range els {
-			if bytes.HasPrefix(e.Key, k) {
-				del = append(del, nftables.SetElement{Key: e.Key})
+	if thorough {
+		for _, s := range []*nftables.Set{ports, macs, pods} {
+			keys, err := elemsOf(c, s, k)
+			if err != nil {
+				return nil // no table yet: nothing to delete
 			}
-		}
-		if len(del) > 0 {
-			if err := c.SetDeleteElements(s, del); err != nil {
+			if err := deleteKeys(c, s, keys); err != nil {
 				return err
 			}
 		}
+		return nil
 	}
-	return nil
+	podKeys, err := elemsOf(c, pods, k)
+	if err != nil || len(podKeys) == 0 {
+		return nil // no table yet, or nothing of veth
+	}
+	var macKeys [][]byte
+	for _, pk := range podKeys {
+		if len(pk) < len(k)+8 {
+			return fmt.Errorf("anti-spoofing: short element in %s", asPods)
+		}
+		mk := pk[:len(k)+8] // veth . mac (padded to 8 bytes)
+		if !slices.ContainsFunc(macKeys, func(m []byte) bool { return bytes.Equal(m, mk) }) {
+			macKeys = append(macKeys, mk)
+		}
+	}
+	if err := deleteKeys(c, ports, [][]byte{k}); err != nil {
+		return err
+	}
+	if err := deleteKeys(c, macs, macKeys); err != nil {
+		return err
+	}
+	return deleteKeys(c, pods, podKeys)
+}
+
+// elemsOf returns the keys of s that start with prefix.
+func elemsOf(c *nftables.Conn, s *nftables.Set, prefix []byte) ([][]byte, error) {
+	els, err := c.GetSetElements(s)
+	if err != nil {
+		return nil, err
+	}
+	var keys [][]byte
+	for _, e := range els {
+		if bytes.HasPrefix(e.Key, prefix) {
+			keys = append(keys, e.Key)
+		}
+	}
+	return keys, nil
+}
+
+func deleteKeys(c *nftables.Conn, s *nftables.Set, keys [][]byte) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	del := make([]nftables.SetElement, len(keys))
+	for i, k := range keys {
+		del[i] = nftables.SetElement{Key: k}
+	}
+	return c.SetDeleteElements(s, del)
 }
 
 // SpoofDrops returns the anti-spoofing drop counters of the calling
@@ -304,4 +358,24 @@ func SpoofDrops() (map[string]uint64, error) {
 		}
 	}
 	return out, nil
+}
+
+// GuardedVeths lists the veths that have anti-spoofing elements in the
+// calling thread's namespace (the as-ports set), for orphan checks.
+func GuardedVeths() ([]string, error) {
+	c, done, err := asConn()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	ports, _, _ := asSets()
+	els, err := c.GetSetElements(ports)
+	if err != nil {
+		return nil, fmt.Errorf("anti-spoofing ports: %w", err)
+	}
+	var names []string
+	for _, e := range els {
+		names = append(names, string(bytes.TrimRight(e.Key, "\x00")))
+	}
+	return names, nil
 }
