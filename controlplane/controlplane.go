@@ -28,6 +28,7 @@ import (
 	"github.com/switchyard-net/switchyard/controlplane/audit"
 	"github.com/switchyard-net/switchyard/controlplane/auth"
 	"github.com/switchyard-net/switchyard/controlplane/controllers"
+	"github.com/switchyard-net/switchyard/controlplane/lbipam"
 	"github.com/switchyard-net/switchyard/controlplane/openapi"
 	"github.com/switchyard-net/switchyard/controlplane/pki"
 	"github.com/switchyard-net/switchyard/controlplane/store"
@@ -79,7 +80,10 @@ type Config struct {
 	// bounds it in bytes (0: 100 MB).
 	AuditLog        string
 	AuditLogMaxSize int64
-	Logger          *slog.Logger
+	// LBPool gives LoadBalancer Services addresses (--lb-pool); nil or
+	// empty: they get none.
+	LBPool *lbipam.Pool
+	Logger *slog.Logger
 }
 
 // JoinConfig says how a new control plane joins a cluster.
@@ -278,6 +282,7 @@ func (cp *ControlPlane) setupAPI(ctx context.Context) error {
 		Audit:         cp.audit,
 		Store:         cp.store,
 		ServiceIPs:    ips,
+		LBPool:        cp.cfg.LBPool,
 		NodePorts:     ports,
 		Validation:    validation.Options{ServiceCIDRs: []netip.Prefix{cp.cfg.ServiceCIDR}},
 		Auth:          cp.auth,
@@ -474,6 +479,7 @@ func (cp *ControlPlane) controllers(client kubernetes.Interface) (*controllers.M
 		Dynamic:   dyn,
 		Identity:  leaderIdentity(host, cp.cfg.DataDir),
 		NodeCIDRs: cidrs,
+		LBPool:    cp.cfg.LBPool,
 		RootCA:    cp.bundle.CACertPEM,
 		Repair:    []controllers.Repairer{newAllocRepair(cp.store, cp.ips, cp.ports, cp.cfg.Logger)},
 		Logger:    cp.cfg.Logger,

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/switchyard-net/switchyard/controlplane"
+	"github.com/switchyard-net/switchyard/controlplane/lbipam"
 	"github.com/switchyard-net/switchyard/dataplane/agent"
 	"github.com/switchyard-net/switchyard/dataplane/nodemetrics"
 	"github.com/switchyard-net/switchyard/dataplane/overlay"
@@ -64,6 +65,7 @@ type daemonFlags struct {
 	logLevel      string
 	cleanup       bool
 	overlay       string
+	lbPool        []string
 
 	// ingress edge (issue 15)
 	ingressBodyTimeout time.Duration
@@ -128,6 +130,7 @@ func newDaemonCmd(g *globalFlags) *cobra.Command {
 	fl.DurationVar(&f.eventTTL, "event-ttl", time.Hour, "how long the API server keeps an Event after its last update")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fl.StringSliceVar(&f.lbPool, "lb-pool", nil, "addresses for LoadBalancer Services and Gateways: ranges FIRST-LAST, CIDRs or single addresses (repeat or comma-separate; empty: LoadBalancer Services get no address)")
 	fl.StringVar(&f.overlay, "overlay", "auto", "pod network across nodes: auto (direct routes to on-link nodes, VXLAN to the others), vxlan (device syvx0, VNI 1, UDP 8472) or route")
 	fl.StringVar(&f.encKeyFile, "encryption-key-file", "", "encrypt Secrets in etcd with AES-GCM: a file of 32 random bytes, or lines NAME:BASE64KEY where the first key encrypts and all decrypt (rotation)")
 	fl.StringVar(&f.auditLog, "audit-log", "", "write an audit log of API requests to this file (JSON lines, audit.k8s.io/v1 Events at level Metadata)")
@@ -449,7 +452,12 @@ func controlPlaneConfig(f *daemonFlags, log *slog.Logger) (controlplane.Config, 
 	if joinCfg != nil && !explicit {
 		return controlplane.Config{}, errors.New("a joining control plane needs --node-ip: its etcd peers reach it there")
 	}
+	pool, err := lbipam.ParsePool(f.lbPool)
+	if err != nil {
+		return controlplane.Config{}, fmt.Errorf("--lb-pool: %w", err)
+	}
 	return controlplane.Config{
+		LBPool:                 pool,
 		NodeIP:                 nodeIP,
 		Cluster:                explicit && len(f.etcdEndpoints) == 0,
 		Join:                   joinCfg,

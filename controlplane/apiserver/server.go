@@ -17,6 +17,7 @@ import (
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
 
 	"github.com/switchyard-net/switchyard/controlplane/auth"
+	"github.com/switchyard-net/switchyard/controlplane/lbipam"
 
 	"github.com/switchyard-net/switchyard/controlplane/audit"
 	"github.com/switchyard-net/switchyard/controlplane/auth/serviceaccount"
@@ -33,6 +34,10 @@ type Config struct {
 	Store      *store.Store
 	ServiceIPs *ipam.ServiceIPs
 	NodePorts  *ipam.NodePorts
+	// LBPool is the load-balancer pool (--lb-pool): a Service's
+	// spec.loadBalancerIP outside it or held by another Service is refused
+	// (lbipam.CheckRequested). nil: no check.
+	LBPool     *lbipam.Pool
 	Validation validation.Options
 	// Auth authenticates and authorizes every request (see authorize).
 	// Nil allows all requests (used only by in-process tests).

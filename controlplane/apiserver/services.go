@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/switchyard-net/switchyard/controlplane/lbipam"
 	"github.com/switchyard-net/switchyard/ipam"
 )
 
@@ -106,6 +108,9 @@ func portKey(proto string, port int32) string { return fmt.Sprintf("%s/%d", prot
 func (s *Server) allocateService(ctx context.Context, svc, old *corev1.Service) (undo, releaseOld func(), err error) {
 	if s.cfg.ServiceIPs == nil || s.cfg.NodePorts == nil {
 		return nil, nil, apierrors.NewServiceUnavailable("service allocators are not configured")
+	}
+	if err := s.checkLoadBalancerIP(ctx, svc, old); err != nil {
+		return nil, nil, err
 	}
 	held := serviceAllocs{ports: map[string]int32{}}
 	if old != nil {
@@ -252,4 +257,33 @@ func (s *Server) releaseExcept(ctx context.Context, held, keep serviceAllocs) {
 			s.log.Warn("release nodePort", "port", k, "err", err)
 		}
 	}
+}
+
+// checkLoadBalancerIP refuses a spec.loadBalancerIP outside the
+// load-balancer pool or held by another Service (lbipam.CheckRequested).
+// Two concurrent requests for one address both pass here; the lbipam
+// controller gives it to one and tells the other with an event.
+func (s *Server) checkLoadBalancerIP(ctx context.Context, svc, old *corev1.Service) error {
+	if s.cfg.LBPool.Empty() {
+		return nil
+	}
+	fe := lbipam.CheckRequested(s.cfg.LBPool, svc, old, nil)
+	if fe == nil && svc.Spec.LoadBalancerIP != "" && (old == nil || old.Spec.LoadBalancerIP != svc.Spec.LoadBalancerIP || old.Spec.Type != svc.Spec.Type) {
+		kvs, _, err := s.cfg.Store.List(ctx, "/registry/core/services/", 0)
+		if err != nil {
+			return apierrors.NewInternalError(fmt.Errorf("list services: %w", err))
+		}
+		others := make([]*corev1.Service, 0, len(kvs))
+		for _, kv := range kvs {
+			var o corev1.Service
+			if json.Unmarshal(kv.Value, &o) == nil {
+				others = append(others, &o)
+			}
+		}
+		fe = lbipam.CheckRequested(s.cfg.LBPool, svc, old, others)
+	}
+	if fe != nil {
+		return apierrors.NewInvalid(serviceGK, svc.Name, field.ErrorList{fe})
+	}
+	return nil
 }

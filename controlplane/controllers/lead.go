@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/informers"
+
+	"github.com/switchyard-net/switchyard/controlplane/lbipam"
 )
 
 // controller is one control loop. Its constructor registers informers and
@@ -28,6 +30,11 @@ var (
 	_ controller = (*daemonSetController)(nil)
 	_ controller = (*garbageCollector)(nil)
 )
+
+// runFunc is a controller of another package, by its Run method.
+type runFunc func(ctx context.Context)
+
+func (f runFunc) run(ctx context.Context) { f(ctx) }
 
 // runControllers runs one term of leadership: fresh informers, every
 // controller and the repair loop, until ctx is done.
@@ -92,6 +99,14 @@ func (m *Manager) newControllers(f informers.SharedInformerFactory, ev *termEven
 		} else {
 			ctrls = append(ctrls, gc)
 		}
+	}
+	if !m.cfg.LBPool.Empty() {
+		lb, err := lbipam.New(lbipam.Config{Client: m.cfg.Client, Factory: f, Pool: m.cfg.LBPool,
+			Recorder: ev.recorder("lbipam-controller"), Logger: m.cfg.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("lbipam controller: %w", err)
+		}
+		ctrls = append(ctrls, runFunc(lb.Run))
 	}
 	if m.cfg.NodeCIDRs != nil {
 		ipam, err := newNodeIPAM(m.cfg.Client, f, m.cfg.NodeCIDRs, m.cfg.Logger)

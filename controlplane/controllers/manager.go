@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+
+	"github.com/switchyard-net/switchyard/controlplane/lbipam"
 )
 
 // Defaults of the Config fields.
@@ -71,6 +73,9 @@ type Config struct {
 
 	// NodeCIDRs allocates node pod CIDRs; nil disables node IPAM.
 	NodeCIDRs CIDRAllocator
+	// LBPool gives LoadBalancer Services addresses (package lbipam); nil
+	// or empty disables that controller.
+	LBPool *lbipam.Pool
 	// Repair loops run once when leadership starts and every RepairInterval
 	// (default 3m) while leading.
 	Repair         []Repairer
