@@ -49,6 +49,7 @@ type Controller struct {
 	pols    netlisters.NetworkPolicyLister
 	synced  []cache.InformerSynced
 	changed chan struct{}
+	comp    *Compiler // used by Run's goroutine only
 
 	mu sync.Mutex // guards st
 	st Status
@@ -73,7 +74,7 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Controller{cfg: cfg, log: cfg.Logger.With("component", "netpol"), changed: make(chan struct{}, 1)}
+	c := &Controller{cfg: cfg, log: cfg.Logger.With("component", "netpol"), changed: make(chan struct{}, 1), comp: NewCompiler()}
 	c.status = nodestatus.New(cfg.Client, cfg.NodeName, StatusAnnotation, "switchyard-netpol", cfg.StatusInterval, c.log)
 	pods := cfg.Factory.Core().V1().Pods()
 	nss := cfg.Factory.Core().V1().Namespaces()
@@ -162,14 +163,14 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 }
 
-// sync compiles the current state and programs it.
+// sync compiles what changed since the last sync and programs it.
 func (c *Controller) sync(ctx context.Context) error {
 	start := time.Now()
 	in, err := c.input()
 	if err != nil {
 		return err
 	}
-	prog := Compile(in)
+	prog := c.comp.Compile(in)
 	err = c.cfg.Kernel.Sync(ctx, prog)
 	c.record(in, prog, err, time.Since(start))
 	return err

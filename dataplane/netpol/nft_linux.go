@@ -40,6 +40,7 @@ type Backend struct {
 	mu         sync.Mutex
 	valid      bool                // programmed describes the kernel
 	programmed map[string]string   // per-pod chain → fingerprint
+	prs        map[string]*PodRules // per-pod chain → what it was programmed from
 	comments   map[string][]string // per-pod chain → its rules' comments
 	vmaps      map[string]string   // "in"/"eg" map element (pod IP) → chain
 	self       map[netip.Addr]bool // np-self members
@@ -190,27 +191,37 @@ func (b *Backend) incremental(c *nftables.Conn, d *desired) error {
 	if err := setVerdicts(c, in, eg, del, c.SetDeleteElements); err != nil {
 		return err
 	}
+	var gone []string
 	for name := range b.programmed {
 		if _, ok := d.chains[name]; !ok {
 			ch := &nftables.Chain{Name: name, Table: table}
 			c.FlushChain(ch)
 			c.DelChain(ch)
+			gone = append(gone, name)
 		}
 	}
+	// A Compiler hands the same *PodRules for a pod it did not touch, so
+	// only the touched ones cost a comparison.
+	changed := map[string]string{} // chain → new fingerprint
 	for name, pr := range d.chains {
+		if b.prs[name] == pr {
+			continue
+		}
+		fp := pr.Fingerprint()
 		old, ok := b.programmed[name]
 		switch {
 		case !ok:
 			if err := addPodChain(c, name, d.dir[name], pr); err != nil {
 				return err
 			}
-		case old != pr.Fingerprint():
+		case old != fp:
 			ch := &nftables.Chain{Name: name, Table: table}
 			c.FlushChain(ch)
 			if err := addPodRules(c, ch, d.dir[name], pr); err != nil {
 				return err
 			}
 		}
+		changed[name] = fp
 	}
 	add := map[string]string{}
 	for k, chain := range d.vmaps {
@@ -235,16 +246,26 @@ func (b *Backend) incremental(c *nftables.Conn, d *desired) error {
 	if err := c.Flush(); err != nil {
 		return err
 	}
-	b.record(d)
+	for _, name := range gone {
+		delete(b.programmed, name)
+		delete(b.comments, name)
+		delete(b.prs, name)
+	}
+	for name, fp := range changed {
+		pr := d.chains[name]
+		b.programmed[name], b.comments[name], b.prs[name] = fp, ruleComments(pr), pr
+	}
+	b.vmaps, b.self = d.vmaps, d.self
 	return nil
 }
 
-// record remembers what a committed transaction programmed.
+// record remembers what a committed full transaction programmed.
 func (b *Backend) record(d *desired) {
-	b.programmed, b.comments = map[string]string{}, map[string][]string{}
+	b.programmed, b.comments, b.prs = map[string]string{}, map[string][]string{}, map[string]*PodRules{}
 	for name, pr := range d.chains {
 		b.programmed[name] = pr.Fingerprint()
 		b.comments[name] = ruleComments(pr)
+		b.prs[name] = pr
 	}
 	b.vmaps, b.self = d.vmaps, d.self
 }

@@ -34,7 +34,7 @@ func (p peerSet) contains(ip uint32) bool {
 
 // rulePeers resolves each rule's peer list (from or to) of a policy in
 // namespace ns. An empty list matches every address.
-func (c *compiler) rulePeers(ns string, rules [][]networkingv1.NetworkPolicyPeer) [][]peerSet {
+func (c *Compiler) rulePeers(ns string, rules [][]networkingv1.NetworkPolicyPeer) [][]peerSet {
 	out := make([][]peerSet, len(rules))
 	for i, peers := range rules {
 		if len(peers) == 0 {
@@ -48,7 +48,7 @@ func (c *compiler) rulePeers(ns string, rules [][]networkingv1.NetworkPolicyPeer
 	return out
 }
 
-func (c *compiler) peer(ns string, p networkingv1.NetworkPolicyPeer) peerSet {
+func (c *Compiler) peer(ns string, p networkingv1.NetworkPolicyPeer) peerSet {
 	if p.IPBlock != nil {
 		return peerSet{ranges: ipBlockRanges(p.IPBlock)}
 	}
@@ -67,7 +67,7 @@ func (c *compiler) peer(ns string, p networkingv1.NetworkPolicyPeer) peerSet {
 			return peerSet{}
 		}
 		namespaces = namespaces[:0]
-		for name, l := range c.in.Namespaces {
+		for name, l := range c.nsLabels {
 			if nsSel.Matches(labels.Set(l)) {
 				namespaces = append(namespaces, name)
 			}
