@@ -50,7 +50,7 @@ type Compiler struct {
 	// so a selector with matchLabels scans only the pods carrying one of
 	// them instead of the whole namespace.
 	byLabel map[string]map[string]map[string]*Pod
-	pols    map[string]*compiled // "ns/name"
+	pols    map[string]*compiled                   // "ns/name"
 	sel     [2]map[netip.Addr]map[string]*compiled // ingress, egress: pod IP → selecting policies
 	prog    *Program
 }

@@ -38,12 +38,12 @@ type Backend struct {
 	ownFd bool
 
 	mu         sync.Mutex
-	valid      bool                // programmed describes the kernel
-	programmed map[string]string   // per-pod chain → fingerprint
+	valid      bool                 // programmed describes the kernel
+	programmed map[string]string    // per-pod chain → fingerprint
 	prs        map[string]*PodRules // per-pod chain → what it was programmed from
-	comments   map[string][]string // per-pod chain → its rules' comments
-	vmaps      map[string]string   // "in"/"eg" map element (pod IP) → chain
-	self       map[netip.Addr]bool // np-self members
+	comments   map[string][]string  // per-pod chain → its rules' comments
+	vmaps      map[string]string    // "in"/"eg" map element (pod IP) → chain
+	self       map[netip.Addr]bool  // np-self members
 }
 
 // NewBackend opens a Backend on the network namespace at path (empty: the
