@@ -8,6 +8,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
+
+	"github.com/switchyard-net/switchyard/controlplane/auth"
 )
 
 // review answers a POST of one of the review kinds (SelfSubjectAccessReview,
@@ -40,16 +42,27 @@ func (s *Server) review(w http.ResponseWriter, r *http.Request, info requestInfo
 	s.writeObject(w, r, http.StatusCreated, answer)
 }
 
-// admit refuses a create the authorizer allowed without seeing the new
-// object's name: a node creating another node's Node or Lease.
-func (s *Server) admit(r *http.Request, info requestInfo, obj runtime.Object) error {
-	u, ok := apirequest.UserFrom(r.Context())
+// admit runs the admission checks (auth.Admit: NodeRestriction) on a
+// write by a user: a create (old nil) or an update, patch or apply with
+// the object as it would be stored.
+func (s *Server) admit(ctx context.Context, info requestInfo, obj, old runtime.Object) error {
+	u, ok := apirequest.UserFrom(ctx)
 	if s.cfg.Auth == nil || !ok {
 		return nil
 	}
+	verb := "create"
+	if old != nil {
+		verb = "update"
+	}
+	gr := info.Resource.GVR.GroupResource()
 	m := objectMeta(obj)
-	if reason := s.cfg.Auth.Admit(u, info.Resource.GVR.Group, info.Resource.GVR.Resource, m); reason != "" {
-		return apierrors.NewForbidden(info.Resource.GVR.GroupResource(), m.GetName(), errors.New(reason))
+	ns := m.GetNamespace()
+	if ns == "" {
+		ns = info.Namespace
+	}
+	if reason := s.cfg.Auth.Admit(ctx, auth.Admission{User: u, Verb: verb, Group: gr.Group, Resource: gr.Resource,
+		Subresource: info.Subresource, Namespace: ns, Object: obj, Old: old}); reason != "" {
+		return apierrors.NewForbidden(gr, m.GetName(), errors.New(reason))
 	}
 	return nil
 }

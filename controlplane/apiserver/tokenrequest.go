@@ -44,6 +44,10 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request, info reque
 		s.writeError(w, r, apierrors.NewInvalid(tokenRequestGVK.GroupKind(), info.Name, errs))
 		return
 	}
+	if err := s.admit(r.Context(), info, &tr, nil); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	obj, err := s.Lookup(r.Context(), "serviceaccounts", info.Namespace, info.Name)
 	if err != nil {
 		s.writeError(w, r, err)

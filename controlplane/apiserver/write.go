@@ -49,10 +49,6 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, info requestInfo
 		return
 	}
 	addWarnings(w, warnings)
-	if err := s.admit(r, info, obj); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	if err := s.checkNamespace(r.Context(), info, obj); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -111,6 +107,9 @@ func (s *Server) createObject(ctx context.Context, info requestInfo, obj runtime
 	m := objectMeta(obj)
 	if m.GetName() == "" && m.GetGenerateName() != "" {
 		m.SetName(m.GetGenerateName() + utilrand.String(5))
+	}
+	if err := s.admit(ctx, info, obj, nil); err != nil {
+		return nil, err
 	}
 	if pod, ok := obj.(*corev1.Pod); ok {
 		if err := s.admitServiceAccount(ctx, pod); err != nil {
@@ -212,6 +211,9 @@ func (s *Server) updateObject(ctx context.Context, info requestInfo, obj, old ru
 	}
 	obj = prepareUpdate(info.Resource, obj, old, info.Subresource, carry)
 	obj = s.track(info, obj, old)
+	if err := s.admit(ctx, info, obj, old); err != nil {
+		return nil, err
+	}
 	if err := s.checkEscalation(ctx, obj); err != nil {
 		return nil, err
 	}

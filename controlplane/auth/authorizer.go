@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sync"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 )
@@ -100,11 +99,4 @@ func (a *Auth) Filter(attrs authorizer.Attributes) *Visibility {
 		return nil
 	}
 	return f
-}
-
-// Admit checks a create once its object is decoded (Kubernetes'
-// NodeRestriction admission for names the authorizer cannot see). It
-// returns a reason to refuse with 403, or "".
-func (a *Auth) Admit(u user.Info, group, resource string, obj metav1.Object) string {
-	return a.node.Admit(u, group, resource, obj)
 }

@@ -186,6 +186,27 @@ func (g *graph) podNode(namespace, name string) (string, bool) {
 	return p.node, ok
 }
 
+// podNodeFresh is podNode read from the store, for a pod the graph may
+// not have seen bound yet.
+func (g *graph) podNodeFresh(ctx context.Context, namespace, name string) (string, bool, error) {
+	key := podsPrefix + namespace + "/" + name
+	kvs, _, err := g.src.List(ctx, key, 0)
+	if err != nil {
+		return "", false, err
+	}
+	for _, kv := range kvs {
+		if kv.Key != key {
+			continue
+		}
+		p, err := decodeJSON[corev1.Pod](kv.Value)
+		if err != nil {
+			return "", false, err
+		}
+		return p.Spec.NodeName, true, nil
+	}
+	return "", false, nil
+}
+
 // PodRefs lists the Secrets, ConfigMaps, ServiceAccount and
 // PersistentVolumeClaims a pod uses: volumes (projected ones included),
 // env and envFrom of every container, image pull secrets.

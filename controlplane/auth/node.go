@@ -6,8 +6,6 @@ import (
 	"log/slog"
 
 	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 )
 
@@ -181,21 +179,4 @@ func (n *Node) Filter(a authorizer.Attributes) *Visibility {
 		Visible: func(namespace, name string) bool { return n.g.nodeMayRead(node, ref{res, namespace, name}) },
 		Changed: n.g.changed,
 	}
-}
-
-// Admit is the NodeRestriction admission check of a create, whose object
-// name the authorizer did not see: a node may create only its own Node
-// and its own Lease. It returns a reason to refuse, or "".
-func (n *Node) Admit(u user.Info, group, resource string, obj metav1.Object) string {
-	node := NodeName(u)
-	if node == "" {
-		return ""
-	}
-	switch {
-	case group == "" && resource == "nodes" && obj.GetName() != node:
-		return fmt.Sprintf("node '%s' cannot create node '%s'", node, obj.GetName())
-	case group == "coordination.k8s.io" && resource == "leases" && obj.GetName() != node:
-		return "can only access node lease with the same name as the requesting node"
-	}
-	return ""
 }

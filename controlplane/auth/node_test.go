@@ -122,12 +122,4 @@ func TestNodeAuthorizer(t *testing.T) {
 		ok, _ := allowed(t, a, res(nodeA, "get", "", "secrets", "", "app", "pull"))
 		return !ok
 	})
-
-	// NodeRestriction on create: only its own Node and Lease.
-	if reason := a.Admit(nodeA, "", "nodes", &metav1.ObjectMeta{Name: "node-b"}); reason == "" {
-		t.Error("node-a may create Node node-b")
-	}
-	if reason := a.Admit(nodeA, "", "nodes", &metav1.ObjectMeta{Name: "node-a"}); reason != "" {
-		t.Errorf("node-a may not create its own Node: %s", reason)
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -135,6 +136,62 @@ func TestRBAC(t *testing.T) {
 	if out, err = kc(node, "run", "x", "--image", "busybox", "-n", "default"); err == nil || !strings.Contains(out, "cannot create pods") {
 		t.Errorf("node creates a pod: %v\n%s", err, out)
 	}
+	nodeRestriction(t, kc, d.kubeconfig(), node)
+}
+
+// nodeRestriction checks NodeRestriction with the credentials of node
+// sy-other: it registers itself only with labels kubelet owns, may not
+// add, change or remove node-restriction.kubernetes.io/ or other
+// kubernetes.io/ labels, nor its taints, nor touch another Node; it may
+// neither delete nor write the status of a pod bound to another node
+// (sy-third, which the admin registers).
+func nodeRestriction(t *testing.T, kc func(string, ...string) (string, error), admin, node string) {
+	t.Helper()
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	self := func(labels string) string {
+		return write("node.json", `{"apiVersion":"v1","kind":"Node","metadata":{"name":"sy-other","labels":{`+labels+`}}}`)
+	}
+	expect := func(what, kubeconfig, want string, args ...string) {
+		t.Helper()
+		out, err := kc(kubeconfig, args...)
+		if want == "" && err != nil {
+			t.Errorf("%s: %v\n%s", what, err, out)
+		}
+		if want != "" && (err == nil || !strings.Contains(out, want)) {
+			t.Errorf("%s: err %v, want %q in\n%s", what, err, want, out)
+		}
+	}
+	expect("register with a node-restriction label", node, `node 'sy-other' is not allowed to set the following labels: node-restriction.kubernetes.io/pci`,
+		"create", "-f", self(`"kubernetes.io/hostname":"sy-other","node-restriction.kubernetes.io/pci":"true"`))
+	expect("register another node", node, `node 'sy-other' is not allowed to modify node 'sy-third'`,
+		"create", "-f", write("other.json", `{"apiVersion":"v1","kind":"Node","metadata":{"name":"sy-third"}}`))
+	expect("register with kubelet's labels", node, "", "create", "-f", self(`"kubernetes.io/hostname":"sy-other","kubernetes.io/os":"linux"`))
+	t.Cleanup(func() { kc(admin, "delete", "node", "sy-other", "--wait=false") })
+	expect("label itself freely outside kubernetes.io", node, "", "label", "node", "sy-other", "team=blue")
+	expect("label itself a control plane", node, `is not allowed to modify labels: node-role.kubernetes.io/control-plane`,
+		"label", "node", "sy-other", "node-role.kubernetes.io/control-plane=")
+	expect("admin sets a node-restriction label", admin, "", "label", "node", "sy-other", "node-restriction.kubernetes.io/pci=true")
+	expect("remove it", node, `is not allowed to modify labels: node-restriction.kubernetes.io/pci`,
+		"label", "node", "sy-other", "node-restriction.kubernetes.io/pci-")
+	expect("taint itself", node, `node 'sy-other' is not allowed to modify taints`, "taint", "node", "sy-other", "dedicated=db:NoSchedule")
+	expect("admin registers sy-third", admin, "", "create", "-f", write("third.json", `{"apiVersion":"v1","kind":"Node","metadata":{"name":"sy-third"}}`))
+	t.Cleanup(func() { kc(admin, "delete", "node", "sy-third", "--wait=false") })
+	expect("label another node", node, `node 'sy-other' cannot modify node 'sy-third'`, "label", "node", "sy-third", "team=red")
+
+	expect("admin creates a pod bound to sy-third", admin, "", "create", "-n", "default", "-f", write("pod.json",
+		`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"elsewhere"},"spec":{"nodeName":"sy-third","containers":[{"name":"c","image":"busybox","command":["sleep","3600"]}]}}`))
+	t.Cleanup(func() { kc(admin, "delete", "pod", "elsewhere", "-n", "default", "--grace-period=0", "--wait=false") })
+	expect("write another node's pod's status", node, `no relationship found between node 'sy-other' and this object`,
+		"patch", "pod", "elsewhere", "-n", "default", "--subresource=status", "--type=merge", "-p", `{"status":{"message":"x"}}`)
+	expect("delete another node's pod", node, `no relationship found between node 'sy-other' and this object`,
+		"delete", "pod", "elsewhere", "-n", "default", "--wait=false")
 }
 
 // hasRow says whether kubectl auth can-i --list printed a row for
