@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/containernetworking/cni/libcni"
@@ -26,20 +27,51 @@ func TestMain(m *testing.M) {
 	}
 	// Under -race every plugin exec would otherwise sleep 1 s at exit.
 	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	os.Exit(m.Run())
+	code := m.Run()
+	if relayDir != "" {
+		os.RemoveAll(relayDir)
+	}
+	os.Exit(code)
+}
+
+// The slim plugin (cmd/switchyard-cni, package relay), built once.
+var (
+	relayOnce sync.Once
+	relayDir  string
+	relayErr  error
+)
+
+func relayBinary(t *testing.T) string {
+	t.Helper()
+	relayOnce.Do(func() {
+		if relayDir, relayErr = os.MkdirTemp("", "sy-relay-"); relayErr != nil {
+			return
+		}
+		out, err := exec.Command("go", "build", "-o", filepath.Join(relayDir, PluginName),
+			"github.com/switchyard-net/switchyard/cmd/switchyard-cni").CombinedOutput()
+		if err != nil {
+			relayErr = fmt.Errorf("build switchyard-cni: %v\n%s", err, out)
+		}
+	})
+	if relayErr != nil {
+		t.Fatal(relayErr)
+	}
+	return filepath.Join(relayDir, PluginName)
 }
 
 // pluginDirs returns CNI bin directories to run the end-to-end tests
-// against: the test binary, and bin/switchyard when SWITCHYARD_BIN names it
-// (make test builds it first). Each has the binary as switchyard-cni (found
-// by its name) and as switchyard (found through CNI_COMMAND).
+// against: the test binary (dataplane/cni.PluginMain, as in the full
+// switchyard binary), the slim plugin cmd/switchyard-cni (package relay,
+// the agent does the work), and bin/switchyard when SWITCHYARD_BIN names
+// it (make test builds it first). Each has the binary as switchyard-cni
+// (found by its name) and as switchyard (found through CNI_COMMAND).
 func pluginDirs(t *testing.T) map[string]string {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	bins := map[string]string{"test binary": self}
+	bins := map[string]string{"test binary": self, "relay": relayBinary(t)}
 	if b := os.Getenv("SWITCHYARD_BIN"); b != "" {
 		abs, err := filepath.Abs(b)
 		if err != nil {
@@ -163,7 +195,13 @@ func testLibcniGC(t *testing.T, cninet *libcni.CNIConfig, list *libcni.NetworkCo
 }
 
 func TestLibcniOlderSpec(t *testing.T) {
-	dir := pluginDirs(t)["test binary"]
+	dirs := pluginDirs(t)
+	for _, name := range []string{"test binary", "relay"} {
+		t.Run(name, func(t *testing.T) { testLibcniOlderSpec(t, dirs[name]) })
+	}
+}
+
+func testLibcniOlderSpec(t *testing.T, dir string) {
 	fake := newFakeBackend()
 	sock := startAgent(t, fake)
 	cninet := libcni.NewCNIConfigWithCacheDir([]string{dir}, t.TempDir(), nil)
@@ -185,7 +223,13 @@ func TestLibcniOlderSpec(t *testing.T) {
 }
 
 func TestLibcniAgentDown(t *testing.T) {
-	dir := pluginDirs(t)["test binary"]
+	dirs := pluginDirs(t)
+	for _, name := range []string{"test binary", "relay"} {
+		t.Run(name, func(t *testing.T) { testLibcniAgentDown(t, dirs[name]) })
+	}
+}
+
+func testLibcniAgentDown(t *testing.T, dir string) {
 	sock := shortTempDir(t) + "/cni.sock" // nobody listens
 	cninet := libcni.NewCNIConfigWithCacheDir([]string{dir}, t.TempDir(), nil)
 	list := confList(t, "1.1.0", PluginName, sock)
@@ -203,7 +247,12 @@ func TestLibcniAgentDown(t *testing.T) {
 }
 
 func TestPluginPrintsAbout(t *testing.T) {
-	dir := pluginDirs(t)["test binary"]
+	for name, dir := range pluginDirs(t) {
+		t.Run(name, func(t *testing.T) { testPluginPrintsAbout(t, dir) })
+	}
+}
+
+func testPluginPrintsAbout(t *testing.T, dir string) {
 	cmd := exec.CommandContext(context.Background(), filepath.Join(dir, PluginName))
 	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "CNI_") })
 	out, err := cmd.CombinedOutput()

@@ -41,7 +41,29 @@ func PluginMain() {
 }
 
 // plugin holds the command implementations; stdout is where results go.
-type plugin struct{ stdout io.Writer }
+// In the plugin's process (PluginMain) they call the agent through a
+// [Client] on the config's socket; in the agent (a relayed [Invocation])
+// backend serves them in process and ctx is the request's.
+type plugin struct {
+	stdout  io.Writer
+	ctx     context.Context        // nil: context.Background()
+	backend func(*NetConf) Backend // nil: a Client on conf.AgentSocket
+}
+
+func (p *plugin) to(conf *NetConf) Backend {
+	if p.backend != nil {
+		return p.backend(conf)
+	}
+	return NewClient(conf.AgentSocket)
+}
+
+func (p *plugin) context(timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx := p.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return context.WithTimeout(ctx, timeout)
+}
 
 func (p *plugin) funcs() skel.CNIFuncs {
 	return skel.CNIFuncs{Add: p.add, Del: p.del, Check: p.check, GC: p.gc, Status: p.status}
@@ -68,9 +90,9 @@ func (p *plugin) add(args *skel.CmdArgs) error {
 	if err := notOwnNetNS(args.Netns); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	ctx, cancel := p.context(callTimeout)
 	defer cancel()
-	res, err := NewClient(conf.AgentSocket).Add(ctx, AddRequest{
+	res, err := p.to(conf).Add(ctx, AddRequest{
 		ContainerID: args.ContainerID, IfName: args.IfName, NetNS: args.Netns,
 		Args: cniArgs, Network: conf.Name, MTU: conf.MTU,
 	})
@@ -103,9 +125,9 @@ func (p *plugin) del(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	ctx, cancel := p.context(callTimeout)
 	defer cancel()
-	return NewClient(conf.AgentSocket).Del(ctx, DelRequest{
+	return p.to(conf).Del(ctx, DelRequest{
 		ContainerID: args.ContainerID, IfName: args.IfName, NetNS: args.Netns,
 		Args: cniArgs, Network: conf.Name,
 	})
@@ -119,9 +141,9 @@ func (p *plugin) check(args *skel.CmdArgs) error {
 	if conf.PrevResult == nil {
 		return types.NewError(types.ErrInvalidNetworkConfig, "CHECK needs prevResult", "the runtime passed no prevResult")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	ctx, cancel := p.context(callTimeout)
 	defer cancel()
-	return NewClient(conf.AgentSocket).Check(ctx, CheckRequest{
+	return p.to(conf).Check(ctx, CheckRequest{
 		ContainerID: args.ContainerID, IfName: args.IfName, NetNS: args.Netns,
 		Args: cniArgs, Network: conf.Name, PrevResult: conf.PrevResult,
 	})
@@ -136,9 +158,9 @@ func (p *plugin) gc(args *skel.CmdArgs) error {
 		return types.NewError(types.ErrInvalidNetworkConfig, "GC needs cni.dev/valid-attachments",
 			"refusing to treat a missing list as 'nothing is valid'")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	ctx, cancel := p.context(callTimeout)
 	defer cancel()
-	return NewClient(conf.AgentSocket).GC(ctx, GCRequest{Network: conf.Name, ValidAttachments: conf.ValidAttachments})
+	return p.to(conf).GC(ctx, GCRequest{Network: conf.Name, ValidAttachments: conf.ValidAttachments})
 }
 
 func (p *plugin) status(args *skel.CmdArgs) error {
@@ -146,7 +168,7 @@ func (p *plugin) status(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
+	ctx, cancel := p.context(statusTimeout)
 	defer cancel()
-	return NewClient(conf.AgentSocket).Status(ctx)
+	return p.to(conf).Status(ctx)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
@@ -27,6 +28,7 @@ func NewHandler(b Backend) http.Handler {
 	mux.HandleFunc("POST "+PathCheck, h.check)
 	mux.HandleFunc("POST "+PathGC, h.gc)
 	mux.HandleFunc("GET "+PathStatus, h.status)
+	mux.HandleFunc("POST "+PathInvoke, h.invoke)
 	return mux
 }
 
@@ -140,9 +142,12 @@ func reply(w http.ResponseWriter, err error, fallback uint) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// writeError answers e. Answers always carry Content-Length: the slim
+// plugin (package relay) reads no chunked encoding.
 func writeError(w http.ResponseWriter, e *types.Error) {
 	body, _ := json.Marshal(e)
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(httpStatus(e.Code))
 	w.Write(body)
 }
