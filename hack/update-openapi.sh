@@ -35,6 +35,8 @@ INPUTS=(
 	k8s.io/apimachinery/pkg/util/intstr
 	k8s.io/apimachinery/pkg/api/resource
 	k8s.io/apimachinery/pkg/version
+	sigs.k8s.io/gateway-api/apis/v1
+	sigs.k8s.io/gateway-api/apis/v1beta1
 )
 
 mkdir -p "$OUT_DIR"

@@ -84,6 +84,15 @@ func negotiate(r *http.Request) output {
 	return out
 }
 
+// protobufCapable says obj has a protobuf encoding. The Gateway API kinds
+// have none (in Kubernetes they are custom resources, which speak JSON
+// only), so a client accepting protobuf gets JSON for them, as
+// kube-apiserver answers for custom resources.
+func protobufCapable(obj runtime.Object) bool {
+	_, ok := obj.(interface{ Marshal() ([]byte, error) })
+	return ok
+}
+
 func (c *codecs) encoder(media string) runtime.Encoder {
 	switch media {
 	case mediaYAML:

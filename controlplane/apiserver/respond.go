@@ -29,6 +29,9 @@ func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, code int, o
 }
 
 func (s *Server) encode(w http.ResponseWriter, code int, media string, obj runtime.Object) {
+	if media == mediaProtobuf && !protobufCapable(obj) {
+		media = mediaJSON
+	}
 	w.Header().Set("Content-Type", media)
 	w.Header().Set("Cache-Control", "no-cache, private")
 	w.WriteHeader(code)

@@ -63,7 +63,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, info requestInfo)
 	if sel.visible != nil {
 		wt.seen, wt.changes = map[string]bool{}, changesOf(r.Context())
 	}
-	if wt.out.media == mediaYAML {
+	if wt.out.media == mediaYAML || (wt.out.media == mediaProtobuf && !protobufCapable(info.Resource.New())) {
 		wt.out.media = mediaJSON
 	}
 	w.Header().Set("Content-Type", wt.out.media)

@@ -186,6 +186,9 @@ var All = []Resource{
 	deployments, replicaSets, daemonSets, controllerRevisions,
 	roles, roleBindings, clusterRoles, clusterRoleBindings,
 	selfSubjectAccessReviews, subjectAccessReviews, selfSubjectRulesReviews, selfSubjectReviews,
+	// Gateway API: the stored v1 rows first, so discovery prefers v1.
+	gatewayClasses, gateways, httpRoutes, grpcRoutes, referenceGrants,
+	gatewayClassesV1beta1, gatewaysV1beta1, httpRoutesV1beta1, referenceGrantsV1beta1,
 }
 
 // GroupVersions returns the served group-versions in a stable order, the
