@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/switchyard-net/switchyard/dataplane/cni"
 	"github.com/switchyard-net/switchyard/internal/sandbox"
 )
 
@@ -111,6 +112,11 @@ type SideResult struct {
 	ParallelWallMs float64 `json:"parallelWallMs"`
 	// PodReady is Pod created → Ready (switchyard only).
 	PodReady *Stats `json:"podReady,omitempty"`
+	// AgentAdd and AgentDel are ADD and DEL sent straight to the agent's
+	// socket API (cni.Client; no plugin exec, no libcni): the agent's
+	// wiring, IPAM and the socket round trip (switchyard only).
+	AgentAdd *Stats `json:"agentAdd,omitempty"`
+	AgentDel *Stats `json:"agentDel,omitempty"`
 }
 
 // Run is one repetition.
@@ -243,7 +249,8 @@ type wiring struct {
 	cni   *libcni.CNIConfig
 	list  *libcni.NetworkConfigList
 	o     PodsOptions
-	tag   string // netns name prefix for this side and run
+	tag   string      // netns name prefix for this side and run
+	agent *cni.Client // the agent's socket API, nil for the reference
 	seq   int
 	mu    sync.Mutex
 	owned map[string]*sandbox.NS
@@ -357,6 +364,11 @@ func (w *wiring) measure(ctx context.Context, r *SideResult) error {
 		}
 	}
 	r.Add, r.Del = Summarize(adds), Summarize(dels)
+	if w.agent != nil {
+		if err := w.measureAgent(ctx, r); err != nil {
+			return err
+		}
+	}
 
 	par := make([]*sandbox.NS, 0, w.o.Parallel)
 	for range w.o.Parallel {
@@ -388,6 +400,43 @@ func (w *wiring) measure(ctx context.Context, r *SideResult) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// measureAgent times --count ADDs and DELs sent straight to the agent's
+// socket API, the agent's share of a CNI operation.
+func (w *wiring) measureAgent(ctx context.Context, r *SideResult) error {
+	var adds, dels []time.Duration
+	for range w.o.Count {
+		ns, err := w.newContainer()
+		if err != nil {
+			return err
+		}
+		rt := w.rt(ns)
+		args := map[string]string{}
+		for _, kv := range rt.Args {
+			args[kv[0]] = kv[1]
+		}
+		t0 := time.Now()
+		_, err = w.agent.Add(ctx, cni.AddRequest{ContainerID: rt.ContainerID, IfName: rt.IfName, NetNS: rt.NetNS,
+			Args: args, Network: w.list.Name})
+		adds = append(adds, time.Since(t0))
+		if err != nil {
+			return fmt.Errorf("agent ADD %s: %w", ns.Name(), err)
+		}
+		t0 = time.Now()
+		err = w.agent.Del(ctx, cni.DelRequest{ContainerID: rt.ContainerID, IfName: rt.IfName, NetNS: rt.NetNS,
+			Args: args, Network: w.list.Name})
+		dels = append(dels, time.Since(t0))
+		if err != nil {
+			return fmt.Errorf("agent DEL %s: %w", ns.Name(), err)
+		}
+		if err := w.closeContainer(ns); err != nil {
+			return err
+		}
+	}
+	a, d := Summarize(adds), Summarize(dels)
+	r.AgentAdd, r.AgentDel = &a, &d
 	return nil
 }
 
@@ -471,6 +520,7 @@ func runSwitchyard(ctx context.Context, o PodsOptions, run int) (r SideResult, e
 	if err != nil {
 		return r, err
 	}
+	w.agent = cni.NewClient(sock)
 	defer func() { err = errors.Join(err, w.cleanup()) }()
 	if err := w.measure(ctx, &r); err != nil {
 		return r, err
@@ -689,6 +739,20 @@ func summarize(runs []Run) Run {
 			walls = append(walls, s.ParallelWallMs)
 		}
 		out.ParallelWallMs = MedianOf(walls)
+		opt := func(f func(SideResult) *Stats) *Stats {
+			if f(sides[0]) == nil {
+				return nil
+			}
+			st := med(func(s SideResult) Stats {
+				if f(s) == nil {
+					return Stats{}
+				}
+				return *f(s)
+			})
+			return &st
+		}
+		out.AgentAdd = opt(func(s SideResult) *Stats { return s.AgentAdd })
+		out.AgentDel = opt(func(s SideResult) *Stats { return s.AgentDel })
 		if sides[0].PodReady != nil {
 			st := med(func(s SideResult) Stats {
 				if s.PodReady == nil {
@@ -750,6 +814,13 @@ func (r *PodsResult) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, ", %.0f ms (reference)", float64(r.Parallel)/2*ref.Add.Median)
 	}
 	fmt.Fprintln(w)
+	if s.AgentAdd != nil && s.AgentDel != nil {
+		exec := r.ExecMs["switchyard-cni"]
+		fmt.Fprintf(w, "switchyard phases (medians): ADD %.1f ms = plugin start %.1f + agent %.1f + libcni and relay %.1f; "+
+			"DEL %.1f ms = %.1f + %.1f + %.1f\n", s.Add.Median, exec, s.AgentAdd.Median, s.Add.Median-exec-s.AgentAdd.Median,
+			s.Del.Median, exec, s.AgentDel.Median, s.Del.Median-exec-s.AgentDel.Median)
+		fmt.Fprintln(w, "  (plugin start: an exec for CNI VERSION; agent: the agent's socket API called directly: wiring, IPAM, round trip)")
+	}
 	fmt.Fprintf(w, "plugin exec (CNI VERSION, median): switchyard-cni %.1f ms", r.ExecMs["switchyard-cni"])
 	if v, ok := r.ExecMs["bridge"]; ok {
 		fmt.Fprintf(w, "; bridge %.1f ms, host-local %.1f ms", v, r.ExecMs["host-local"])

@@ -74,7 +74,8 @@ func TestPodsSmoke(t *testing.T) {
 
 	sy := res.Summary.Switchyard
 	if sy.Add.N != 3 || sy.Add.Median <= 0 || sy.Del.Median <= 0 || sy.ParallelAdd.N != 3 || sy.ParallelWallMs <= 0 ||
-		sy.PodReady == nil || sy.PodReady.N != 2 || sy.PodReady.Median <= 0 {
+		sy.PodReady == nil || sy.PodReady.N != 2 || sy.PodReady.Median <= 0 ||
+		sy.AgentAdd == nil || sy.AgentAdd.N != 3 || sy.AgentAdd.Median <= 0 || sy.AgentDel == nil || sy.AgentDel.Median <= 0 {
 		t.Errorf("switchyard figures %+v", sy)
 	}
 	if ref := res.Summary.Reference; ref.Skipped == "" {
