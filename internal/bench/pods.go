@@ -1,10 +1,14 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +24,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/switchyard-net/switchyard/dataplane/cni"
 	"github.com/switchyard-net/switchyard/internal/sandbox"
 )
 
@@ -249,8 +252,8 @@ type wiring struct {
 	cni   *libcni.CNIConfig
 	list  *libcni.NetworkConfigList
 	o     PodsOptions
-	tag   string      // netns name prefix for this side and run
-	agent *cni.Client // the agent's socket API, nil for the reference
+	tag   string    // netns name prefix for this side and run
+	agent *agentAPI // the agent's socket API, nil for the reference
 	seq   int
 	mu    sync.Mutex
 	owned map[string]*sandbox.NS
@@ -417,16 +420,15 @@ func (w *wiring) measureAgent(ctx context.Context, r *SideResult) error {
 		for _, kv := range rt.Args {
 			args[kv[0]] = kv[1]
 		}
+		req := agentRequest{ContainerID: rt.ContainerID, IfName: rt.IfName, NetNS: rt.NetNS, Args: args, Network: w.list.Name}
 		t0 := time.Now()
-		_, err = w.agent.Add(ctx, cni.AddRequest{ContainerID: rt.ContainerID, IfName: rt.IfName, NetNS: rt.NetNS,
-			Args: args, Network: w.list.Name})
+		err = w.agent.call(ctx, "/v1/add", req)
 		adds = append(adds, time.Since(t0))
 		if err != nil {
 			return fmt.Errorf("agent ADD %s: %w", ns.Name(), err)
 		}
 		t0 = time.Now()
-		err = w.agent.Del(ctx, cni.DelRequest{ContainerID: rt.ContainerID, IfName: rt.IfName, NetNS: rt.NetNS,
-			Args: args, Network: w.list.Name})
+		err = w.agent.call(ctx, "/v1/del", req)
 		dels = append(dels, time.Since(t0))
 		if err != nil {
 			return fmt.Errorf("agent DEL %s: %w", ns.Name(), err)
@@ -437,6 +439,48 @@ func (w *wiring) measureAgent(ctx context.Context, r *SideResult) error {
 	}
 	a, d := Summarize(adds), Summarize(dels)
 	r.AgentAdd, r.AgentDel = &a, &d
+	return nil
+}
+
+// agentAPI calls the agent's CNI socket API (dataplane/cni's protocol,
+// spoken here by hand: internal/ sits below the components).
+type agentAPI struct{ hc *http.Client }
+
+// agentRequest is the body of /v1/add and /v1/del.
+type agentRequest struct {
+	ContainerID string            `json:"containerID"`
+	IfName      string            `json:"ifName"`
+	NetNS       string            `json:"netns"`
+	Args        map[string]string `json:"args,omitempty"`
+	Network     string            `json:"network"`
+}
+
+func newAgentAPI(sock string) *agentAPI {
+	var d net.Dialer
+	return &agentAPI{hc: &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return d.DialContext(ctx, "unix", sock) },
+	}}}
+}
+
+func (a *agentAPI) call(ctx context.Context, path string, req agentRequest) error {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://agent"+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := a.hc.Do(hreq)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("agent answered %s: %s", resp.Status, bytes.TrimSpace(answer))
+	}
 	return nil
 }
 
@@ -520,7 +564,7 @@ func runSwitchyard(ctx context.Context, o PodsOptions, run int) (r SideResult, e
 	if err != nil {
 		return r, err
 	}
-	w.agent = cni.NewClient(sock)
+	w.agent = newAgentAPI(sock)
 	defer func() { err = errors.Join(err, w.cleanup()) }()
 	if err := w.measure(ctx, &r); err != nil {
 		return r, err
