@@ -51,6 +51,7 @@ func nodeComponents(env *nodeEnv) ([]namedComponent, error) {
 		{"netpol", newNetpolComponent},
 		{"dns", newDNSComponent},
 		{"ingress", newIngressComponent},
+		{"l2announce", newL2AnnounceComponent},
 	}
 	var out []namedComponent
 	for _, b := range builders {

@@ -37,7 +37,8 @@ func (a *Auth) Admit(ctx context.Context, r Admission) string {
 // noderestriction in kubernetes/kubernetes), for what the authorizer
 // cannot see from the request line because it lies in the object:
 //
-//   - a node creates only its own Node and Lease (the name is in the body);
+//   - a node creates only its own Node and Lease (the name is in the body),
+//     besides the L2 announcement Leases of kube-system (see isL2Lease);
 //   - on its Node it may not set, change or remove a label under
 //     node-restriction.kubernetes.io/, nor one under kubernetes.io/ or
 //     k8s.io/ outside the set kubelet owns (hostname, os, arch, instance
@@ -60,6 +61,9 @@ func (n *Node) Admit(ctx context.Context, r Admission) string {
 	case r.Group == "" && r.Resource == "nodes":
 		return admitNode(node, r)
 	case r.Group == "coordination.k8s.io" && r.Resource == "leases":
+		if m, err := meta.Accessor(r.Object); err == nil && r.Namespace == l2LeaseNamespace && strings.HasPrefix(m.GetName(), l2LeasePrefix) {
+			return "" // an L2 announcement Lease, which every node campaigns for
+		}
 		if r.Namespace != NodeLeaseNamespace {
 			return fmt.Sprintf("can only access leases in the %q system namespace", NodeLeaseNamespace)
 		}

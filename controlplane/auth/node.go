@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
@@ -88,6 +89,8 @@ func (n *Node) Authorize(ctx context.Context, a authorizer.Attributes) (authoriz
 		if a.GetName() != node || verb == "deletecollection" {
 			return authorizer.DecisionDeny, fmt.Sprintf("node '%s' cannot modify node '%s'", node, a.GetName()), nil
 		}
+		return authorizer.DecisionAllow, "", nil
+	case group == "coordination.k8s.io" && res == "leases" && isL2Lease(a.GetNamespace(), a.GetName(), verb):
 		return authorizer.DecisionAllow, "", nil
 	case group == "coordination.k8s.io" && res == "leases":
 		if verb == "create" && a.GetName() == "" && a.GetNamespace() == NodeLeaseNamespace {
@@ -179,4 +182,27 @@ func (n *Node) Filter(a authorizer.Attributes) *Visibility {
 		Visible: func(namespace, name string) bool { return n.g.nodeMayRead(node, ref{res, namespace, name}) },
 		Changed: n.g.changed,
 	}
+}
+
+// L2 announcement Leases (package dataplane/l2announce): every node
+// campaigns for kube-system/switchyard-l2-<address>, so any node may read
+// and write them, by name (creates are checked by name in Admit). A
+// node's create carries no name for the authorizer: it is let through
+// there only in that namespace, and Admit checks the name.
+const (
+	l2LeaseNamespace = "kube-system"
+	l2LeasePrefix    = "switchyard-l2-"
+)
+
+func isL2Lease(namespace, name, verb string) bool {
+	if namespace != l2LeaseNamespace {
+		return false
+	}
+	switch verb {
+	case "create":
+		return name == "" || strings.HasPrefix(name, l2LeasePrefix)
+	case "get", "update", "patch", "delete":
+		return strings.HasPrefix(name, l2LeasePrefix)
+	}
+	return false
 }

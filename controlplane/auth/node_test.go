@@ -63,6 +63,10 @@ func TestNodeAuthorizer(t *testing.T) {
 		{name: "list Nodes", allow: true, verb: "list", res: "nodes"},
 		{name: "own Lease", allow: true, verb: "update", group: "coordination.k8s.io", res: "leases", ns: NodeLeaseNamespace, objNam: "node-a"},
 		{name: "another node's Lease", verb: "update", group: "coordination.k8s.io", res: "leases", ns: NodeLeaseNamespace, objNam: "node-b"},
+		{name: "L2 announcement Lease", allow: true, verb: "update", group: "coordination.k8s.io", res: "leases", ns: "kube-system", objNam: "switchyard-l2-203-0-113-100"},
+		{name: "create in kube-system (name checked by Admit)", allow: true, verb: "create", group: "coordination.k8s.io", res: "leases", ns: "kube-system"},
+		{name: "the controller manager's Lease", verb: "update", group: "coordination.k8s.io", res: "leases", ns: "kube-system", objNam: "switchyard-controller-manager"},
+		{name: "list L2 Leases", verb: "list", group: "coordination.k8s.io", res: "leases", ns: "kube-system"},
 		{name: "endpointslices (kube-proxy)", allow: true, verb: "watch", group: "discovery.k8s.io", res: "endpointslices"},
 		{name: "deployments", verb: "list", group: "apps", res: "deployments"},
 	}

@@ -90,3 +90,9 @@ func attachUnderlay(n *NS, u *Underlay) error {
 	}
 	return nil
 }
+
+// AttachUnderlay links n to the underlay bridge of u.NetNS as a host on
+// the cluster's segment: UnderlayIf in n with u.Addr, port u.Port on the
+// bridge. Tests use it for clients outside the cluster (a LoadBalancer
+// client on 203.0.113.0/24); the veth goes when n is deleted.
+func AttachUnderlay(n *NS, u *Underlay) error { return attachUnderlay(n, u) }
