@@ -1,6 +1,9 @@
 package router
 
 import (
+	"cmp"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -13,6 +16,10 @@ const (
 	Prefix PathType = iota
 	// Exact matches the whole path.
 	Exact
+	// Regex matches when Rule.Regex matches the whole path (Gateway API
+	// RegularExpression; ranked after Exact and before Prefix, as Envoy
+	// Gateway ranks it: the spec leaves it to the implementation).
+	Regex
 )
 
 // Order ranks rules with the same host and path (and default backends):
@@ -33,16 +40,54 @@ func (o Order) Compare(p Order) int {
 
 func (o Order) before(p Order) bool { return o.Compare(p) < 0 }
 
-// Rule is one host/path of an Ingress and the target serving it.
+// Rule is one host/path of an Ingress (or one match of an HTTPRoute rule
+// for one of its hostnames) and the target serving it.
 type Rule[T any] struct {
 	// Host is "" (catch-all), an exact host or "*.suffix"; matched
-	// case-insensitively.
-	Host  string
-	Path  string
-	Type  PathType
+	// case-insensitively. "*.suffix" covers exactly one more label
+	// (Ingress) unless DeepWildcard is set (Gateway API: any number of
+	// labels, but at least one).
+	Host         string
+	DeepWildcard bool
+	Path         string
+	Type         PathType
+	// Regex is the compiled pattern of a Regex rule (see [CompileRegex]).
+	Regex *regexp.Regexp
+	// Cond narrows the rule to requests with this method, these headers
+	// and query parameters (Gateway API).
+	Cond  Conditions
 	Order Order
+	// Seq ranks rules of the same Order: the position of the rule and
+	// match inside its route.
+	Seq int
 	// Target is what a match returns.
 	Target T
+}
+
+// Conditions are the parts of an HTTPRoute match beyond the path. All of
+// them must hold.
+type Conditions struct {
+	Method  string // "" any
+	Headers []ValueMatch
+	Query   []ValueMatch
+}
+
+// ValueMatch is a header (Name lower-case, matched case-insensitively) or
+// query parameter (Name matched exactly) condition: the first value equals
+// Value, or Regex (when set) matches all of it.
+type ValueMatch struct {
+	Name  string
+	Value string
+	Regex *regexp.Regexp
+}
+
+func (c *Conditions) empty() bool {
+	return c.Method == "" && len(c.Headers) == 0 && len(c.Query) == 0
+}
+
+// CompileRegex compiles an RE2 pattern so that it must match a whole value.
+func CompileRegex(pattern string) (*regexp.Regexp, error) {
+	return regexp.Compile("^(?:" + pattern + ")$")
 }
 
 // Default is an Ingress's defaultBackend. Hosts are the hosts of the
@@ -57,7 +102,8 @@ type Default[T any] struct {
 // use; build a new one with [Compile] to change it.
 type Table[T any] struct {
 	exact    map[string]*hostRules[T] // lowercased host
-	wildcard map[string]*hostRules[T] // lowercased suffix after "*."
+	wildcard map[string]*hostRules[T] // lowercased suffix after "*." (one label)
+	deep     map[string]*hostRules[T] // lowercased suffix after "*." (any labels)
 	any      *hostRules[T]            // rules without host; nil if none
 	def      *T                       // global default backend
 	defOrd   Order
@@ -67,15 +113,47 @@ type Table[T any] struct {
 // hostRules are the paths of one host.
 type hostRules[T any] struct {
 	exact  map[string]*ranked[T]
+	regex  []*ranked[T]          // in precedence order
 	prefix map[string]*ranked[T] // normalised: no trailing '/', "" for "/"
 	def    *T                    // default backend for this host
 	defOrd Order
 	maxLen int // longest prefix key, to skip longer candidates
 }
 
+// ranked are the rules of one host and path, best first: those with a
+// method, then more headers, then more query parameters (the Gateway API
+// precedence), then by Order and Seq. Rules without conditions end the
+// list (an Ingress path has just one).
 type ranked[T any] struct {
+	cands []cand[T]
+	re    *regexp.Regexp // Regex rules only
+}
+
+type cand[T any] struct {
+	cond   Conditions
 	order  Order
+	seq    int
 	target T
+}
+
+func compareCand[T any](a, b cand[T]) int {
+	am, bm := a.cond.Method != "", b.cond.Method != ""
+	if am != bm {
+		if am {
+			return -1
+		}
+		return 1
+	}
+	if c := cmp.Compare(len(b.cond.Headers), len(a.cond.Headers)); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(len(b.cond.Query), len(a.cond.Query)); c != 0 {
+		return c
+	}
+	if c := a.order.Compare(b.order); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.seq, b.seq)
 }
 
 // Compile builds a table from rules and defaults. Rules with an invalid
@@ -83,18 +161,50 @@ type ranked[T any] struct {
 // and reports them (see [ValidPath], [ValidHost]).
 func Compile[T any](rules []Rule[T], defaults []Default[T]) *Table[T] {
 	t := &Table[T]{exact: map[string]*hostRules[T]{}, wildcard: map[string]*hostRules[T]{}}
+	t.deep = map[string]*hostRules[T]{}
 	for _, r := range rules {
-		if !ValidPath(r.Path) || !ValidHost(r.Host) {
+		if !ValidPath(r.Path) && r.Type != Regex || !ValidHost(r.Host) || r.Type == Regex && r.Regex == nil {
 			continue
 		}
-		hr := t.hostFor(strings.ToLower(r.Host), true)
+		host := strings.ToLower(r.Host)
+		var hr *hostRules[T]
+		if r.DeepWildcard && strings.HasPrefix(host, "*.") {
+			if hr = t.deep[host[2:]]; hr == nil {
+				hr = newHostRules[T]()
+				t.deep[host[2:]] = hr
+			}
+		} else {
+			hr = t.hostFor(host, true)
+		}
 		add(hr, r)
 		t.rules++
+	}
+	for _, hr := range t.all() {
+		for _, rk := range hr.exact {
+			slices.SortStableFunc(rk.cands, compareCand)
+		}
+		for _, rk := range hr.prefix {
+			slices.SortStableFunc(rk.cands, compareCand)
+		}
+		slices.SortStableFunc(hr.regex, func(a, b *ranked[T]) int { return compareCand(a.cands[0], b.cands[0]) })
 	}
 	for _, d := range defaults {
 		t.addDefault(d)
 	}
 	return t
+}
+
+func (t *Table[T]) all() []*hostRules[T] {
+	var out []*hostRules[T]
+	for _, m := range []map[string]*hostRules[T]{t.exact, t.wildcard, t.deep} {
+		for _, hr := range m {
+			out = append(out, hr)
+		}
+	}
+	if t.any != nil {
+		out = append(out, t.any)
+	}
+	return out
 }
 
 func (t *Table[T]) hostFor(host string, create bool) *hostRules[T] {
@@ -124,15 +234,21 @@ func newHostRules[T any]() *hostRules[T] {
 }
 
 func add[T any](hr *hostRules[T], r Rule[T]) {
+	c := cand[T]{cond: r.Cond, order: r.Order, seq: r.Seq, target: r.Target}
+	if r.Type == Regex {
+		hr.regex = append(hr.regex, &ranked[T]{cands: []cand[T]{c}, re: r.Regex})
+		return
+	}
 	m, key := hr.exact, r.Path
 	if r.Type != Exact {
 		m, key = hr.prefix, strings.TrimRight(r.Path, "/")
 		hr.maxLen = max(hr.maxLen, len(key))
 	}
-	if old := m[key]; old != nil && !r.Order.before(old.order) {
+	if old := m[key]; old != nil {
+		old.cands = append(old.cands, c)
 		return
 	}
-	m[key] = &ranked[T]{order: r.Order, target: r.Target}
+	m[key] = &ranked[T]{cands: []cand[T]{c}}
 }
 
 func (t *Table[T]) addDefault(d Default[T]) {
