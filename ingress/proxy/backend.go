@@ -61,6 +61,15 @@ type Backend struct {
 	Service   string // namespace/name:port
 	Endpoints []*Upstream
 	Opts      Options
+	// Filters (Gateway API) apply to requests of this backend; nil: none.
+	Filters *Filters
+	// Status, when not 0, is answered instead of forwarding (500 for a
+	// rule whose backendRefs are invalid, as the spec requires).
+	Status int
+	// Split, when set, sends each request to one of these by weight
+	// (see [Proxy.NewSplit]).
+	Split      []Weighted
+	splitTotal int
 
 	rr      atomic.Uint32
 	metrics *routeMetrics

@@ -48,9 +48,22 @@ func (p *Proxy) serveFast(ctx *fasthttp.RequestCtx) {
 	if p.h2c.Load() && !ctx.IsTLS() && p.upgradeH2C(ctx) {
 		return
 	}
-	b, ok := p.table.Load().Match(ctx.Host(), ctx.Path())
+	tab := p.table.Load()
+	if ctx.IsTLS() {
+		tab = p.tlsTable.Load()
+	}
+	b, ok := tab.MatchRequest(ctx.Host(), ctx.Path(), (*fastView)(ctx))
 	if !ok {
 		p.fastStatus(ctx, nil, nil, fasthttp.StatusNotFound, "404 page not found\n", start)
+		return
+	}
+	b = b.choose()
+	if b.Status != 0 {
+		p.fastStatus(ctx, b, nil, b.Status, statusBody(b.Status), start)
+		return
+	}
+	if f := b.Filters; f != nil && f.Redirect != nil {
+		p.gatewayRedirect(ctx, b, f.Redirect, start)
 		return
 	}
 	if b.Opts.SSLRedirect && !ctx.IsTLS() {
@@ -71,6 +84,12 @@ func (p *Proxy) serveFast(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	p.prepareRequest(ctx)
+	if f := b.Filters; f != nil {
+		f.applyFast(&ctx.Request)
+		if len(f.Mirrors) > 0 && !req.IsBodyStream() {
+			p.mirrorFast(&ctx.Request, f.Mirrors)
+		}
+	}
 	var limit *limitReader
 	if s := ctx.RequestBodyStream(); s != nil && req.IsBodyStream() {
 		limit = &limitReader{r: s, left: b.Opts.MaxBodyBytes}
@@ -322,6 +341,9 @@ func (p *Proxy) relayResponse(ctx *fasthttp.RequestCtx, b *Backend, u *Upstream,
 		h.Del(k)
 	}
 	h.SetServer(p.cfg.ServerName)
+	if b.Filters != nil {
+		b.Filters.ResponseHeaders.applyFastResponse(h)
+	}
 	size := up.Header.ContentLength()
 	if up.BodyStream() != nil {
 		ub := upstreamBodyPool.Get().(*upstreamBody)

@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"os"
+	"strconv"
 	"time"
 )
 
@@ -47,10 +48,30 @@ func (p *Proxy) serveH2(w http.ResponseWriter, r *http.Request) {
 		p.h2Status(rec, r, nil, nil, http.StatusRequestURITooLong, statusBody(http.StatusRequestURITooLong), start)
 		return
 	}
-	b, ok := p.table.Load().Match([]byte(r.Host), []byte(r.URL.Path))
+	tab := p.table.Load()
+	if r.TLS != nil {
+		tab = p.tlsTable.Load()
+	}
+	b, ok := tab.MatchRequest([]byte(r.Host), []byte(r.URL.Path), httpView{r})
+	if ok {
+		b = b.choose()
+	}
 	switch {
 	case !ok:
 		p.h2Status(rec, r, nil, nil, http.StatusNotFound, "404 page not found\n", start)
+		return
+	case b.Status != 0:
+		p.h2Status(rec, r, b, nil, b.Status, statusBody(b.Status), start)
+		return
+	case b.Filters != nil && b.Filters.Redirect != nil:
+		scheme, port := "http", p.httpPort
+		if r.TLS != nil {
+			scheme, port = "https", p.httpsPort
+		}
+		lp, _ := strconv.Atoi(string(port))
+		rd := b.Filters.Redirect
+		rec.Header().Set("Location", rd.Location(scheme, r.Host, r.URL.Path, r.URL.RawQuery, lp))
+		p.h2Status(rec, r, b, nil, redirectCode(rd), "", start)
 		return
 	case b.Opts.MaxBodyBytes > 0 && r.ContentLength > b.Opts.MaxBodyBytes:
 		p.h2Status(rec, r, b, nil, http.StatusRequestEntityTooLarge, "413 request entity too large\n", start)
@@ -102,11 +123,26 @@ func (p *Proxy) serveH2(w http.ResponseWriter, r *http.Request) {
 				port = p.httpPort // h2c
 			}
 			pr.Out.Header.Set("X-Forwarded-Port", string(port))
+			if f := b.Filters; f != nil {
+				f.RequestHeaders.applyHTTP(pr.Out.Header)
+				if rw := f.Rewrite; rw != nil {
+					if rw.Hostname != "" {
+						pr.Out.Host = rw.Hostname
+					}
+					if rw.Path != nil {
+						pr.Out.URL.Path = rw.Path.Apply(pr.Out.URL.Path)
+						pr.Out.URL.RawPath = ""
+					}
+				}
+			}
 		},
 		Transport:     &retryTransport{p: p, b: b, rt: tr, chosen: &chosen},
 		FlushInterval: -1, // stream: gRPC and server-sent events
 		ModifyResponse: func(resp *http.Response) error {
 			resp.Header.Set("Server", p.cfg.ServerName)
+			if b.Filters != nil {
+				b.Filters.ResponseHeaders.applyHTTP(resp.Header)
+			}
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {

@@ -31,8 +31,9 @@ type clientConn struct {
 
 	// The current request.
 	req        h1.Request
-	reading    bool  // the request body is still being forwarded
-	bodyLeft   int64 // request body bytes not yet forwarded
+	view       loopView // the router's view of req
+	reading    bool     // the request body is still being forwarded
+	bodyLeft   int64    // request body bytes not yet forwarded
 	b          *Backend
 	up         *upConn
 	tried      [maxAttempts]*Upstream
@@ -442,7 +443,16 @@ func (c *clientConn) startRequest(n int) {
 		c.logMethod, c.logHost, c.logPath = string(r.Method), string(r.Host), string(r.Path)
 	}
 	c.closeAfter = !r.KeepsAlive() || c.l.draining
-	b, ok := p.table.Load().Match(r.Host, r.Path)
+	c.view.r = r
+	b, ok := p.table.Load().MatchRequest(r.Host, r.Path, &c.view)
+	if ok && (b.Filters != nil || b.Status != 0) {
+		// Gateway filters and fixed answers are the fasthttp engine's.
+		c.handoff(false)
+		return
+	}
+	if ok {
+		b = b.choose()
+	}
 	switch {
 	case !ok:
 		c.skipBody(n)

@@ -112,7 +112,8 @@ func (c *Config) setDefaults() {
 // with [Proxy.SetTable], serve with [Proxy.Run].
 type Proxy struct {
 	cfg                 Config
-	table               atomic.Pointer[Table]
+	table               atomic.Pointer[Table] // plain HTTP (and h2c)
+	tlsTable            atomic.Pointer[Table] // HTTPS
 	fast                *fasthttp.Server
 	h2                  *http.Server  // settings of the HTTP/2 connections
 	h2srv               *http2.Server // serves them, one ServeConn each
@@ -147,7 +148,9 @@ func New(cfg Config) (*Proxy, error) {
 	p := &Proxy{cfg: cfg, metrics: m, upstreams: map[string]*Upstream{}, limiters: map[limiterKey]*limiterEntry{}, h2live: map[net.Conn]struct{}{}}
 	p.h2c.Store(cfg.H2C)
 	p.httpPort, p.httpsPort = []byte(portOf(cfg.HTTPAddr, "80")), []byte(portOf(cfg.HTTPSAddr, "443"))
-	p.table.Store(router.Compile[*Backend](nil, nil))
+	empty := router.Compile[*Backend](nil, nil)
+	p.table.Store(empty)
+	p.tlsTable.Store(empty)
 	p.fast = &fasthttp.Server{
 		Handler:        p.serveFast,
 		Name:           cfg.ServerName,
@@ -264,11 +267,18 @@ func portOf(addr, def string) string {
 	return def
 }
 
-// SetTable swaps in a new route table; requests that already matched keep
-// their backend. Upstreams no longer listed by any backend of t have their
-// idle connections closed.
-func (p *Proxy) SetTable(t *Table) {
-	p.table.Store(t)
+// SetTable swaps in a new route table for both addresses; requests that
+// already matched keep their backend. Upstreams no longer listed by any
+// backend of t have their idle connections closed.
+func (p *Proxy) SetTable(t *Table) { p.SetTables(t, t) }
+
+// SetTables is SetTable with one table for the HTTP address and one for
+// the HTTPS address (Gateway listeners differ by port). The two are
+// stored one after the other: a request sees the old or the new table of
+// its address, never a mix.
+func (p *Proxy) SetTables(plain, secure *Table) {
+	p.table.Store(plain)
+	p.tlsTable.Store(secure)
 	p.metrics.reloads.Inc()
 	p.mu.Lock()
 	defer p.mu.Unlock()
