@@ -1,0 +1,285 @@
+package gateway
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/types"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/switchyard-net/switchyard/ingress/proxy"
+	"github.com/switchyard-net/switchyard/ingress/router"
+)
+
+// httpRoute translates an HTTPRoute attached to our Gateways.
+func (b *builder) httpRoute(r *gwv1.HTTPRoute) {
+	atts, sts := b.attach("HTTPRoute", &r.ObjectMeta, r.Spec.ParentRefs, r.Spec.Hostnames)
+	if len(sts) == 0 {
+		return
+	}
+	rc := &routeCtx{b: b, kind: "HTTPRoute", m: &r.ObjectMeta, name: r.Namespace + "/" + r.Name}
+	for ri, rule := range r.Spec.Rules {
+		var opts proxy.Options
+		if t := rule.Timeouts; t != nil {
+			req, be := duration(t.Request), duration(t.BackendRequest)
+			opts.ResponseTimeout = be
+			if req > 0 && (be == 0 || req < be) {
+				opts.ResponseTimeout = req
+			}
+		}
+		matches := rule.Matches
+		if len(matches) == 0 {
+			matches = []gwv1.HTTPRouteMatch{{}}
+		}
+		refs := make([]gwv1.BackendRef, len(rule.BackendRefs))
+		for i, br := range rule.BackendRefs {
+			refs[i] = br.BackendRef
+		}
+		targets := map[string]*proxy.Backend{} // by the prefix a path modifier replaces
+		for mi, m := range matches {
+			path, typ := "/", router.Prefix
+			if m.Path != nil {
+				if m.Path.Value != nil {
+					path = *m.Path.Value
+				}
+				if m.Path.Type != nil {
+					switch *m.Path.Type {
+					case gwv1.PathMatchExact:
+						typ = router.Exact
+					case gwv1.PathMatchRegularExpression:
+						typ = router.Regex
+					}
+				}
+			}
+			var rr router.Rule[*proxy.Backend]
+			if typ == router.Regex {
+				re, err := router.CompileRegex(path)
+				if err != nil {
+					rc.fail(gwv1.RouteReasonUnsupportedValue, "path regular expression %q: %v", path, err)
+					continue
+				}
+				rr.Regex = re
+			}
+			cond, err := httpConditions(m)
+			if err != nil {
+				rc.fail(gwv1.RouteReasonUnsupportedValue, "%v", err)
+				continue
+			}
+			rr.Cond = cond
+			key := ""
+			if typ == router.Prefix {
+				key = path
+			}
+			t := targets[key]
+			if t == nil {
+				f := rc.httpFilters(rule.Filters, key, opts)
+				t = rc.target(refs, opts, f)
+				targets[key] = t
+			}
+			rc.add(atts, ri<<16|mi, path, typ, &rr, t)
+		}
+	}
+	b.finishParents(RouteKey{Kind: "HTTPRoute", NamespacedName: types.NamespacedName{Namespace: r.Namespace, Name: r.Name}}, r.Generation, sts, rc.refErr)
+}
+
+// httpConditions turns an HTTPRoute match's method, headers and query
+// parameters into router conditions (the first of equal names counts).
+func httpConditions(m gwv1.HTTPRouteMatch) (router.Conditions, error) {
+	var c router.Conditions
+	if m.Method != nil {
+		c.Method = string(*m.Method)
+	}
+	seen := map[string]bool{}
+	for _, h := range m.Headers {
+		name := strings.ToLower(string(h.Name))
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		vm := router.ValueMatch{Name: name, Value: h.Value}
+		if h.Type != nil && *h.Type == gwv1.HeaderMatchRegularExpression {
+			re, err := router.CompileRegex(h.Value)
+			if err != nil {
+				return c, fmt.Errorf("header %s regular expression: %w", h.Name, err)
+			}
+			vm.Regex = re
+		}
+		c.Headers = append(c.Headers, vm)
+	}
+	seenQ := map[string]bool{}
+	for _, q := range m.QueryParams {
+		if seenQ[string(q.Name)] {
+			continue
+		}
+		seenQ[string(q.Name)] = true
+		vm := router.ValueMatch{Name: string(q.Name), Value: q.Value}
+		if q.Type != nil && *q.Type == gwv1.QueryParamMatchRegularExpression {
+			re, err := router.CompileRegex(q.Value)
+			if err != nil {
+				return c, fmt.Errorf("query parameter %s regular expression: %w", q.Name, err)
+			}
+			vm.Regex = re
+		}
+		c.Query = append(c.Query, vm)
+	}
+	return c, nil
+}
+
+// httpFilters translates a rule's filters (nil when it has none);
+// prefix is the PathPrefix of the match, for ReplacePrefixMatch.
+func (rc *routeCtx) httpFilters(fs []gwv1.HTTPRouteFilter, prefix string, opts proxy.Options) *proxy.Filters {
+	if len(fs) == 0 {
+		return nil
+	}
+	f := &proxy.Filters{}
+	for _, x := range fs {
+		switch x.Type {
+		case gwv1.HTTPRouteFilterRequestHeaderModifier:
+			f.RequestHeaders = headerMod(x.RequestHeaderModifier)
+		case gwv1.HTTPRouteFilterResponseHeaderModifier:
+			f.ResponseHeaders = headerMod(x.ResponseHeaderModifier)
+		case gwv1.HTTPRouteFilterRequestRedirect:
+			if rd := x.RequestRedirect; rd != nil {
+				r := &proxy.Redirect{Path: pathMod(rd.Path, prefix)}
+				if rd.Scheme != nil {
+					r.Scheme = *rd.Scheme
+				}
+				if rd.Hostname != nil {
+					r.Hostname = string(*rd.Hostname)
+				}
+				if rd.Port != nil {
+					r.Port = int(*rd.Port)
+				}
+				if rd.StatusCode != nil {
+					r.StatusCode = *rd.StatusCode
+				}
+				f.Redirect = r
+			}
+		case gwv1.HTTPRouteFilterURLRewrite:
+			if rw := x.URLRewrite; rw != nil {
+				r := &proxy.Rewrite{Path: pathMod(rw.Path, prefix)}
+				if rw.Hostname != nil {
+					r.Hostname = string(*rw.Hostname)
+				}
+				f.Rewrite = r
+			}
+		case gwv1.HTTPRouteFilterRequestMirror:
+			if x.RequestMirror != nil {
+				if m := rc.mirror(x.RequestMirror, opts); m != nil {
+					f.Mirrors = append(f.Mirrors, m)
+				}
+			}
+		default:
+			rc.fail(gwv1.RouteReasonUnsupportedValue, "filter %s is not supported", x.Type)
+		}
+	}
+	return f
+}
+
+// grpcRoute translates a GRPCRoute: a method match is a path match on
+// "/service/method", sent to the backends over h2c.
+func (b *builder) grpcRoute(r *gwv1.GRPCRoute) {
+	atts, sts := b.attach("GRPCRoute", &r.ObjectMeta, r.Spec.ParentRefs, r.Spec.Hostnames)
+	if len(sts) == 0 {
+		return
+	}
+	rc := &routeCtx{b: b, kind: "GRPCRoute", m: &r.ObjectMeta, name: r.Namespace + "/" + r.Name, proto: proxy.H2C}
+	for ri, rule := range r.Spec.Rules {
+		var f *proxy.Filters
+		if len(rule.Filters) > 0 {
+			f = &proxy.Filters{}
+			for _, x := range rule.Filters {
+				switch x.Type {
+				case gwv1.GRPCRouteFilterRequestHeaderModifier:
+					f.RequestHeaders = headerMod(x.RequestHeaderModifier)
+				case gwv1.GRPCRouteFilterResponseHeaderModifier:
+					f.ResponseHeaders = headerMod(x.ResponseHeaderModifier)
+				case gwv1.GRPCRouteFilterRequestMirror:
+					if m := rc.mirror(x.RequestMirror, proxy.Options{}); m != nil {
+						f.Mirrors = append(f.Mirrors, m)
+					}
+				default:
+					rc.fail(gwv1.RouteReasonUnsupportedValue, "filter %s is not supported", x.Type)
+				}
+			}
+		}
+		refs := make([]gwv1.BackendRef, len(rule.BackendRefs))
+		for i, br := range rule.BackendRefs {
+			refs[i] = br.BackendRef
+		}
+		t := rc.target(refs, proxy.Options{}, f)
+		matches := rule.Matches
+		if len(matches) == 0 {
+			matches = []gwv1.GRPCRouteMatch{{}}
+		}
+		for mi, m := range matches {
+			path, typ, err := grpcPath(m.Method)
+			if err != nil {
+				rc.fail(gwv1.RouteReasonUnsupportedValue, "%v", err)
+				continue
+			}
+			var rr router.Rule[*proxy.Backend]
+			if typ == router.Regex {
+				if rr.Regex, err = router.CompileRegex(path); err != nil {
+					rc.fail(gwv1.RouteReasonUnsupportedValue, "method regular expression: %v", err)
+					continue
+				}
+			}
+			seen := map[string]bool{}
+			for _, h := range m.Headers {
+				name := strings.ToLower(string(h.Name))
+				if seen[name] {
+					continue
+				}
+				seen[name] = true
+				vm := router.ValueMatch{Name: name, Value: h.Value}
+				if h.Type != nil && *h.Type == gwv1.GRPCHeaderMatchRegularExpression {
+					if vm.Regex, err = router.CompileRegex(h.Value); err != nil {
+						rc.fail(gwv1.RouteReasonUnsupportedValue, "header %s regular expression: %v", h.Name, err)
+						continue
+					}
+				}
+				rr.Cond.Headers = append(rr.Cond.Headers, vm)
+			}
+			rc.add(atts, ri<<16|mi, path, typ, &rr, t)
+		}
+	}
+	b.finishParents(RouteKey{Kind: "GRPCRoute", NamespacedName: types.NamespacedName{Namespace: r.Namespace, Name: r.Name}}, r.Generation, sts, rc.refErr)
+}
+
+// grpcPath is the path match of a gRPC method match: gRPC calls
+// POST /package.Service/Method.
+func grpcPath(m *gwv1.GRPCMethodMatch) (string, router.PathType, error) {
+	if m == nil || m.Service == nil && m.Method == nil {
+		return "/", router.Prefix, nil
+	}
+	svc, method := "", ""
+	if m.Service != nil {
+		svc = *m.Service
+	}
+	if m.Method != nil {
+		method = *m.Method
+	}
+	if m.Type != nil && *m.Type == gwv1.GRPCMethodMatchRegularExpression {
+		if svc == "" {
+			svc = "[^/]+"
+		}
+		if method == "" {
+			method = "[^/]+"
+		}
+		return "/" + svc + "/" + method, router.Regex, nil
+	}
+	if strings.ContainsAny(svc+method, "/") {
+		return "", 0, fmt.Errorf("gRPC service %q and method %q must not contain '/'", svc, method)
+	}
+	switch {
+	case method == "":
+		return "/" + svc, router.Prefix, nil
+	case svc == "":
+		return `/[^/]+/` + regexpQuote(method), router.Regex, nil
+	}
+	return "/" + svc + "/" + method, router.Exact, nil
+}
+
+func regexpQuote(s string) string { return regexp.QuoteMeta(s) }
