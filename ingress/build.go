@@ -29,7 +29,8 @@ type snapshot struct {
 
 // built is the outcome of one rebuild.
 type built struct {
-	table    *proxy.Table
+	rules    []router.Rule[*proxy.Backend]
+	defaults []router.Default[*proxy.Backend]
 	tls      []tlsstore.Entry
 	ours     []*networkingv1.Ingress // served Ingresses, oldest first
 	problems []string                // per-Ingress configuration problems
@@ -80,17 +81,14 @@ func build(s snapshot, cs classSet, p *proxy.Proxy) built {
 		}
 	}
 	slices.SortFunc(out.ours, func(a, b *networkingv1.Ingress) int { return order(a).Compare(order(b)) })
-	var rules []router.Rule[*proxy.Backend]
-	var defaults []router.Default[*proxy.Backend]
 	for _, ing := range out.ours {
 		ib := ingressBuilder{s: s, p: p, ing: ing, backends: map[string]*proxy.Backend{}}
 		r, d := ib.build()
-		rules = append(rules, r...)
-		defaults = append(defaults, d...)
+		out.rules = append(out.rules, r...)
+		out.defaults = append(out.defaults, d...)
 		out.tls = append(out.tls, ib.tls...)
 		out.problems = append(out.problems, ib.problems...)
 	}
-	out.table = router.Compile(rules, defaults)
 	return out
 }
 
@@ -201,7 +199,7 @@ func (ib *ingressBuilder) backend(b networkingv1.IngressBackend, secure bool) *p
 	if be := ib.backends[key]; be != nil {
 		return be
 	}
-	addrs, err := ib.endpoints(ns, b.Service)
+	addrs, err := ib.s.endpoints(ns, b.Service.Name, b.Service.Port)
 	if err != nil {
 		ib.problem("%v", err)
 	}
@@ -210,26 +208,28 @@ func (ib *ingressBuilder) backend(b networkingv1.IngressBackend, secure bool) *p
 	return be
 }
 
-func (ib *ingressBuilder) endpoints(ns string, sb *networkingv1.IngressServiceBackend) ([]string, error) {
-	svc, err := ib.s.services.Services(ns).Get(sb.Name)
+// endpoints resolves port (by name or number) of Service ns/name to its
+// ready endpoint addresses (Ingress backends and Gateway backendRefs).
+func (s snapshot) endpoints(ns, name string, port networkingv1.ServiceBackendPort) ([]string, error) {
+	svc, err := s.services.Services(ns).Get(name)
 	if err != nil {
-		return nil, fmt.Errorf("service %s/%s: %w", ns, sb.Name, err)
+		return nil, fmt.Errorf("service %s/%s: %w", ns, name, err)
 	}
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
-		return nil, fmt.Errorf("service %s/%s: ExternalName services are not supported", ns, sb.Name)
+		return nil, fmt.Errorf("service %s/%s: ExternalName services are not supported", ns, name)
 	}
 	var sp *corev1.ServicePort
 	for i, p := range svc.Spec.Ports {
-		if (sb.Port.Name != "" && p.Name == sb.Port.Name) || (sb.Port.Name == "" && p.Port == sb.Port.Number) {
+		if (port.Name != "" && p.Name == port.Name) || (port.Name == "" && p.Port == port.Number) {
 			sp = &svc.Spec.Ports[i]
 			break
 		}
 	}
 	if sp == nil {
-		return nil, fmt.Errorf("service %s/%s has no port %v", ns, sb.Name, portString(sb.Port))
+		return nil, fmt.Errorf("service %s/%s has no port %v", ns, name, portString(port))
 	}
-	sel := labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: sb.Name})
-	eps, err := ib.s.slices.EndpointSlices(ns).List(sel)
+	sel := labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: name})
+	eps, err := s.slices.EndpointSlices(ns).List(sel)
 	if err != nil {
 		return nil, err
 	}
@@ -289,3 +289,6 @@ func readyAddrs(eps []*discoveryv1.EndpointSlice, sp *corev1.ServicePort) []stri
 	slices.Sort(out)
 	return slices.Compact(out)
 }
+
+// table compiles the Ingress rules alone.
+func (b built) table() *proxy.Table { return router.Compile(b.rules, b.defaults) }

@@ -117,7 +117,7 @@ func TestBuild(t *testing.T) {
 		{"h.test", "", proxy.RoundRobin},
 	}
 	for _, tt := range tests {
-		be, ok := b.table.Match([]byte(tt.host), []byte("/"))
+		be, ok := b.table().Match([]byte(tt.host), []byte("/"))
 		if !ok {
 			t.Errorf("%s: no route", tt.host)
 			continue
@@ -131,11 +131,11 @@ func TestBuild(t *testing.T) {
 		}
 	}
 	for _, h := range []string{"e.test", "f.test"} {
-		if _, ok := b.table.Match([]byte(h), []byte("/")); ok {
+		if _, ok := b.table().Match([]byte(h), []byte("/")); ok {
 			t.Errorf("%s (other class) is routed", h)
 		}
 	}
-	if be, _ := b.table.Match([]byte("a.test"), []byte("/")); be.Opts.MaxBodyBytes != 8<<20 {
+	if be, _ := b.table().Match([]byte("a.test"), []byte("/")); be.Opts.MaxBodyBytes != 8<<20 {
 		t.Errorf("body size %d, want 8 MiB", be.Opts.MaxBodyBytes)
 	}
 	want := []string{"annotation switchyard.dev/proxy-response-timeout", "service default/nope", "has no port 8080"}

@@ -6,16 +6,26 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
+	"github.com/switchyard-net/switchyard/ingress/gateway"
 	"github.com/switchyard-net/switchyard/ingress/proxy"
+	"github.com/switchyard-net/switchyard/ingress/router"
 	"github.com/switchyard-net/switchyard/ingress/tlsstore"
 )
 
@@ -39,6 +49,9 @@ type Config struct {
 	// AccessLog gets one JSON line per request, batched (nil: off).
 	AccessLog io.Writer
 	Registry  prometheus.Registerer
+	// GatewayClient, when set, makes the proxy a Gateway API
+	// implementation too (if the API server serves the Gateway API).
+	GatewayClient gwclient.Interface
 }
 
 // Ingress is the component. Create it with [New], run it with Run.
@@ -53,6 +66,11 @@ type Ingress struct {
 	reloads prometheus.Histogram
 	lastErr map[string]bool // problems already logged
 	access  *accessLog      // nil: off
+	gw      *gateway.Controller
+	// httpPort and httpsPort are the proxy's ports, those of the
+	// Gateway listeners it serves.
+	httpPort, httpsPort int
+	nodeIP              atomic.Pointer[string]
 }
 
 // New builds the component and registers its informers on cfg.Factory
@@ -78,7 +96,10 @@ func New(cfg Config) (*Ingress, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ingress: %w", err)
 	}
+	httpPort, _ := strconv.Atoi(portOf(cfg.Proxy.HTTPAddr, "80"))
+	httpsPort, _ := strconv.Atoi(portOf(cfg.Proxy.HTTPSAddr, "443"))
 	in := &Ingress{
+		httpPort: httpPort, httpsPort: httpsPort,
 		cfg: cfg, log: cfg.Log, proxy: p, access: al, certs: certs, dirty: make(chan struct{}, 1), lastErr: map[string]bool{},
 		status: newStatusWriter(cfg.Client, cfg.NodeName, cfg.Log),
 		reloads: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -134,6 +155,13 @@ func (in *Ingress) Run(ctx context.Context) error {
 		go func() { in.access.run(ctx); close(flushed) }()
 		defer func() { <-flushed }()
 	}
+	if in.cfg.GatewayClient != nil {
+		if err := in.startGateway(ctx); err != nil {
+			cancel()
+			<-errc
+			return err
+		}
+	}
 	if !cache.WaitForCacheSync(ctx.Done(), in.synced...) {
 		cancel()
 		return <-errc
@@ -168,21 +196,107 @@ func (in *Ingress) rebuild(ctx context.Context) {
 	ings, _ := f.Networking().V1().Ingresses().Lister().List(labels.Everything())
 	cs := ourClasses(classes, Controller, DefaultClassName)
 	in.proxy.SetH2C(in.cfg.Proxy.H2C || wantsH2C(classes, Controller))
-	b := build(snapshot{
+	s := snapshot{
 		ingresses: ings,
 		services:  f.Core().V1().Services().Lister(),
 		slices:    f.Discovery().V1().EndpointSlices().Lister(),
 		secrets:   f.Core().V1().Secrets().Lister(),
-	}, cs, in.proxy)
+	}
+	b := build(s, cs, in.proxy)
+	plain := router.Compile(b.rules, b.defaults)
+	secure := plain
+	if in.gw != nil {
+		out := gateway.Build(in.gw.Input(in.httpPort, in.httpsPort, start), gwResolver{s}, in.proxy)
+		if len(out.HTTP)+len(out.HTTPS) > 0 {
+			plain = router.Compile(append(slices.Clip(b.rules), out.HTTP...), b.defaults)
+			secure = router.Compile(append(slices.Clip(b.rules), out.HTTPS...), b.defaults)
+		}
+		b.tls = append(b.tls, out.TLS...)
+		if out.H2C {
+			in.proxy.SetH2C(true)
+		}
+		in.gw.Status.Want(out.Status)
+	}
 	for _, err := range in.certs.Set(b.tls) {
 		b.problems = append(b.problems, err.Error())
 	}
-	in.proxy.SetTable(b.table)
+	in.proxy.SetTables(plain, secure)
 	d := time.Since(start)
 	in.reloads.Observe(d.Seconds())
 	in.logProblems(b.problems)
-	in.log.Debug("ingress routes rebuilt", "ingresses", len(b.ours), "rules", b.table.Len(), "duration", d)
+	in.log.Debug("routes rebuilt", "ingresses", len(b.ours), "rules", plain.Len(), "tls_rules", secure.Len(), "duration", d)
 	in.status.sync(ctx, b.ours, ings)
+	if a := in.status.addr; a != "" {
+		in.nodeIP.Store(&a)
+	}
+}
+
+// startGateway starts the Gateway API controller when the API server
+// serves the Gateway API (asking until it answers).
+func (in *Ingress) startGateway(ctx context.Context) error {
+	for {
+		served, err := gateway.Served(in.cfg.Client.Discovery())
+		if err == nil {
+			if !served {
+				in.log.Info("the API server does not serve the Gateway API: Ingresses only")
+				return nil
+			}
+			break
+		}
+		in.log.Debug("Gateway API discovery", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	// A node identity the API server does not let read the Gateway API
+	// would block the caches forever: check once.
+	if _, err := in.cfg.GatewayClient.GatewayV1().GatewayClasses().List(ctx, metav1.ListOptions{Limit: 1}); apierrors.IsForbidden(err) {
+		in.log.Warn("the Gateway API is not readable with the node's credentials: Ingresses only", "err", err)
+		return nil
+	}
+	in.gw = gateway.NewController(in.cfg.GatewayClient, in.cfg.Factory, func() string {
+		if a := in.nodeIP.Load(); a != nil {
+			return *a
+		}
+		return ""
+	}, in.log.With("controller", "gateway"))
+	for i, inf := range in.gw.Informers() {
+		namespaces := i == len(in.gw.Informers())-1
+		h := cache.ResourceEventHandlerFuncs{
+			AddFunc: func(any) { in.markDirty() },
+			UpdateFunc: func(o, n any) {
+				// A status-only change (ours, or the pool's addresses)
+				// changes no route.
+				om, ok1 := o.(metav1.Object)
+				nm, ok2 := n.(metav1.Object)
+				if !namespaces && ok1 && ok2 && om.GetGeneration() == nm.GetGeneration() && om.GetGeneration() != 0 {
+					return
+				}
+				in.markDirty()
+			},
+			DeleteFunc: func(any) { in.markDirty() },
+		}
+		if _, err := inf.AddEventHandler(h); err != nil {
+			return fmt.Errorf("gateway informer handler: %w", err)
+		}
+		in.synced = append(in.synced, inf.HasSynced)
+	}
+	in.cfg.Factory.Start(ctx.Done()) // the Namespace informer
+	in.gw.Start(ctx)
+	return nil
+}
+
+// gwResolver resolves Gateway API references from the rebuild's caches.
+type gwResolver struct{ s snapshot }
+
+func (r gwResolver) Endpoints(ns, name string, port int32) ([]string, error) {
+	return r.s.endpoints(ns, name, networkingv1.ServiceBackendPort{Number: port})
+}
+
+func (r gwResolver) Secret(ns, name string) (*corev1.Secret, error) {
+	return r.s.secrets.Secrets(ns).Get(name)
 }
 
 // logProblems logs each configuration problem once while it persists.
@@ -205,4 +319,12 @@ func wantsH2C(classes []*networkingv1.IngressClass, controller string) bool {
 		}
 	}
 	return false
+}
+
+// portOf is the port of a listen address, def when it has none.
+func portOf(addr, def string) string {
+	if _, port, err := net.SplitHostPort(addr); err == nil && port != "" {
+		return port
+	}
+	return def
 }

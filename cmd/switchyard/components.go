@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 )
 
 // nodeEnv is what every node component (service load-balancer, cluster
@@ -24,6 +25,7 @@ type nodeEnv struct {
 	flags    *daemonFlags
 	log      *slog.Logger
 	client   kubernetes.Interface
+	rest     *rest.Config // the client's configuration, for other API groups' clients
 	factory  informers.SharedInformerFactory
 	registry *prometheus.Registry
 }
@@ -67,13 +69,14 @@ func nodeComponents(env *nodeEnv) ([]namedComponent, error) {
 }
 
 // newNodeEnv makes the shared client, informer factory and registry.
-func newNodeEnv(f *daemonFlags, log *slog.Logger, client kubernetes.Interface) *nodeEnv {
+func newNodeEnv(f *daemonFlags, log *slog.Logger, client kubernetes.Interface, rc *rest.Config) *nodeEnv {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return &nodeEnv{
 		flags:    f,
 		log:      log,
 		client:   client,
+		rest:     rc,
 		factory:  informers.NewSharedInformerFactory(client, 0),
 		registry: reg,
 	}

@@ -341,7 +341,7 @@ func newNode(f *daemonFlags, rc *rest.Config, log *slog.Logger, serving servingT
 	if err != nil {
 		return nil, err
 	}
-	env := newNodeEnv(f, log, client)
+	env := newNodeEnv(f, log, client, rc)
 	comps, err := nodeComponents(env)
 	if err != nil {
 		return nil, err

@@ -39,12 +39,16 @@ type Node struct {
 // (system:node-proxier), and what the agent's DNS, ingress and network
 // policy components read: namespaces for DNS search paths, Ingresses and
 // IngressClasses (and Ingress status, which the proxy publishes),
-// NetworkPolicies.
+// NetworkPolicies, and the Gateway API kinds (whose status the proxy's
+// Gateway controller writes).
 var nodeRules = []rbacv1.PolicyRule{
 	{Verbs: []string{"get", "list", "watch"}, APIGroups: []string{""}, Resources: []string{"nodes", "pods", "services", "endpoints", "namespaces"}},
 	{Verbs: []string{"get", "list", "watch"}, APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}},
 	{Verbs: []string{"get", "list", "watch"}, APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses", "ingressclasses", "networkpolicies"}},
 	{Verbs: []string{"update", "patch"}, APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses/status"}},
+	// The ingress proxy's Gateway API controller (ingress/gateway).
+	{Verbs: []string{"get", "list", "watch"}, APIGroups: []string{"gateway.networking.k8s.io"}, Resources: []string{"gatewayclasses", "gateways", "httproutes", "grpcroutes", "referencegrants"}},
+	{Verbs: []string{"update", "patch"}, APIGroups: []string{"gateway.networking.k8s.io"}, Resources: []string{"gatewayclasses/status", "gateways/status", "httproutes/status", "grpcroutes/status"}},
 	{Verbs: []string{"create", "update", "patch"}, APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}},
 	{Verbs: []string{"create"}, APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}},
 	{Verbs: []string{"create"}, APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}},
