@@ -151,7 +151,9 @@ func TestGatewayFilters(t *testing.T) {
 }
 
 func TestPathModAndRedirectLocation(t *testing.T) {
-	pm := func(prefix, repl string) *PathMod { return &PathMod{PrefixSet: true, Prefix: prefix, Replacement: repl} }
+	pm := func(prefix, repl string) *PathMod {
+		return &PathMod{PrefixSet: true, Prefix: prefix, Replacement: repl}
+	}
 	for _, tt := range []struct {
 		m          *PathMod
 		path, want string
@@ -168,10 +170,10 @@ func TestPathModAndRedirectLocation(t *testing.T) {
 		}
 	}
 	for _, tt := range []struct {
-		r                          Redirect
+		r                         Redirect
 		scheme, host, path, query string
-		port                       int
-		want                       string
+		port                      int
+		want                      string
 	}{
 		{Redirect{}, "http", "a.test:8080", "/x", "", 8080, "http://a.test:8080/x"},
 		{Redirect{Scheme: "https"}, "http", "a.test", "/x", "a=b", 80, "https://a.test/x?a=b"},
