@@ -7,11 +7,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 const (
 	podsPrefix      = "/registry/core/pods/"
 	ingressesPrefix = "/registry/networking.k8s.io/ingresses/"
+	gatewaysPrefix  = "/registry/gateway.networking.k8s.io/gateways/"
 )
 
 // ref names one object a node may read because a pod uses it.
@@ -31,9 +33,10 @@ type podRefs struct {
 // node authorizer graph does (plugin/pkg/auth/authorizer/node/graph.go):
 // a pod bound to a node gives the node its Secrets, ConfigMaps,
 // ServiceAccount and PersistentVolumeClaims. Deviation: every node serves
-// every Ingress (the ingress proxy runs on all nodes), so the TLS Secrets
-// of Ingresses are readable by all nodes, as they are in a Kubernetes
-// cluster by an ingress controller DaemonSet's service account.
+// every Ingress and Gateway (the ingress proxy runs on all nodes), so the
+// TLS Secrets of Ingresses and the certificateRefs of Gateway listeners
+// are readable by all nodes, as they are in a Kubernetes cluster by an
+// ingress or gateway controller DaemonSet's service account.
 type graph struct {
 	src source
 
@@ -41,16 +44,18 @@ type graph struct {
 	pods   map[string]podRefs     // pod key → node and refs
 	byNode map[string]map[ref]int // node → ref → number of its pods using it
 	ingTLS map[string][]ref       // ingress key → TLS secrets
-	anyTLS map[ref]int            // TLS secret → number of ingresses using it
+	gwTLS  map[string][]ref       // gateway key → listener certificate secrets
+	anyTLS map[ref]int            // TLS secret → number of ingresses and gateways using it
 	// notify is closed (and replaced) at every change of the graph.
 	notify chan struct{}
 
 	podsM *mirror[corev1.Pod]
 	ingsM *mirror[networkingv1.Ingress]
+	gwsM  *mirror[gwv1.Gateway]
 }
 
 func newGraph(src source, log *slog.Logger) *graph {
-	g := &graph{src: src, pods: map[string]podRefs{}, byNode: map[string]map[ref]int{}, ingTLS: map[string][]ref{}, anyTLS: map[ref]int{},
+	g := &graph{src: src, pods: map[string]podRefs{}, byNode: map[string]map[ref]int{}, ingTLS: map[string][]ref{}, gwTLS: map[string][]ref{}, anyTLS: map[ref]int{},
 		notify: make(chan struct{})}
 	g.podsM = newMirror(src, podsPrefix, log,
 		func(m map[string]corev1.Pod) {
@@ -68,7 +73,9 @@ func newGraph(src source, log *slog.Logger) *graph {
 		func(m map[string]networkingv1.Ingress) {
 			g.mu.Lock()
 			defer g.mu.Unlock()
-			g.ingTLS, g.anyTLS = map[string][]ref{}, map[ref]int{}
+			for k := range g.ingTLS {
+				g.delIngress(k)
+			}
 			for k, ing := range m {
 				g.setIngress(k, &ing)
 			}
@@ -76,19 +83,34 @@ func newGraph(src source, log *slog.Logger) *graph {
 		},
 		func(k string, ing networkingv1.Ingress) { g.mu.Lock(); g.setIngress(k, &ing); g.bump(); g.mu.Unlock() },
 		func(k string) { g.mu.Lock(); g.delIngress(k); g.bump(); g.mu.Unlock() })
+	g.gwsM = newMirror(src, gatewaysPrefix, log,
+		func(m map[string]gwv1.Gateway) {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			for k := range g.gwTLS {
+				g.delGateway(k)
+			}
+			for k, gw := range m {
+				g.setGateway(k, &gw)
+			}
+			g.bump()
+		},
+		func(k string, gw gwv1.Gateway) { g.mu.Lock(); g.setGateway(k, &gw); g.bump(); g.mu.Unlock() },
+		func(k string) { g.mu.Lock(); g.delGateway(k); g.bump(); g.mu.Unlock() })
 	return g
 }
 
 func (g *graph) run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); g.podsM.run(ctx) }()
 	go func() { defer wg.Done(); g.ingsM.run(ctx) }()
+	go func() { defer wg.Done(); g.gwsM.run(ctx) }()
 	wg.Wait()
 }
 
 func (g *graph) waitSynced(ctx context.Context) error {
-	for _, c := range []chan struct{}{g.podsM.synced, g.ingsM.synced} {
+	for _, c := range []chan struct{}{g.podsM.synced, g.ingsM.synced, g.gwsM.synced} {
 		select {
 		case <-c:
 		case <-ctx.Done():
@@ -156,6 +178,42 @@ func (g *graph) delIngress(key string) {
 		}
 	}
 	delete(g.ingTLS, key)
+}
+
+// setGateway records the Secrets a Gateway's listeners name as
+// certificateRefs (core Secrets; another namespace only through a
+// ReferenceGrant, which the gateway controller checks before it uses one).
+func (g *graph) setGateway(key string, gw *gwv1.Gateway) {
+	g.delGateway(key)
+	var refs []ref
+	for _, l := range gw.Spec.Listeners {
+		if l.TLS == nil {
+			continue
+		}
+		for _, c := range l.TLS.CertificateRefs {
+			if c.Group != nil && *c.Group != "" || c.Kind != nil && *c.Kind != "Secret" {
+				continue
+			}
+			ns := gw.Namespace
+			if c.Namespace != nil {
+				ns = string(*c.Namespace)
+			}
+			refs = append(refs, ref{"secrets", ns, string(c.Name)})
+		}
+	}
+	g.gwTLS[key] = refs
+	for _, r := range refs {
+		g.anyTLS[r]++
+	}
+}
+
+func (g *graph) delGateway(key string) {
+	for _, r := range g.gwTLS[key] {
+		if g.anyTLS[r]--; g.anyTLS[r] <= 0 {
+			delete(g.anyTLS, r)
+		}
+	}
+	delete(g.gwTLS, key)
 }
 
 // bump tells the watchers of changed that the graph changed. g.mu is held.

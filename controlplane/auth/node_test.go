@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 func podOn(ns, name, node string, spec corev1.PodSpec) corev1.Pod {
@@ -29,6 +30,10 @@ func TestNodeAuthorizer(t *testing.T) {
 	}))
 	put(t, st, ingressesPrefix+"app/web", networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "web"},
 		Spec: networkingv1.IngressSpec{TLS: []networkingv1.IngressTLS{{SecretName: "web-tls"}}}})
+	certNS := gwv1.Namespace("certs")
+	put(t, st, gatewaysPrefix+"infra/gw", gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: "infra", Name: "gw"},
+		Spec: gwv1.GatewaySpec{Listeners: []gwv1.Listener{{Name: "https", Protocol: gwv1.HTTPSProtocolType, Port: 443,
+			TLS: &gwv1.ListenerTLSConfig{CertificateRefs: []gwv1.SecretObjectReference{{Name: "gw-tls"}, {Name: "shared", Namespace: &certNS}}}}}}})
 	a := New(Config{Store: st})
 	runAuth(t, a)
 
@@ -49,6 +54,11 @@ func TestNodeAuthorizer(t *testing.T) {
 		{name: "own pod's configmap", allow: true, verb: "get", res: "configmaps", ns: "app", objNam: "a-config"},
 		{name: "own pod's service account token", allow: true, verb: "create", res: "serviceaccounts", sub: "token", ns: "app", objNam: "a-sa"},
 		{name: "ingress TLS secret (every node serves ingress)", allow: true, verb: "get", res: "secrets", ns: "app", objNam: "web-tls"},
+		{name: "gateway listener certificate", allow: true, verb: "get", res: "secrets", ns: "infra", objNam: "gw-tls"},
+		{name: "gateway listener certificate in another namespace", allow: true, verb: "get", res: "secrets", ns: "certs", objNam: "shared"},
+		{name: "read gateways", allow: true, verb: "list", group: "gateway.networking.k8s.io", res: "gateways"},
+		{name: "write httproute status", allow: true, verb: "update", group: "gateway.networking.k8s.io", res: "httproutes", sub: "status", ns: "app", objNam: "r"},
+		{name: "write httproutes", verb: "update", group: "gateway.networking.k8s.io", res: "httproutes", ns: "app", objNam: "r"},
 		{name: "another node's pod's secret", verb: "get", res: "secrets", ns: "app", objNam: "b-secret"},
 		{name: "unreferenced secret", verb: "get", res: "secrets", ns: "kube-system", objNam: "anything"},
 		{name: "update a secret", verb: "update", res: "secrets", ns: "app", objNam: "a-secret"},
