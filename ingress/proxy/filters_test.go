@@ -60,6 +60,9 @@ func TestGatewayFilters(t *testing.T) {
 		{Host: "f.test", Path: "/split", Target: p.NewSplit("default/route", []Weighted{{nb(a, nil), 1}, {nb(b, nil), 1}})},
 		{Host: "f.test", Path: "/zero", Target: p.NewSplit("default/route", []Weighted{{nb(a, nil), 0}, {nb(b, nil), 1}})},
 		{Host: "f.test", Path: "/invalid", Target: invalid},
+		{Host: "f.test", Path: "/split-filtered", Target: p.NewSplit("default/route", []Weighted{
+			{nb(a, &Filters{RequestHeaders: HeaderMod{Set: []Header{{"X-Set", "a"}}}}), 1},
+			{nb(b, &Filters{RequestHeaders: HeaderMod{Set: []Header{{"X-Set", "b"}}}}), 1}})},
 	}
 	p.SetTable(router.Compile(rules, nil))
 
@@ -129,6 +132,11 @@ func TestGatewayFilters(t *testing.T) {
 		for range 10 {
 			if _, got := do("/zero", nil); got.Name != "b" {
 				t.Errorf("%s: weight 0 backend answered", e.name)
+			}
+		}
+		for range 10 {
+			if _, got := do("/split-filtered", nil); got.Headers.Get("X-Set") != got.Name {
+				t.Errorf("%s: split member %q got X-Set %q: its filters were not applied", e.name, got.Name, got.Headers.Get("X-Set"))
 			}
 		}
 		if resp, _ := do("/invalid", nil); resp.StatusCode != 500 {

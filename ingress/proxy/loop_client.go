@@ -445,13 +445,14 @@ func (c *clientConn) startRequest(n int) {
 	c.closeAfter = !r.KeepsAlive() || c.l.draining
 	c.view.r = r
 	b, ok := p.table.Load().MatchRequest(r.Host, r.Path, &c.view)
-	if ok && (b.Filters != nil || b.Status != 0) {
-		// Gateway filters and fixed answers are the fasthttp engine's.
-		c.handoff(false)
-		return
-	}
 	if ok {
 		b = b.choose()
+		if b.Filters != nil || b.Status != 0 {
+			// Gateway filters and fixed answers are the fasthttp
+			// engine's (which matches and chooses again).
+			c.handoff(false)
+			return
+		}
 	}
 	switch {
 	case !ok:
