@@ -86,7 +86,7 @@ type RouteKey struct {
 // SupportedFeatures are listed in the GatewayClass status: the
 // conformance features this implementation serves.
 var SupportedFeatures = []gwv1.FeatureName{
-	"Gateway", "GatewayHTTPListenerIsolation", "GatewayPort8080",
+	"Gateway",
 	"GRPCRoute", "HTTPRoute", "ReferenceGrant",
 	"HTTPRouteBackendTimeout", "HTTPRouteHostRewrite", "HTTPRouteMethodMatching",
 	"HTTPRoutePathRedirect", "HTTPRoutePathRewrite", "HTTPRoutePortRedirect",

@@ -315,3 +315,72 @@ func wantCond(t *testing.T, what string, conds []metav1.Condition, typ string, s
 		t.Errorf("%s: %s = %s/%s (%s), want %v/%s", what, typ, c.Status, c.Reason, c.Message, status, reason)
 	}
 }
+
+// TestGRPCRoute: method matches become paths "/service/method", sent over
+// h2c; a GRPCRoute on an HTTP listener switches h2c on.
+func TestGRPCRoute(t *testing.T) {
+	exact, re := gwv1.GRPCMethodMatchExact, gwv1.GRPCMethodMatchRegularExpression
+	gw := &gwv1.Gateway{ObjectMeta: objMeta("default", "gw", 0), Spec: gwv1.GatewaySpec{GatewayClassName: ClassName,
+		Listeners: []gwv1.Listener{{Name: "http", Port: 80, Protocol: gwv1.HTTPProtocolType}}}}
+	route := &gwv1.GRPCRoute{ObjectMeta: objMeta("default", "grpc", 1), Spec: gwv1.GRPCRouteSpec{
+		CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "gw"}}},
+		Hostnames:       []gwv1.Hostname{"grpc.example.com"},
+		Rules: []gwv1.GRPCRouteRule{
+			{Matches: []gwv1.GRPCRouteMatch{{Method: &gwv1.GRPCMethodMatch{Type: &exact, Service: ptr("echo.Echo"), Method: ptr("Ping")}}},
+				BackendRefs: []gwv1.GRPCBackendRef{{BackendRef: gwv1.BackendRef{BackendObjectReference: svcRef("", "ping", 9000)}}}},
+			{Matches: []gwv1.GRPCRouteMatch{{Method: &gwv1.GRPCMethodMatch{Type: &exact, Service: ptr("echo.Echo")}}},
+				BackendRefs: []gwv1.GRPCBackendRef{{BackendRef: gwv1.BackendRef{BackendObjectReference: svcRef("", "echo", 9000)}}}},
+			{Matches: []gwv1.GRPCRouteMatch{{Method: &gwv1.GRPCMethodMatch{Type: &re, Method: ptr("Stream.*")},
+				Headers: []gwv1.GRPCHeaderMatch{{Name: "X-Tenant", Value: "a"}}}},
+				BackendRefs: []gwv1.GRPCBackendRef{{BackendRef: gwv1.BackendRef{BackendObjectReference: svcRef("", "stream", 9000)}}}},
+		},
+	}}
+	p, err := proxy.New(proxy.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := Build(Input{Classes: []*gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: ClassName}, Spec: gwv1.GatewayClassSpec{ControllerName: ControllerName}}},
+		Gateways: []*gwv1.Gateway{gw}, GRPCRoutes: []*gwv1.GRPCRoute{route}, HTTPPort: 80, HTTPSPort: 443, Now: time.Now()},
+		mapResolver{services: map[string][]string{"default/ping:9000": {"10.0.0.1:9000"}, "default/echo:9000": {"10.0.0.2:9000"}, "default/stream:9000": {"10.0.0.3:9000"}}}, p)
+	if !out.H2C {
+		t.Error("a GRPCRoute on an HTTP listener did not ask for h2c")
+	}
+	ps := out.Status.Routes[RouteKey{Kind: "GRPCRoute", NamespacedName: types.NamespacedName{Namespace: "default", Name: "grpc"}}]
+	if len(ps) != 1 {
+		t.Fatalf("GRPCRoute parents = %+v", ps)
+	}
+	wantCond(t, "GRPCRoute", ps[0].Conditions, "Accepted", true, "Accepted")
+	wantCond(t, "GRPCRoute", ps[0].Conditions, "ResolvedRefs", true, "ResolvedRefs")
+	tab := router.Compile(out.HTTP, nil)
+	tenant := &headerReq{"x-tenant", "a"}
+	for _, tt := range []struct {
+		path string
+		req  router.Request
+		want string
+	}{
+		{"/echo.Echo/Ping", nil, "default/ping:9000"},
+		{"/echo.Echo/Echo", nil, "default/echo:9000"},
+		{"/other.Svc/StreamAll", tenant, "default/stream:9000"},
+		{"/other.Svc/StreamAll", nil, ""},
+		{"/other.Svc/Ping", nil, ""},
+	} {
+		b, ok := tab.MatchRequest([]byte("grpc.example.com"), []byte(tt.path), tt.req)
+		if got := svcOf(b); got != tt.want || ok != (tt.want != "") {
+			t.Errorf("%s: %q, want %q", tt.path, got, tt.want)
+		}
+		if ok && b.Opts.Protocol != proxy.H2C {
+			t.Errorf("%s: backend protocol %v, want h2c", tt.path, b.Opts.Protocol)
+		}
+	}
+}
+
+type headerReq struct{ name, value string }
+
+func (h *headerReq) Method() []byte { return []byte("POST") }
+func (h *headerReq) Header(n string) ([]byte, bool) {
+	if n == h.name {
+		return []byte(h.value), true
+	}
+	return nil, false
+}
+func (h *headerReq) Query(string) ([]byte, bool) { return nil, false }
