@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/vishvananda/netlink"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
@@ -367,8 +368,14 @@ func (w *wiring) measure(ctx context.Context, r *SideResult) error {
 		}
 	}
 	r.Add, r.Del = Summarize(adds), Summarize(dels)
+	if err := w.settle(ctx); err != nil {
+		return err
+	}
 	if w.agent != nil {
 		if err := w.measureAgent(ctx, r); err != nil {
+			return err
+		}
+		if err := w.settle(ctx); err != nil {
 			return err
 		}
 	}
@@ -404,6 +411,37 @@ func (w *wiring) measure(ctx context.Context, r *SideResult) error {
 		}
 	}
 	return nil
+}
+
+// settle waits until the node holds no veth: switchyard's DEL returns
+// before the kernel has finished deleting the veth (~20 ms each, in the
+// background), and the next phase should not start while 30 deletions
+// still compete with it. The reference deletes before DEL returns.
+func (w *wiring) settle(ctx context.Context) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n := 0
+		err := w.node.Do(func() error {
+			links, err := netlink.LinkList()
+			for _, l := range links {
+				if l.Type() == "veth" {
+					n++
+				}
+			}
+			return err
+		})
+		if err != nil || n == 0 {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %d veths still in the node 30 s after DEL", w.name, n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // measureAgent times --count ADDs and DELs sent straight to the agent's
