@@ -11,7 +11,7 @@ import (
 
 // serveUDP is one UDP socket's loop, one datagram per system call.
 func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) {
-	w := newWorker()
+	w := newWorker(s.metrics.newShard())
 	buf := make([]byte, 1<<16)
 	for {
 		n, from, err := c.ReadFromUDPAddrPort(buf)
@@ -30,7 +30,7 @@ func (s *Server) serveUDP(ctx context.Context, c *net.UDPConn) {
 		}
 		if resp != nil {
 			c.WriteToUDPAddrPort(resp, from)
-			s.metrics.observe(&w.q, resp, start)
+			w.st.observe(&w.q, resp, start)
 		}
 	}
 }

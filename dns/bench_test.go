@@ -23,7 +23,7 @@ func BenchmarkFastPath(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			pkt := seedQuery(c.qname, c.qtype, false)
-			w := newWorker()
+			w := newWorker(nil)
 			b.ReportAllocs()
 			for b.Loop() {
 				if resp, v := ts.handle(w, pkt, false); resp == nil || v != done {
@@ -39,7 +39,7 @@ func TestFastPathDoesNotAllocate(t *testing.T) {
 	ts.ask(t, "www.example.com.", miekg.TypeA, false, false)
 	for _, q := range []string{"web.default.svc.cluster.local.", "nope.default.svc.cluster.local.", "www.example.com."} {
 		pkt := seedQuery(q, miekg.TypeA, false)
-		w := newWorker()
+		w := newWorker(nil)
 		allocs := testing.AllocsPerRun(200, func() {
 			if resp, v := ts.handle(w, pkt, false); resp == nil || v != done {
 				t.Fatalf("%s not answered on the fast path", q)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	miekg "github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -189,6 +190,8 @@ type testOpts struct {
 	upstreams []netip.AddrPort
 	noSync    bool
 	objects   []runtime.Object
+	addr      string                // listen address (default 127.0.0.1:0)
+	registry  prometheus.Registerer // metrics (default none)
 }
 
 // startServer runs the real server on a loopback port over the example
@@ -217,7 +220,10 @@ func startServer(t testing.TB, o testOpts) *testServer {
 		ups = []netip.AddrPort{ts.stub.addr}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s, err := New(Config{Addr: netip.MustParseAddrPort("127.0.0.1:0"), Index: ix, Upstreams: ups, Cache: o.cache, Logger: log})
+	if o.addr == "" {
+		o.addr = "127.0.0.1:0"
+	}
+	s, err := New(Config{Addr: netip.MustParseAddrPort(o.addr), Index: ix, Upstreams: ups, Cache: o.cache, Logger: log, Registry: o.registry})
 	if err != nil {
 		t.Fatal(err)
 	}

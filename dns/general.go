@@ -194,7 +194,7 @@ func (s *Server) ttlOf(set *index.Set) uint32 {
 func (s *Server) forward(ctx context.Context, m *miekg.Msg, q miekg.Question, name string, do bool) {
 	reply, err := s.fwd.Exchange(ctx, name, q.Qtype, do)
 	if err != nil {
-		s.metrics.forwardError()
+		s.metrics.sharedShard().forwardError()
 		s.log.Debug("forward failed", "name", name, "err", err)
 		m.Rcode = miekg.RcodeServerFailure
 		return

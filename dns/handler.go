@@ -15,16 +15,18 @@ import (
 	"github.com/switchyard-net/switchyard/dns/wire"
 )
 
-// worker holds one serving goroutine's buffers.
+// worker holds one serving goroutine's buffers and metrics shard.
 type worker struct {
 	q    wire.Query
 	key  [wire.MaxKey]byte
 	ckey []byte
 	out  []byte
+	st   *shard
 }
 
-func newWorker() *worker {
-	return &worker{ckey: make([]byte, 0, wire.MaxKey+8), out: make([]byte, 0, 1<<16)}
+// newWorker makes a worker counting into st (nil: no metrics).
+func newWorker(st *shard) *worker {
+	return &worker{ckey: make([]byte, 0, wire.MaxKey+8), out: make([]byte, 0, 1<<16), st: st}
 }
 
 // verdict of the fast path.
@@ -71,10 +73,10 @@ func (s *Server) handle(w *worker, pkt []byte, tcp bool) ([]byte, verdict) {
 		}
 		w.ckey = cache.Key(w.ckey, q.Key, q.QType, q.DO)
 		if e, elapsed, ok := s.cache.Get(w.ckey); ok {
-			s.metrics.cacheHit()
+			w.st.cacheHit()
 			return wire.Answer(w.out, pkt, q, e.Rcode, false, &e.Body, size, elapsed), done
 		}
-		s.metrics.cacheMiss()
+		w.st.cacheMiss()
 	}
 	return nil, goAsync
 }
@@ -100,7 +102,7 @@ func refuse(qtype, qclass uint16, edns bool, version uint8) (int, bool) {
 // the general path, synchronously. It returns nil for packets that are
 // dropped. Tests and fuzzing use it; the sockets use the same paths.
 func (s *Server) Handle(ctx context.Context, pkt []byte, tcp bool) []byte {
-	w := newWorker()
+	w := newWorker(s.metrics.sharedShard())
 	resp, v := s.handle(w, pkt, tcp)
 	if v == goAsync {
 		resp = s.general(ctx, pkt, tcp)
@@ -130,7 +132,7 @@ func (s *Server) goGeneral(ctx context.Context, w *worker, pkt []byte, reply fun
 		start := time.Now()
 		if resp := s.general(ctx, pkt, false); resp != nil {
 			reply(resp)
-			s.metrics.observeRaw(pkt, resp, start)
+			s.metrics.sharedShard().observeRaw(pkt, resp, start)
 		}
 	}()
 }
@@ -167,7 +169,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	w := newWorker()
+	w := newWorker(s.metrics.sharedShard())
 	buf := make([]byte, 1<<16)
 	var lenBuf [2]byte
 	for {
@@ -193,6 +195,6 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		if _, err := c.Write(append(out, resp...)); err != nil {
 			return
 		}
-		s.metrics.observeRaw(pkt, resp, start)
+		w.st.observeRaw(pkt, resp, start)
 	}
 }

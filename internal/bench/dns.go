@@ -31,14 +31,23 @@ const CoreDNSVersion = "v1.15.0"
 
 // DNSOptions configure RunDNS.
 type DNSOptions struct {
-	Names     int           // services in the zone (1000)
-	Duration  time.Duration // each dnsperf measurement (10 s)
-	Rate      int           // fixed rate of the latency measurement (5000 QPS)
-	Runs      int           // repetitions (3)
-	CoreDNS   string        // coredns binary ("": $PATH, ~/go/bin, else go install)
-	Binary    string        // switchyard binary for the server process
-	NoCoreDNS bool
-	Log       io.Writer
+	Names    int           // services in the zone (1000)
+	Duration time.Duration // each dnsperf measurement (10 s)
+	// Rate is the fixed rate of the latency measurement; 0 (the default)
+	// runs each server at Load × its own maximum QPS of the same run.
+	Rate int
+	// Load is the fraction of a server's maximum QPS at which its latency
+	// is measured when Rate is 0 (default 0.5).
+	Load float64
+	Runs int // repetitions (3)
+	// ServerCPU and LoadCPU are taskset CPU lists for the DNS servers and
+	// for dnsperf (default "1" and "0" on a machine with 2 or more CPUs;
+	// "none" skips pinning).
+	ServerCPU, LoadCPU string
+	CoreDNS            string // coredns binary ("": $PATH, ~/go/bin, else go install)
+	Binary             string // switchyard binary for the server process
+	NoCoreDNS          bool
+	Log                io.Writer
 }
 
 func (o *DNSOptions) defaults() error {
@@ -48,8 +57,20 @@ func (o *DNSOptions) defaults() error {
 	if o.Duration <= 0 {
 		o.Duration = 10 * time.Second
 	}
-	if o.Rate <= 0 {
-		o.Rate = 5000
+	if o.Rate < 0 {
+		o.Rate = 0
+	}
+	if o.Load <= 0 || o.Load > 1 {
+		o.Load = 0.5
+	}
+	if o.ServerCPU == "" && o.LoadCPU == "" && runtime.NumCPU() >= 2 {
+		o.ServerCPU, o.LoadCPU = "1", "0"
+	}
+	if o.ServerCPU == "none" {
+		o.ServerCPU = ""
+	}
+	if o.LoadCPU == "none" {
+		o.LoadCPU = ""
 	}
 	if o.Runs <= 0 {
 		o.Runs = 3
@@ -67,6 +88,7 @@ func (o *DNSOptions) defaults() error {
 type DNSFigures struct {
 	QPS       float64 `json:"qps"`           // maximum rate, queries completed per second
 	CPUus     float64 `json:"cpuUsPerQuery"` // server CPU per query at the maximum rate, µs
+	Rate      float64 `json:"rate"`          // queries per second of the latency measurement
 	P50ms     float64 `json:"p50Ms"`         // latency at the fixed rate
 	P99ms     float64 `json:"p99Ms"`
 	LostPct   float64 `json:"lostPct"` // queries without an answer at the fixed rate
@@ -84,10 +106,12 @@ type DNSRow struct {
 // DNSResult is the whole benchmark.
 type DNSResult struct {
 	Options struct {
-		Names    int    `json:"names"`
-		Duration string `json:"duration"`
-		Rate     int    `json:"rate"`
-		Runs     int    `json:"runs"`
+		Names    int     `json:"names"`
+		Duration string  `json:"duration"`
+		Rate     int     `json:"rate"`
+		Load     float64 `json:"load"`
+		Runs     int     `json:"runs"`
+		Pinning  string  `json:"pinning"`
 	} `json:"options"`
 	Machine  string   `json:"machine"`
 	Commands []string `json:"commands"`
@@ -146,8 +170,12 @@ func RunDNS(ctx context.Context, o DNSOptions) (*DNSResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &DNSResult{Machine: fmt.Sprintf("%d CPUs, %s", runtime.NumCPU(), loadAvg())}
+	res := &DNSResult{Machine: fmt.Sprintf("%d CPUs, load average %s at the start", runtime.NumCPU(), loadAvg())}
 	res.Options.Names, res.Options.Duration, res.Options.Rate, res.Options.Runs = o.Names, o.Duration.String(), o.Rate, o.Runs
+	res.Options.Load = o.Load
+	if o.ServerCPU != "" || o.LoadCPU != "" {
+		res.Options.Pinning = fmt.Sprintf("servers on CPU %s, dnsperf on CPU %s", o.ServerCPU, o.LoadCPU)
+	}
 	all := map[string][]DNSFigures{}
 	for run := range o.Runs {
 		for _, w := range workloads {
@@ -164,6 +192,7 @@ func RunDNS(ctx context.Context, o DNSOptions) (*DNSResult, error) {
 			}
 		}
 	}
+	res.Machine += ", " + loadAvg() + " at the end"
 	for _, w := range workloads {
 		for _, s := range servers {
 			runs := all[s.name+"/"+w]
@@ -233,11 +262,14 @@ func writeQueryFiles(dir string, names int) (map[string]string, error) {
 }
 
 // startDNSServers starts switchyard and the CoreDNS variants, each in a
-// cgroup of its own under cgDir, and waits until each answers.
+// cgroup of its own under cgDir and pinned to o.ServerCPU, and waits until
+// each answers.
 func startDNSServers(ctx context.Context, o DNSOptions, dir, cgDir string, stub netip.AddrPort) ([]*dnsServer, error) {
 	var servers []*dnsServer
 	sy := &dnsServer{name: "switchyard", addr: netip.MustParseAddrPort("127.0.0.2:15353")}
-	sy.cmd = exec.Command(o.Binary, "bench", "dns", "serve", "--addr", sy.addr.String(), "--names", strconv.Itoa(o.Names), "--upstream", stub.String())
+	name, args := pinned(o.ServerCPU, o.Binary, "bench", "dns", "serve", "--addr", sy.addr.String(), "--names", strconv.Itoa(o.Names),
+		"--upstream", stub.String(), "--metrics", netip.AddrPortFrom(sy.addr.Addr(), 19153).String())
+	sy.cmd = exec.Command(name, args...)
 	servers = append(servers, sy)
 	if !o.NoCoreDNS {
 		core, err := findCoreDNS(ctx, o)
@@ -250,7 +282,8 @@ func startDNSServers(ctx context.Context, o DNSOptions, dir, cgDir string, stub 
 			if err != nil {
 				return nil, err
 			}
-			s.cmd = exec.Command(core, "-conf", conf)
+			name, args := pinned(o.ServerCPU, core, "-conf", conf)
+			s.cmd = exec.Command(name, args...)
 			servers = append(servers, s)
 		}
 	}
@@ -267,15 +300,19 @@ func startDNSServers(ctx context.Context, o DNSOptions, dir, cgDir string, stub 
 	return servers, nil
 }
 
-// writeCorefile configures CoreDNS as a kube-dns would be: the cluster
-// zone from the file plugin (or the hosts plugin in front of it), everything else forwarded with a
-// cache capped like switchyard's (300 s positive, 30 s negative).
+// writeCorefile configures CoreDNS the way a cluster's CoreDNS is
+// configured (the Corefile kubeadm and the CoreDNS Helm chart install:
+// errors, health, ready, prometheus, forward, cache 30, loop, reload,
+// loadbalance), with the cluster zone served by the file plugin (or the
+// hosts plugin in front of it) where the kubernetes plugin would sit, as
+// it would answer: the records, NXDOMAIN and NODATA with the SOA. health,
+// ready and prometheus listen on the server's own loopback address.
 func writeCorefile(dir, plugin string, addr, stub netip.AddrPort, names int) (string, error) {
 	zone := filepath.Join(dir, "cluster.local.zone")
 	if err := os.WriteFile(zone, []byte(ZoneFile(names)), 0o644); err != nil {
 		return "", err
 	}
-	block := "file " + zone
+	block := "file " + zone + " cluster.local"
 	if plugin == "hosts" {
 		// hosts answers the names it has; the rest falls through to the
 		// zone file for NXDOMAIN and NODATA with the SOA (hosts alone
@@ -287,19 +324,24 @@ func writeCorefile(dir, plugin string, addr, stub netip.AddrPort, names int) (st
 		block = "hosts " + hosts + " cluster.local {\n    ttl 5\n    no_reverse\n    fallthrough\n  }\n  " + block
 	}
 	ip, port := addr.Addr(), addr.Port()
-	conf := fmt.Sprintf(`cluster.local:%d {
+	conf := fmt.Sprintf(`.:%d {
   bind %s
-  %s
-}
-.:%d {
-  bind %s
-  forward . %s
-  cache {
-    success 10000 300
-    denial 10000 30
+  errors
+  health %s:18080 {
+    lameduck 5s
   }
+  ready %s:18181
+  %s
+  prometheus %s:19153
+  forward . %s {
+    max_concurrent 1000
+  }
+  cache 30
+  loop
+  reload
+  loadbalance
 }
-`, port, ip, block, port, ip, stub)
+`, port, ip, ip, ip, block, ip, stub)
 	p := filepath.Join(dir, "Corefile-"+plugin)
 	return p, os.WriteFile(p, []byte(conf), 0o644)
 }
@@ -384,22 +426,23 @@ func fileExists(p string) bool {
 }
 
 // measureDNS runs, for one server and workload: a warm-up pass, dnsperf
-// at full speed (QPS, CPU per query) and dnsperf at the fixed rate with
-// per-query output (p50/p99).
+// at full speed (QPS, CPU per query of the server's whole cgroup) and
+// dnsperf at o.Rate, or at o.Load × the QPS just measured, with per-query
+// output (p50/p99).
 func measureDNS(ctx context.Context, dnsperf string, s *dnsServer, file string, o DNSOptions) (DNSFigures, []string, error) {
 	base := []string{"-s", s.addr.Addr().String(), "-p", strconv.Itoa(int(s.addr.Port())), "-d", file}
 	secs := strconv.Itoa(int(o.Duration / time.Second))
 	warm := append(slices.Clone(base), "-n", "1", "-l", "5")
-	if _, err := runDNSPerf(ctx, dnsperf, warm); err != nil {
+	if _, err := runDNSPerf(ctx, o.LoadCPU, dnsperf, warm); err != nil {
 		return DNSFigures{}, nil, err
 	}
 	var f DNSFigures
-	maxArgs := append(slices.Clone(base), "-l", secs, "-c", "4", "-q", "500")
+	maxArgs := append(slices.Clone(base), "-l", secs, "-c", "4", "-T", "1", "-q", "500")
 	before, err := cgroupUsage(s.cg)
 	if err != nil {
 		return f, nil, err
 	}
-	out, err := runDNSPerf(ctx, dnsperf, maxArgs)
+	out, err := runDNSPerf(ctx, o.LoadCPU, dnsperf, maxArgs)
 	if err != nil {
 		return f, nil, err
 	}
@@ -410,8 +453,13 @@ func measureDNS(ctx context.Context, dnsperf string, s *dnsServer, file string, 
 		f.CPUus = float64(after-before) / completed
 	}
 	f.RcodeNote = dnsperfRcodes(out)
-	fixedArgs := append(slices.Clone(base), "-l", secs, "-Q", strconv.Itoa(o.Rate), "-v")
-	out, err = runDNSPerf(ctx, dnsperf, fixedArgs)
+	rate := o.Rate
+	if rate == 0 {
+		rate = max(int(f.QPS*o.Load), 100)
+	}
+	f.Rate = float64(rate)
+	fixedArgs := append(slices.Clone(base), "-l", secs, "-c", "4", "-T", "1", "-Q", strconv.Itoa(rate), "-v")
+	out, err = runDNSPerf(ctx, o.LoadCPU, dnsperf, fixedArgs)
 	if err != nil {
 		return f, nil, err
 	}
@@ -422,12 +470,17 @@ func measureDNS(ctx context.Context, dnsperf string, s *dnsServer, file string, 
 	}
 	st := Summarize(lat)
 	f.P50ms, f.P99ms = st.Median, st.P99
-	cmds := []string{"dnsperf " + strings.Join(maxArgs, " "), "dnsperf " + strings.Join(fixedArgs, " ")}
+	pin := ""
+	if o.LoadCPU != "" {
+		pin = "taskset -c " + o.LoadCPU + " "
+	}
+	cmds := []string{pin + "dnsperf " + strings.Join(maxArgs, " "), pin + "dnsperf " + strings.Join(fixedArgs, " ")}
 	return f, cmds, nil
 }
 
-func runDNSPerf(ctx context.Context, dnsperf string, args []string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, dnsperf, args...)
+func runDNSPerf(ctx context.Context, cpu, dnsperf string, args []string) ([]byte, error) {
+	name, pargs := pinned(cpu, dnsperf, args...)
+	cmd := exec.CommandContext(ctx, name, pargs...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -490,6 +543,7 @@ func medianFigures(runs []DNSFigures) DNSFigures {
 		CPUus:   col(func(f DNSFigures) float64 { return f.CPUus }),
 		P50ms:   col(func(f DNSFigures) float64 { return f.P50ms }),
 		P99ms:   col(func(f DNSFigures) float64 { return f.P99ms }),
+		Rate:    col(func(f DNSFigures) float64 { return f.Rate }),
 		LostPct: col(func(f DNSFigures) float64 { return f.LostPct }),
 	}
 	if len(runs) > 0 {
@@ -501,12 +555,17 @@ func medianFigures(runs []DNSFigures) DNSFigures {
 // WriteJSON writes the result to path, creating its directory.
 func (r *DNSResult) WriteJSON(path string) error { return writeJSON(path, r) }
 
-// WriteTable prints the medians side by side, with switchyard's ratio to
-// each CoreDNS configuration.
+// WriteTable prints the medians side by side, with switchyard's ratios to
+// each CoreDNS configuration: QPS, CPU efficiency (their CPU per query over
+// switchyard's) and p99 at the latency rate (theirs over switchyard's).
 func (r *DNSResult) WriteTable(w io.Writer) {
-	fmt.Fprintf(w, "cluster DNS, %d names, %s per measurement, %d runs (medians), fixed rate %d QPS; %s\n",
-		r.Options.Names, r.Options.Duration, r.Options.Runs, r.Options.Rate, r.Machine)
-	fmt.Fprintf(w, "%-9s %-15s %10s %9s %9s %9s %7s %s\n", "workload", "server", "max QPS", "CPU µs/q", "p50 ms", "p99 ms", "lost %", "vs switchyard (QPS ×, p99 ×)")
+	rate := fmt.Sprintf("latency at %.0f%% of each server's max QPS", 100*r.Options.Load)
+	if r.Options.Rate > 0 {
+		rate = fmt.Sprintf("latency at %d QPS", r.Options.Rate)
+	}
+	fmt.Fprintf(w, "cluster DNS, %d names, %s per measurement, %d runs (medians), %s; %s; %s\n",
+		r.Options.Names, r.Options.Duration, r.Options.Runs, rate, r.Options.Pinning, r.Machine)
+	fmt.Fprintf(w, "%-9s %-14s %9s %8s %8s %8s %8s %6s  %s\n", "workload", "server", "max QPS", "CPU µs/q", "lat QPS", "p50 ms", "p99 ms", "lost%", "switchyard's ×: QPS, CPU eff., p99 better")
 	byKey := map[string]DNSFigures{}
 	for _, row := range r.Rows {
 		byKey[row.Server+"/"+row.Workload] = row.Median
@@ -514,10 +573,10 @@ func (r *DNSResult) WriteTable(w io.Writer) {
 	for _, row := range r.Rows {
 		m := row.Median
 		ratio := ""
-		if sy, ok := byKey["switchyard/"+row.Workload]; ok && row.Server != "switchyard" && m.QPS > 0 && sy.P99ms > 0 {
-			ratio = fmt.Sprintf("%.2f×, %.2f×", sy.QPS/m.QPS, m.P99ms/sy.P99ms)
+		if sy, ok := byKey["switchyard/"+row.Workload]; ok && row.Server != "switchyard" && m.QPS > 0 && sy.P99ms > 0 && sy.CPUus > 0 {
+			ratio = fmt.Sprintf("%.2f×, %.2f×, %.2f×", sy.QPS/m.QPS, m.CPUus/sy.CPUus, m.P99ms/sy.P99ms)
 		}
-		fmt.Fprintf(w, "%-9s %-15s %10.0f %9.1f %9.3f %9.3f %7.2f %s\n", row.Workload, row.Server, m.QPS, m.CPUus, m.P50ms, m.P99ms, m.LostPct, ratio)
+		fmt.Fprintf(w, "%-9s %-14s %9.0f %8.1f %8.0f %8.3f %8.3f %6.2f  %s\n", row.Workload, row.Server, m.QPS, m.CPUus, m.Rate, m.P50ms, m.P99ms, m.LostPct, ratio)
 	}
 	for _, c := range r.Commands {
 		fmt.Fprintf(w, "  %s\n", c)
