@@ -181,7 +181,9 @@ func readPod(dir string) (podSample, bool) {
 	p := podSample{usage: u, containers: map[string]usage{}}
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		if !e.IsDir() {
+		// Leaves whose names no container can have (the runner's "_logs"
+		// of log writers) count for the pod, not as containers.
+		if !e.IsDir() || strings.HasPrefix(e.Name(), "_") {
 			continue
 		}
 		if c, ok := readUsage(filepath.Join(dir, e.Name())); ok {

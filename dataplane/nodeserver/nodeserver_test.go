@@ -19,6 +19,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-net/switchyard/dataplane/crilog"
 )
 
 // testCA signs certificates for the tests.
@@ -120,7 +122,11 @@ func client(ca *testCA, cert *tls.Certificate) *http.Client {
 func TestAuthentication(t *testing.T) {
 	ca := newTestCA(t)
 	logPath := filepath.Join(t.TempDir(), "c.log")
-	if err := os.WriteFile(logPath, []byte("a\nb\nc\n"), 0o600); err != nil {
+	if err := os.WriteFile(logPath, []byte(
+		"2026-12-07T21:00:00.000000001Z stdout F a\n"+
+			"2026-12-07T21:00:01.5Z stderr F b\n"+
+			"2026-12-07T21:00:02Z stdout P c\n"+
+			"2026-12-07T21:00:03Z stdout F \n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	base := startServer(t, ca, fakeBackend{log: logPath, running: func() bool { return false }})
@@ -137,6 +143,13 @@ func TestAuthentication(t *testing.T) {
 		{"api server", &apiserver, "/containerLogs/ns/p/c", 200, "a\nb\nc\n"},
 		{"api server, tail", &apiserver, "/containerLogs/ns/p/c?tailLines=2", 200, "b\nc\n"},
 		{"api server, limit", &apiserver, "/containerLogs/ns/p/c?limitBytes=3", 200, "a\nb"},
+		{"api server, timestamps", &apiserver, "/containerLogs/ns/p/c?timestamps=true&tailLines=2", 200,
+			"2026-12-07T21:00:01.500000000Z b\n2026-12-07T21:00:02.000000000Z c\n"},
+		{"api server, sinceTime", &apiserver, "/containerLogs/ns/p/c?sinceTime=2026-12-07T21:00:01Z", 200, "b\nc\n"},
+		{"api server, sinceTime and tail", &apiserver, "/containerLogs/ns/p/c?sinceTime=2026-12-07T21:00:02Z&tailLines=1", 200, "c\n"},
+		{"api server, sinceSeconds", &apiserver, "/containerLogs/ns/p/c?sinceSeconds=60", 200, "\x00"},
+		{"api server, both since", &apiserver, "/containerLogs/ns/p/c?sinceSeconds=60&sinceTime=2026-12-07T21:00:01Z", 400, ""},
+		{"api server, bad sinceTime", &apiserver, "/containerLogs/ns/p/c?sinceTime=yesterday", 400, ""},
 		{"api server, mounted handler", &apiserver, "/extra", 200, "mounted"},
 		{"api server, unknown container", &apiserver, "/containerLogs/ns/p/x", 404, ""},
 		{"api server, no previous", &apiserver, "/containerLogs/ns/p/c?previous=true", 400, ""},
@@ -161,6 +174,12 @@ func TestAuthentication(t *testing.T) {
 			}
 			defer resp.Body.Close()
 			b, _ := io.ReadAll(resp.Body)
+			if tt.body == "\x00" { // want empty
+				tt.body = ""
+				if len(b) != 0 {
+					t.Errorf("%s: %q, want nothing", tt.path, b)
+				}
+			}
 			if resp.StatusCode != tt.code || (tt.body != "" && string(b) != tt.body) {
 				t.Errorf("%s: %d %q, want %d %q", tt.path, resp.StatusCode, b, tt.code, tt.body)
 			}
@@ -176,12 +195,12 @@ func TestAuthentication(t *testing.T) {
 func TestFollowEndsWithContainer(t *testing.T) {
 	ca := newTestCA(t)
 	logPath := filepath.Join(t.TempDir(), "c.log")
-	f, err := os.Create(logPath)
+	f, err := crilog.Create(logPath, 0, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	f.WriteString("first\n")
+	f.Write(time.Now(), crilog.Stdout, []byte("first\n"))
 	stop := make(chan struct{})
 	running := func() bool {
 		select {
@@ -207,69 +226,12 @@ func TestFollowEndsWithContainer(t *testing.T) {
 			t.Fatalf("read %q: %v", got.String(), err)
 		}
 	}
-	f.WriteString("second\n")
+	f.Write(time.Now(), crilog.Stdout, []byte("second\n"))
 	close(stop)
 	rest, err := io.ReadAll(resp.Body)
 	if err != nil || got.String()+string(rest) != "first\nsecond\n" {
 		t.Errorf("followed log %q (%v), want first and second, then the end", got.String()+string(rest), err)
 	}
-}
-
-func TestTailStart(t *testing.T) {
-	for _, tt := range []struct {
-		data string
-		n    int64
-		want string
-	}{
-		{"a\nb\nc\n", 1, "c\n"},
-		{"a\nb\nc\n", 2, "b\nc\n"},
-		{"a\nb\nc\n", 5, "a\nb\nc\n"},
-		{"a\nb\nc", 1, "c"},
-		{"a\nb\nc", 2, "b\nc"},
-		{"a\nb\n", 0, ""},
-		{"", 3, ""},
-		{"\n\n", 1, "\n"},
-	} {
-		off, err := tailStart(strings.NewReader(tt.data), int64(len(tt.data)), tt.n)
-		if err != nil || tt.data[off:] != tt.want {
-			t.Errorf("tail %d of %q = %q (%v), want %q", tt.n, tt.data, tt.data[off:], err, tt.want)
-		}
-	}
-}
-
-// FuzzTailStart checks tailStart against counting lines forwards.
-func FuzzTailStart(f *testing.F) {
-	f.Add([]byte("a\nb\nc\n"), int64(2))
-	f.Add([]byte("\n\n\nx"), int64(1))
-	f.Add(bytes.Repeat([]byte("line\n"), 20000), int64(7000))
-	f.Fuzz(func(t *testing.T, data []byte, n int64) {
-		if n < 0 {
-			n = -n
-		}
-		if n < 0 {
-			return
-		}
-		off, err := tailStart(bytes.NewReader(data), int64(len(data)), n)
-		if err != nil || off < 0 || off > int64(len(data)) {
-			t.Fatalf("offset %d, err %v", off, err)
-		}
-		// The tail holds at most n lines (a final newline ends a line)
-		// and is preceded by a newline unless it is everything.
-		tail := data[off:]
-		lines := int64(bytes.Count(tail, []byte("\n")))
-		if len(tail) > 0 && tail[len(tail)-1] != '\n' {
-			lines++
-		}
-		if lines > n {
-			t.Fatalf("tail of %d lines, want at most %d", lines, n)
-		}
-		if off > 0 && data[off-1] != '\n' {
-			t.Fatalf("tail starts mid-line at %d", off)
-		}
-		if off > 0 && lines < n {
-			t.Fatalf("tail of %d lines starts at %d, want %d lines", lines, off, n)
-		}
-	})
 }
 
 // FuzzParseRequest: no path or query crashes the parsers; what parses
@@ -291,7 +253,7 @@ func FuzzParseRequest(f *testing.F) {
 		if err != nil {
 			return
 		}
-		o, err := parseLogOptions(q)
+		o, err := parseLogOptions(q, time.Now())
 		if err == nil && (o.TailLines < -1 || o.LimitBytes < 0) {
 			t.Fatalf("parseLogOptions(%q) = %+v", query, o)
 		}

@@ -1,10 +1,12 @@
 package nodeserver
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // target is the pod (and container) a request path names.
@@ -48,12 +50,13 @@ type logOptions struct {
 	Timestamps bool
 	TailLines  int64 // -1: all
 	LimitBytes int64 // 0: no limit
-	// Since is set by sinceSeconds or sinceTime.
-	Since bool
+	// Since, from sinceSeconds or sinceTime, drops older lines (zero:
+	// none).
+	Since time.Time
 }
 
 // parseLogOptions reads the query of a /containerLogs request.
-func parseLogOptions(q url.Values) (logOptions, error) {
+func parseLogOptions(q url.Values, now time.Time) (logOptions, error) {
 	o := logOptions{TailLines: -1}
 	var err error
 	flag := func(name string) bool {
@@ -83,7 +86,20 @@ func parseLogOptions(q url.Values) (logOptions, error) {
 	if o.LimitBytes = num("limitBytes", 1); o.LimitBytes < 0 {
 		o.LimitBytes = 0
 	}
-	o.Since = num("sinceSeconds", 1) > 0 || q.Get("sinceTime") != ""
+	if secs := num("sinceSeconds", 1); secs > 0 {
+		o.Since = now.Add(-time.Duration(secs) * time.Second)
+	}
+	if v := q.Get("sinceTime"); v != "" && err == nil {
+		t, perr := time.Parse(time.RFC3339, v)
+		switch {
+		case perr != nil:
+			err = fmt.Errorf("sinceTime=%q: want an RFC 3339 time", v)
+		case !o.Since.IsZero():
+			err = errors.New("at most one of sinceTime or sinceSeconds may be specified")
+		default:
+			o.Since = t
+		}
+	}
 	if err != nil {
 		return logOptions{}, err
 	}

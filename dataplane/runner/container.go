@@ -44,7 +44,11 @@ type container struct {
 
 func (c *container) cgroup() string { return filepath.Join(c.p.cgroup, c.spec.Name) }
 
-func (c *container) logPath() string { return filepath.Join(c.p.dir, c.spec.Name+".log") }
+// logDir holds the container's logs, one per instance (see logFiles).
+func (c *container) logDir() string { return filepath.Join(c.p.dir, "logs", c.spec.Name) }
+
+// writersCgroup is the cgroup of the pod's log writers.
+func (p *pod) writersCgroup() string { return filepath.Join(p.cgroup, logWritersCgroup) }
 
 // resumeLocked picks up where the state an earlier Runner left (nil: none)
 // ends, and starts supervising.
@@ -124,17 +128,19 @@ func (c *container) supervise(inst *instance, delay time.Duration) {
 		if !waitExit(c.p.ctx, inst) {
 			inst.cancel()
 			inst.pidfd.Close()
-			return // closing: leave the process running
+			if inst.writer != nil {
+				inst.writer.pidfd.Close()
+			}
+			return // closing: leave the process and its log writer running
 		}
 		st := reap(inst)
-		if inst.stdio != nil {
-			inst.stdio.closeStdin()
-		}
 		// Whatever the main process left behind goes with it, as when
 		// PID 1 of a container's PID namespace exits.
 		if err := killCgroup(c.cgroup()); err != nil {
 			c.p.r.log.Warn("kill leftover processes", "pod", c.p.name(), "container", c.spec.Name, "err", err)
 		}
+		// Its output has ended: the log writer records the rest and exits.
+		c.p.r.finishWriter(inst.writer)
 		var restart bool
 		if delay, restart = c.exited(inst, st); !restart {
 			return
@@ -218,16 +224,15 @@ func (c *container) launch() (*instance, error) {
 	// The leaf must be empty: nothing of an earlier instance (or of one an
 	// agent started and crashed before recording) may run beside the new.
 	err = killCgroup(c.cgroup())
-	if err == nil && c.last != nil {
-		// The log of the instance before is what `kubectl logs
-		// --previous` shows; the new instance starts an empty one.
-		if rerr := os.Rename(c.logPath(), c.previousLogPath()); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
-			p.r.log.Warn("keep previous log", "pod", p.name(), "container", c.spec.Name, "err", rerr)
-		}
-	}
 	var inst *instance
 	if err == nil {
-		inst, err = p.r.startContainer(cfg, &c.spec, c.cgroup(), c.logPath())
+		// Each instance logs to a file of its own; the one before is
+		// what `kubectl logs --previous` shows.
+		index, ierr := nextLogIndex(c.logDir())
+		if ierr != nil {
+			p.r.log.Warn("remove old logs", "pod", p.name(), "container", c.spec.Name, "err", ierr)
+		}
+		inst, err = p.r.startContainer(cfg, &c.spec, c.cgroup(), p.writersCgroup(), instanceFiles(c.logDir(), index))
 	}
 	p.endStart()
 	if err != nil {

@@ -22,8 +22,9 @@
 //     container, so a container's whole process tree can be signalled and
 //     killed with cgroup.kill without touching its siblings; exec'd
 //     commands join their container's leaf),
-//   - its own session and process group, stdin from /dev/null, and stdout
-//     and stderr appended to DataDir/pods/<ns>_<pod>/<container>.log,
+//   - its own session and process group, stdin from /dev/null (a pipe
+//     with spec.stdin, a pseudo-terminal with spec.tty), and stdout and
+//     stderr connected to its log writer (below),
 //   - the pod's volumes bind-mounted at their mountPaths in that mount
 //     namespace only (see stageMounts for how missing mount points are
 //     made without touching the node's filesystem).
@@ -90,6 +91,21 @@
 // (10s) doubling up to Config.BackoffMax (5m); a container that ran for
 // twice BackoffMax starts over. Readiness, liveness and startup probes
 // (httpGet, tcpSocket, exec) follow the Kubernetes definitions.
+//
+// # Logs and attach
+//
+// Each instance of a container gets a log writer (logwriter_linux.go): the
+// switchyard binary re-executed (see ShimMain) in the pod's cgroup leaf
+// _logs, in a session of its own, holding the other ends of the
+// container's stdio, as conmon does for CRI-O. It writes
+// DataDir/pods/<ns>_<pod>/logs/<container>/<n>.log in the CRI log format
+// (package crilog: a time, the stream and a full/partial tag per line),
+// rotated by Config.LogMaxSize and LogMaxFiles, and serves attach sessions
+// on <n>.sock next to it. Instance n+1 of a container logs to n+1.log; n.log
+// stays for `kubectl logs --previous`, older ones are removed. The writer
+// does not depend on the agent: while the agent restarts, containers keep
+// logging, and the next Runner's Attach reaches adopted containers
+// through the same socket. It exits once its container's output ends.
 //
 // # Surviving an agent restart
 //

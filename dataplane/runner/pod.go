@@ -88,6 +88,9 @@ func (p *pod) start(_ context.Context, spec PodSpec) error {
 	if err := ensureCgroup(p.cgroup); err != nil {
 		return err
 	}
+	if err := ensureCgroup(p.writersCgroup()); err != nil {
+		return err
+	}
 	p.startTime = p.r.cfg.Now()
 	if st != nil {
 		p.startTime = st.StartTime

@@ -41,8 +41,9 @@ type instance struct {
 	// killMsg, set under the pod's mu, becomes the terminated state's
 	// message (why the runner killed it).
 	killMsg string
-	// stdio is the container's stdin for attach (nil: none or adopted).
-	stdio *containerStdio
+	// writer is the instance's log writer when this Runner started it
+	// (nil when adopted: it is not our child, nobody waits for it).
+	writer *instance
 }
 
 func (i *instance) id() string { return "switchyard://" + strconv.Itoa(i.pid) }
@@ -56,72 +57,63 @@ type exitStatus struct {
 	known bool
 }
 
-// startContainer starts the shim for cfg, which moves itself into the
-// cgroup dir, with stdout and stderr appended to logPath, and returns once
-// the container's command has been exec'd (or failed to be).
-func (r *Runner) startContainer(cfg shimConfig, spec *corev1.Container, cgroup, logPath string) (*instance, error) {
+// startContainer starts the container's log writer (files names its log
+// and attach socket), then the shim for cfg, which moves itself into the
+// cgroup dir, with its stdio connected to the writer, and returns once the
+// container's command has been exec'd (or failed to be). The writer's
+// cgroup is writerCgroup.
+func (r *Runner) startContainer(cfg shimConfig, spec *corev1.Container, cgroup, writerCgroup string, files logFiles) (*instance, error) {
 	cfg.Cgroup = cgroup
 	env, err := cfg.environ()
 	if err != nil {
 		return nil, err
 	}
-	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("open log: %w", err)
-	}
-	defer logf.Close()
-	null, err := os.Open(os.DevNull)
+	cio, err := newContainerIO(spec)
 	if err != nil {
 		return nil, err
 	}
-	defer null.Close()
-	stdio, sio, ctty, err := stdioFiles(spec, logPath, null, logf)
+	defer cio.close()
+	writer, err := r.startLogWriter(cio, logWriterConfig{
+		Cgroup: writerCgroup, Log: files.log, Socket: files.socket,
+		MaxSize: r.cfg.LogMaxSize, MaxFiles: r.cfg.LogMaxFiles,
+		TTY: spec.TTY, Stdin: spec.Stdin, StdinOnce: spec.StdinOnce,
+	})
 	if err != nil {
 		return nil, err
 	}
-	closeChild := func() {
-		for _, f := range stdio {
-			if f != null && f != logf {
-				f.Close()
-			}
-		}
-	}
+	cio.closeWriter() // the writer holds them now
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
-		closeChild()
+		cio.closeChild()
+		r.finishWriter(writer)
 		return nil, err
 	}
 	defer statusR.Close()
 	proc, err := os.StartProcess(r.cfg.Executable, []string{shimArgv0}, &os.ProcAttr{
 		Env:   env,
-		Files: []*os.File{stdio[0], stdio[1], stdio[2], statusW}, // statusW is shimStatusFD
-		Sys:   &syscall.SysProcAttr{Setsid: true, Setctty: ctty, Ctty: 0},
+		Files: []*os.File{cio.child[0], cio.child[1], cio.child[2], statusW}, // statusW is shimStatusFD
+		Sys:   &syscall.SysProcAttr{Setsid: true, Setctty: cio.tty, Ctty: 0},
 	})
 	statusW.Close()
-	closeChild()
+	var inst *instance
+	if err == nil {
+		inst, err = watchChild(proc)
+	}
 	if err != nil {
-		if sio != nil {
-			sio.closeStdin()
-		}
+		fmt.Fprintf(cio.child[1], "switchyard: start: %v\n", err)
+		cio.closeChild()
+		r.finishWriter(writer)
 		return nil, fmt.Errorf("start shim: %w", err)
 	}
-	inst, err := watchChild(proc)
-	if err != nil {
-		if sio != nil {
-			sio.closeStdin()
-		}
-		return nil, err
-	}
-	inst.stdio = sio
+	inst.writer = writer
 	inst.startedAt, inst.began = r.cfg.Now(), time.Now()
 	// EOF without a word: the command was exec'd.
 	msg, _ := io.ReadAll(statusR)
 	if len(msg) > 0 {
 		reap(inst)
-		if sio != nil {
-			sio.closeStdin()
-		}
-		fmt.Fprintf(logf, "switchyard: %s\n", msg)
+		fmt.Fprintf(cio.child[1], "switchyard: %s\n", msg)
+		cio.closeChild()
+		r.finishWriter(writer)
 		return nil, errors.New(string(msg))
 	}
 	return inst, nil

@@ -32,6 +32,8 @@ var (
 const (
 	DefaultBackoffBase = 10 * time.Second
 	DefaultBackoffMax  = 5 * time.Minute
+	DefaultLogMaxSize  = 10 << 20 // kubelet's containerLogMaxSize, 10Mi
+	DefaultLogMaxFiles = 5
 )
 
 // podCgroupPrefix names the pod cgroups under Config.CgroupRoot.
@@ -70,6 +72,11 @@ type Config struct {
 	Executable string
 	// Events receives the containers' lifecycle events; nil drops them.
 	Events EventFunc
+	// LogMaxSize and LogMaxFiles rotate each container's log as kubelet's
+	// containerLogMaxSize and containerLogMaxFiles do; defaults
+	// DefaultLogMaxSize and DefaultLogMaxFiles.
+	LogMaxSize  int64
+	LogMaxFiles int
 }
 
 // PodSpec is what Sync needs to run a pod.
@@ -171,6 +178,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Executable == "" {
 		c.Executable = "/proc/self/exe"
+	}
+	if c.LogMaxSize <= 0 {
+		c.LogMaxSize = DefaultLogMaxSize
+	}
+	if c.LogMaxFiles <= 0 {
+		c.LogMaxFiles = DefaultLogMaxFiles
 	}
 	return nil
 }
@@ -324,12 +337,6 @@ func (r *Runner) Close() error {
 	r.wg.Wait()
 	r.notes.close()
 	return nil
-}
-
-// LogPath returns the file that receives the container's stdout and
-// stderr: DataDir/pods/<ns>_<pod>/<container>.log.
-func (r *Runner) LogPath(pod *corev1.Pod, container string) string {
-	return filepath.Join(r.podDir(pod), container+".log")
 }
 
 func (r *Runner) podDir(pod *corev1.Pod) string {

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/switchyard-net/switchyard/dataplane/crilog"
 	"github.com/switchyard-net/switchyard/internal/sandbox"
 )
 
@@ -177,12 +178,19 @@ func inode(t *testing.T, path string) uint64 {
 	return st.Ino
 }
 
+// readLog returns the text of a container's log as `kubectl logs` shows it.
+func readLog(path string) []byte {
+	var b bytes.Buffer
+	_ = crilog.Copy(context.Background(), &b, path, crilog.Options{Tail: -1}, nil)
+	return b.Bytes()
+}
+
 // waitLog waits until the container's log contains all of want.
 func (e *testEnv) waitLog(pod *corev1.Pod, container string, want ...string) string {
 	e.t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		b, _ := os.ReadFile(e.r.LogPath(pod, container))
+		b := readLog(e.r.LogPath(pod, container))
 		missing := ""
 		for _, w := range want {
 			if !strings.Contains(string(b), w) {
@@ -356,7 +364,7 @@ func TestRestartPolicies(t *testing.T) {
 			t.Errorf("log of the last instance:\n%s", log)
 		}
 		prevPath, err := e.r.PreviousLogPath(pod, "c0")
-		if prev, _ := os.ReadFile(prevPath); err != nil || string(prev) != "run\n" {
+		if prev := readLog(prevPath); err != nil || string(prev) != "run\n" {
 			t.Errorf("previous log %q: %v", prev, err)
 		}
 	})

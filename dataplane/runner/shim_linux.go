@@ -71,16 +71,20 @@ func (c shimConfig) environ() ([]string, error) {
 	return []string{shimEnv + "=" + string(b)}, nil
 }
 
-// ShimMain runs the pod process shim when this process was started as one
-// by a Runner, and reports false otherwise. When it handles the process it
-// never returns: it execs the container's command or exits with status
-// 128. Call it first thing in main (and in TestMain of tests that start
+// ShimMain runs the pod process shim, or a container's log writer (see
+// logWriterEnv), when this process was started as one by a Runner, and
+// reports false otherwise. When it handles the process it never returns:
+// the shim execs the container's command or exits with status 128, the
+// log writer exits when the container's output ends. Call it first thing in main (and in TestMain of tests that start
 // pods), before anything else starts:
 //
 //	if runner.ShimMain() {
 //		return
 //	}
 func ShimMain() (handled bool) {
+	if raw, ok := os.LookupEnv(logWriterEnv); ok {
+		logWriterMain(raw) // exits
+	}
 	raw, ok := os.LookupEnv(shimEnv)
 	if !ok {
 		return false

@@ -1,12 +1,14 @@
 package runner
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -30,40 +32,6 @@ type AttachIO struct {
 	Stdout, Stderr io.Writer
 	TTY            bool
 	Resize         <-chan TerminalSize
-}
-
-// containerStdio is what the runner keeps of a container started with
-// spec.stdin or spec.tty: the write end of its stdin (a pipe, or the
-// master of its pseudo-terminal). Output always goes to the log file,
-// which attach follows. It lives as long as the runner that started the
-// container: an adopted container has none (it cannot be attached).
-type containerStdio struct {
-	in   *os.File
-	tty  bool
-	once bool // spec.stdinOnce: the first attach's EOF closes stdin
-
-	mu     sync.Mutex
-	closed bool
-}
-
-// closeStdin closes the container's stdin once.
-func (s *containerStdio) closeStdin() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.closed {
-		s.closed = true
-		_ = s.in.Close()
-	}
-}
-
-func (s *containerStdio) write(p []byte) (int, error) {
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
-		return 0, os.ErrClosed
-	}
-	return s.in.Write(p)
 }
 
 // openPTY opens a new pseudo-terminal pair; both are close-on-exec.
@@ -158,9 +126,11 @@ func (r *Runner) execPod(uid types.UID, cmd []string) (*pod, error) {
 
 // Attach connects a.Stdin to the stdin of a running container started
 // with spec.stdin (its terminal with spec.tty) and streams what the
-// container writes from now on to a.Stdout, until the container exits or
-// ctx ends. With spec.stdinOnce, the end of a.Stdin closes the
-// container's stdin.
+// container writes from now on to a.Stdout and a.Stderr, until the
+// container exits or ctx ends. With spec.stdinOnce, the end of a.Stdin
+// closes the container's stdin. The session goes through the attach
+// socket of the container's log writer, which holds the container's
+// stdio: containers adopted after an agent restart are attachable too.
 func (r *Runner) Attach(ctx context.Context, uid types.UID, name string, a AttachIO) error {
 	r.mu.Lock()
 	p := r.pods[uid]
@@ -179,135 +149,92 @@ func (r *Runner) Attach(ctx context.Context, uid types.UID, name string, a Attac
 		p.mu.Unlock()
 		return fmt.Errorf("attach: container %q of pod %s: %w", name, p.name(), ErrContainerNotFound)
 	}
-	inst, logPath := target.inst, target.logPath()
+	inst, dir := target.inst, target.logDir()
+	running := target.phase == phaseRunning
 	p.mu.Unlock()
-	if inst == nil || target.phaseOf() != phaseRunning {
+	idx := logIndexes(dir)
+	if inst == nil || !running || len(idx) == 0 {
 		return fmt.Errorf("attach: container %q of pod %s: %w", name, p.name(), ErrNotRunning)
 	}
-	f, err := os.Open(logPath)
+	conn, err := dialUnix(instanceFiles(dir, idx[len(idx)-1]).socket)
 	if err != nil {
-		return fmt.Errorf("attach: %w", err)
+		return fmt.Errorf("attach: container %q of pod %s: its log writer: %w", name, p.name(), err)
 	}
-	defer f.Close()
-	if _, err := f.Seek(0, io.SeekEnd); err != nil {
-		return fmt.Errorf("attach: %w", err)
-	}
-	sio := inst.stdio
-	if sio != nil && sio.tty && a.Resize != nil {
-		go applyResizes(sio.in, a.Resize)
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	var wmu sync.Mutex
+	send := func(kind byte, payload []byte) error {
+		wmu.Lock()
+		defer wmu.Unlock()
+		_, err := conn.Write(appendFrame(nil, kind, payload))
+		return err
 	}
 	if a.Stdin != nil {
+		if err := send(frameStdinOpen, nil); err != nil {
+			return fmt.Errorf("attach: %w", err)
+		}
 		go func() {
-			if sio == nil {
-				_, _ = io.Copy(io.Discard, a.Stdin)
-				return
-			}
-			_, _ = io.Copy(writerFunc(sio.write), a.Stdin)
-			if sio.once {
-				sio.closeStdin()
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := a.Stdin.Read(buf)
+				if n > 0 && send(frameStdin, buf[:n]) != nil {
+					return
+				}
+				if err != nil {
+					_ = send(frameStdinEOF, nil)
+					return
+				}
 			}
 		}()
 	}
-	out := a.Stdout
-	if out == nil {
-		out = a.Stderr // the log holds both
+	if a.Resize != nil {
+		go func() {
+			for s := range a.Resize {
+				if send(frameResize, resizePayload(s)) != nil {
+					return
+				}
+			}
+		}()
 	}
-	if out == nil {
-		out = io.Discard
-	}
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
+	br := bufio.NewReader(conn)
 	for {
-		exited := inst.ctx.Err() != nil
-		if _, err := io.Copy(out, f); err != nil {
+		kind, p, err := readFrame(br)
+		if err != nil {
+			return nil // the container's output ended, or ctx did
+		}
+		out := a.Stdout
+		if kind == frameStderr {
+			out = a.Stderr
+		}
+		if out == nil {
+			continue
+		}
+		if _, err := out.Write(p); err != nil {
 			return nil // the client went away
 		}
-		if exited {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-inst.ctx.Done():
-			time.Sleep(100 * time.Millisecond) // the last output of a tty reaches the log
-		}
 	}
 }
 
-type writerFunc func([]byte) (int, error)
-
-func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
-
-// phaseOf reads the container's phase under its pod's lock.
-func (c *container) phaseOf() string {
-	c.p.mu.Lock()
-	defer c.p.mu.Unlock()
-	return c.phase
-}
-
-// previousLogPath is where a container's log goes when it restarts.
-func (c *container) previousLogPath() string {
-	return c.logPath() + ".previous"
+// LogPath returns the log of the container's current (or last) instance:
+// DataDir/pods/<ns>_<pod>/logs/<container>/<n>.log in the CRI log format
+// (package crilog), rotated to <n>.log.1 and so on. Before the first
+// start it names a file that does not exist yet.
+func (r *Runner) LogPath(pod *corev1.Pod, container string) string {
+	dir := filepath.Join(r.podDir(pod), "logs", container)
+	idx := logIndexes(dir)
+	if len(idx) == 0 {
+		return instanceFiles(dir, 0).log
+	}
+	return instanceFiles(dir, idx[len(idx)-1]).log
 }
 
 // PreviousLogPath returns the log of the container's instance before the
 // current one (kubectl logs --previous); an error when there is none.
 func (r *Runner) PreviousLogPath(pod *corev1.Pod, container string) (string, error) {
-	path := r.LogPath(pod, container) + ".previous"
-	if _, err := os.Stat(path); err != nil {
-		return "", fmt.Errorf("no previous instance of container %q: %w", container, err)
+	idx := logIndexes(filepath.Join(r.podDir(pod), "logs", container))
+	if len(idx) < 2 {
+		return "", fmt.Errorf("no previous instance of container %q: %w", container, os.ErrNotExist)
 	}
-	return path, nil
-}
-
-// stdioFiles prepares a container's stdin, stdout and stderr: /dev/null
-// and the log file, a pipe for spec.stdin, or a pseudo-terminal for
-// spec.tty whose output a goroutine appends to the log. The caller closes
-// the returned child files after the start; sio is nil for neither.
-func stdioFiles(spec *corev1.Container, logPath string, null, logf *os.File) (child [3]*os.File, sio *containerStdio, ctty bool, err error) {
-	child = [3]*os.File{null, logf, logf}
-	switch {
-	case spec.TTY:
-		master, slave, err := openPTY()
-		if err != nil {
-			return child, nil, false, err
-		}
-		out, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-		if err != nil {
-			master.Close()
-			slave.Close()
-			return child, nil, false, fmt.Errorf("open log: %w", err)
-		}
-		// The master must stay open for the container's whole life: a
-		// duplicate reads its output, the original is its stdin.
-		rd, err := dupFile(master)
-		if err != nil {
-			master.Close()
-			slave.Close()
-			out.Close()
-			return child, nil, false, err
-		}
-		go func() {
-			defer out.Close()
-			defer rd.Close()
-			_, _ = io.Copy(out, rd) // EIO once the container's processes are gone
-		}()
-		return [3]*os.File{slave, slave, slave}, &containerStdio{in: master, tty: true, once: spec.StdinOnce}, true, nil
-	case spec.Stdin:
-		pr, pw, err := os.Pipe()
-		if err != nil {
-			return child, nil, false, err
-		}
-		return [3]*os.File{pr, logf, logf}, &containerStdio{in: pw, once: spec.StdinOnce}, false, nil
-	}
-	return child, nil, false, nil
-}
-
-func dupFile(f *os.File) (*os.File, error) {
-	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("dup: %w", err)
-	}
-	return os.NewFile(uintptr(fd), f.Name()), nil
+	return instanceFiles(filepath.Join(r.podDir(pod), "logs", container), idx[len(idx)-2]).log, nil
 }

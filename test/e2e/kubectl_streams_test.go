@@ -164,6 +164,9 @@ func TestKubectlStreams(t *testing.T) {
 		if !strings.HasPrefix(cur, "instance-") || !strings.HasPrefix(prev, "instance-") || cur == prev || strings.Count(cur, "\n") != 1 {
 			t.Errorf("logs %q and logs --previous %q: want one line each, of different instances", cur, prev)
 		}
+		if times, lines := stampedLines(t, k.ok(nil, "logs", "restarter", "-p", "--timestamps")); len(lines) != 1 || lines[0]+"\n" != prev || time.Since(times[0]) > 5*time.Minute {
+			t.Errorf("logs -p --timestamps: %v %q, want the previous instance's line with its time", times, lines)
+		}
 		if _, errOut, code := k.run(nil, "logs", "talker", "--previous"); code == 0 || !strings.Contains(errOut, "previous terminated container") {
 			t.Errorf("logs --previous of a container that never restarted: exit %d, %q", code, errOut)
 		}
@@ -430,4 +433,147 @@ func testPTY() (master, slave *os.File, err error) {
 		return nil, nil, err
 	}
 	return master, os.NewFile(uintptr(sfd), "pts"), nil
+}
+
+// stampedLines parses `kubectl logs --timestamps` output into times and
+// contents, failing on a line without a proper timestamp.
+func stampedLines(t *testing.T, out string) (times []time.Time, lines []string) {
+	t.Helper()
+	for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		if l == "" {
+			continue
+		}
+		ts, rest, ok := strings.Cut(l, " ")
+		// kubelet's format: RFC 3339 with a fixed nine-digit fraction.
+		tm, err := time.Parse("2006-01-02T15:04:05.000000000Z07:00", ts)
+		if !ok || err != nil {
+			t.Fatalf("line %q of --timestamps output has no timestamp: %v", l, err)
+		}
+		times, lines = append(times, tm), append(lines, rest)
+	}
+	return times, lines
+}
+
+// TestKubectlLogsOptions: kubectl logs --timestamps, --since, --since-time
+// and --limit-bytes combined with --tail, as against a kubelet; then the
+// agent is killed (-9) and restarted: what containers wrote meanwhile is
+// in their logs, line for line, and kubectl attach reaches a container the
+// new agent adopted.
+func TestKubectlLogsOptions(t *testing.T) {
+	n := upNode(t)
+	k := newKubectlRun(t, n)
+	n.applyPod(shPod("fixed", `echo alpha; echo beta; sleep 0.3; echo gamma >&2; exec sleep 3600`))
+	n.applyPod(shPod("stamper", `i=0; while :; do i=$((i+1)); echo s$i; sleep 0.1; done`))
+	cat := shPod("cat", `while read l; do echo echo:$l; done`)
+	cat.Spec.Containers[0].Stdin = true
+	n.applyPod(cat)
+	n.poll("fixed's log", 30*time.Second, func(context.Context) bool {
+		out, _, _ := k.run(nil, "logs", "fixed")
+		return out == "alpha\nbeta\ngamma\n"
+	})
+
+	full := k.ok(nil, "logs", "fixed", "--timestamps")
+	times, lines := stampedLines(t, full)
+	if strings.Join(lines, ",") != "alpha,beta,gamma" {
+		t.Fatalf("logs --timestamps = %q", full)
+	}
+	for i, tm := range times {
+		if time.Since(tm) > 5*time.Minute || time.Until(tm) > time.Minute || (i > 0 && tm.Before(times[i-1])) {
+			t.Errorf("timestamps %v: not recent and ordered", times)
+		}
+	}
+	tail := full[strings.Index(full, "\n")+1:]
+	if out := k.ok(nil, "logs", "fixed", "--timestamps", "--tail=2"); out != tail {
+		t.Errorf("logs --timestamps --tail=2 = %q, want %q", out, tail)
+	}
+	if out := k.ok(nil, "logs", "fixed", "--timestamps", "--tail=2", "--limit-bytes=35"); out != tail[:35] {
+		t.Errorf("logs --timestamps --tail=2 --limit-bytes=35 = %q, want %q", out, tail[:35])
+	}
+	// --since-time is in whole seconds: a cut after the first line's
+	// second keeps exactly the lines from then on.
+	cut := times[0].Truncate(time.Second).Add(time.Second)
+	var want []string
+	for i, tm := range times {
+		if !tm.Before(cut) {
+			want = append(want, lines[i]+"\n")
+		}
+	}
+	if out := k.ok(nil, "logs", "fixed", "--since-time="+cut.Format(time.RFC3339)); out != strings.Join(want, "") {
+		t.Errorf("logs --since-time=%s = %q, want %q (times %v)", cut.Format(time.RFC3339), out, strings.Join(want, ""), times)
+	}
+	if out := k.ok(nil, "logs", "fixed", "--since-time="+time.Now().Add(time.Hour).Format(time.RFC3339)); out != "" {
+		t.Errorf("logs --since-time in the future = %q, want nothing", out)
+	}
+
+	n.poll("stamper's log", 30*time.Second, func(context.Context) bool {
+		out, _, _ := k.run(nil, "logs", "stamper", "--tail=30")
+		return strings.Count(out, "\n") >= 30
+	})
+	before := time.Now()
+	times, _ = stampedLines(t, k.ok(nil, "logs", "stamper", "--since=1s", "--timestamps"))
+	if len(times) == 0 || times[0].Before(before.Add(-time.Second)) {
+		t.Errorf("logs --since=1s: %d lines from %v, want lines from after %v", len(times), times, before.Add(-time.Second))
+	}
+
+	// The agent dies; containers go on writing; a new agent serves it all.
+	if err := syscall.Kill(n.rec.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	time.Sleep(1500 * time.Millisecond)
+	restarted := time.Now()
+	n.restartDaemon()
+	var out string
+	n.poll("stamper's log after the restart", time.Minute, func(context.Context) bool {
+		var code int
+		out, _, code = k.run(nil, "logs", "stamper", "--timestamps")
+		times, _ := stampedLines(t, out)
+		return code == 0 && len(times) > 0 && times[len(times)-1].After(restarted)
+	})
+	times, lines = stampedLines(t, out)
+	down := 0
+	for i, tm := range times {
+		if tm.After(killed.Add(200*time.Millisecond)) && tm.Before(restarted.Add(-200*time.Millisecond)) {
+			down++
+		}
+		if i > 0 && lines[i] != "s"+strconv.Itoa(i+1) {
+			t.Fatalf("stamper's log skips: line %d is %q", i, lines[i])
+		}
+	}
+	if down < 3 {
+		t.Errorf("%d lines stamped while the agent was down (%v to %v), want the container's output of that time", down, killed, restarted)
+	}
+
+	// Attach to a container the new agent adopted.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n.waitReady("cat", 30*time.Second)
+	c := k.cmd(ctx, "attach", "-i", "cat")
+	stdin, err := c.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sandboxStart(n, c); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = c.Wait() }()
+	go func() {
+		for ctx.Err() == nil { // until kubectl's stdin is attached
+			if _, err := io.WriteString(stdin, "after-restart\n"); err != nil {
+				return
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}()
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if sc.Text() == "echo:after-restart" {
+			return
+		}
+	}
+	t.Errorf("kubectl attach to the adopted container never echoed: %v", sc.Err())
 }
