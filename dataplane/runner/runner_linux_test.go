@@ -645,6 +645,8 @@ func TestRestartAfterCgroupKill(t *testing.T) {
 	e.sync(e.spec(pod))
 	st := e.waitStatus(pod.UID, 10*time.Second, "running", running(0))
 	first := pidOf(t, st.ContainerStatuses[0])
+	// Running means exec'd, not yet past the trap: "up" is.
+	e.waitLog(pod, "c0", "up\n")
 	if err := os.WriteFile(marker, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
