@@ -79,12 +79,15 @@ const DefaultEventTTL = time.Hour
 
 // Server is the API server.
 type Server struct {
-	cfg    Config
-	store  *store.Store
-	codecs *codecs
-	log    *slog.Logger
-	mux    *http.ServeMux
-	root   http.Handler // the handler chain ServeHTTP runs
+	cfg Config
+	// started is when the server was made: the creation time of the
+	// computed CustomResourceDefinitions.
+	started time.Time
+	store   *store.Store
+	codecs  *codecs
+	log     *slog.Logger
+	mux     *http.ServeMux
+	root    http.Handler // the handler chain ServeHTTP runs
 	// allocators by resource, for the kinds that hold allocations.
 	allocators map[schema.GroupResource]allocator
 	// fields tracks managedFields and merges server-side applies.
@@ -128,7 +131,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.EventTTL == 0 {
 		cfg.EventTTL = DefaultEventTTL
 	}
-	s := &Server{cfg: cfg, store: cfg.Store, codecs: newCodecs(), log: cfg.Logger.With("component", "apiserver")}
+	s := &Server{cfg: cfg, started: time.Now(), store: cfg.Store, codecs: newCodecs(), log: cfg.Logger.With("component", "apiserver")}
 	s.allocators = s.newAllocators()
 	s.fields = newFieldManagers(cfg.TypeConverter)
 	s.stats = newStatsCache(s.readNodeStats, s.log)
@@ -150,6 +153,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("/api", s.discoveryAPI)
 	s.mux.HandleFunc("/apis", s.discoveryAPIs)
 	s.mux.HandleFunc("/apis/"+metricsGV.Group+"/"+metricsGV.Version+"/", s.serveMetrics)
+	crds := resources.CRDs.GVR
+	s.mux.HandleFunc("/apis/"+crds.Group+"/"+crds.Version+"/", s.serveCRDs)
 	if s.cfg.OpenAPI != nil {
 		s.mux.Handle("/openapi/", s.cfg.OpenAPI)
 	}

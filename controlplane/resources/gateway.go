@@ -83,11 +83,17 @@ func IsGatewayAPI(r Resource) bool { return r.GVR.Group == gatewayv1.GroupName }
 func v1beta1View(v1 *Resource, newBeta func() runtime.Object) Resource {
 	r := *v1
 	r.GVR.Version = "v1beta1"
-	newV1 := func() runtime.Object { return reflect.New(reflect.TypeOf(v1.New()).Elem()).Interface().(runtime.Object) }
+	newV1 := func() runtime.Object {
+		return reflect.New(reflect.TypeOf(v1.New()).Elem()).Interface().(runtime.Object)
+	}
 	r.StoredAs = &View{
-		Of:         v1,
-		ToStored:   func(obj runtime.Object) runtime.Object { return convertJSON(obj, newV1(), v1.GVK().GroupVersion().String()) },
-		FromStored: func(obj runtime.Object) runtime.Object { return convertJSON(obj, newBeta(), r.GVR.GroupVersion().String()) },
+		Of: v1,
+		ToStored: func(obj runtime.Object) runtime.Object {
+			return convertJSON(obj, newV1(), v1.GVK().GroupVersion().String())
+		},
+		FromStored: func(obj runtime.Object) runtime.Object {
+			return convertJSON(obj, newBeta(), r.GVR.GroupVersion().String())
+		},
 	}
 	// The hooks are typed for the v1 kind: run them on a converted copy.
 	if f := v1.PrepareCreate; f != nil {

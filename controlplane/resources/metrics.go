@@ -29,9 +29,10 @@ var podMetrics = Resource{
 // Metrics lists the metrics.k8s.io resources.
 var Metrics = []Resource{nodeMetrics, podMetrics}
 
-// Discoverable lists every resource discovery shows: All, then Metrics.
+// Discoverable lists every resource discovery shows: All, then Metrics
+// and the CustomResourceDefinitions.
 func Discoverable() []Resource {
-	return append(slices.Clip(All), Metrics...)
+	return append(append(slices.Clip(All), Metrics...), CRDs)
 }
 
 // DiscoverableGroupVersions returns the group-versions of Discoverable in

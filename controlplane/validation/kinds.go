@@ -12,6 +12,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 )
 
 // rules are one kind's defaults and validation. Every hook is optional: a
@@ -94,6 +96,35 @@ var kinds = map[reflect.Type]rules{
 	reflect.TypeFor[*appsv1.DaemonSet](): {
 		defaults: on(defaultDaemonSet), write: check(validateDaemonSet), update: pair(validateDaemonSetUpdate),
 		status: pair(validateDaemonSetStatus),
+	},
+	reflect.TypeFor[*gatewayv1.GatewayClass](): {
+		write: check(validateGatewayClass), update: pair(validateGatewayClassUpdate),
+	},
+	reflect.TypeFor[*gatewayv1.Gateway]():        {defaults: on(defaultGateway), write: check(validateGateway)},
+	reflect.TypeFor[*gatewayv1.HTTPRoute]():      {defaults: on(defaultHTTPRoute), write: check(validateHTTPRoute)},
+	reflect.TypeFor[*gatewayv1.GRPCRoute]():      {defaults: on(defaultGRPCRoute), write: check(validateGRPCRoute)},
+	reflect.TypeFor[*gatewayv1.ReferenceGrant](): {write: check(validateReferenceGrant)},
+	// The v1beta1 kinds are the v1 structs under another name.
+	reflect.TypeFor[*gatewayv1beta1.GatewayClass](): {
+		write: check(func(g *gatewayv1beta1.GatewayClass) field.ErrorList {
+			return validateGatewayClass((*gatewayv1.GatewayClass)(g))
+		}),
+		update: pair(func(g, old *gatewayv1beta1.GatewayClass) field.ErrorList {
+			return validateGatewayClassUpdate((*gatewayv1.GatewayClass)(g), (*gatewayv1.GatewayClass)(old))
+		}),
+	},
+	reflect.TypeFor[*gatewayv1beta1.Gateway](): {
+		defaults: on(func(g *gatewayv1beta1.Gateway) { defaultGateway((*gatewayv1.Gateway)(g)) }),
+		write:    check(func(g *gatewayv1beta1.Gateway) field.ErrorList { return validateGateway((*gatewayv1.Gateway)(g)) }),
+	},
+	reflect.TypeFor[*gatewayv1beta1.HTTPRoute](): {
+		defaults: on(func(r *gatewayv1beta1.HTTPRoute) { defaultHTTPRoute((*gatewayv1.HTTPRoute)(r)) }),
+		write:    check(func(r *gatewayv1beta1.HTTPRoute) field.ErrorList { return validateHTTPRoute((*gatewayv1.HTTPRoute)(r)) }),
+	},
+	reflect.TypeFor[*gatewayv1beta1.ReferenceGrant](): {
+		write: check(func(g *gatewayv1beta1.ReferenceGrant) field.ErrorList {
+			return validateReferenceGrant((*gatewayv1.ReferenceGrant)(g))
+		}),
 	},
 }
 
