@@ -103,6 +103,13 @@ func Status(ctx context.Context, s IOStreams, cfg *rest.Config, o StatusOptions)
 	}
 	if !o.Services {
 		printNodeStatus(s.Out, nodes, time.Now())
+		if o.Node == "" {
+			lbs, err := loadAnnouncements(ctx, c)
+			if err != nil {
+				return err
+			}
+			printAnnouncements(s.Out, lbs, time.Now())
+		}
 	}
 	if o.Services || o.Output == "wide" {
 		if !o.Services {

@@ -77,6 +77,11 @@ func TestLoadBalancerAcrossNodes(t *testing.T) {
 	if mac, want := client.neighbour(t, local), c.uplinkMAC(t, holder); mac != want {
 		t.Fatalf("the client resolved %s to %s, want %s's uplink %s", local, mac, holder, want)
 	}
+	// switchyard status names the announcing node.
+	out, err := c.n1.Command(ctx, binary, "--kubeconfig", c.node(1).Kubeconfig(), "status").CombinedOutput()
+	if err != nil || !statusAnnounces(string(out), local, holder) {
+		t.Fatalf("switchyard status does not show %s announced by %s: %v\n%s", local, holder, err, out)
+	}
 	// externalTrafficPolicy Local keeps the client's address.
 	if err := client.expectClientIP(local); err != nil {
 		t.Fatal(err)
@@ -102,6 +107,18 @@ func TestLoadBalancerAcrossNodes(t *testing.T) {
 	eventually(t, "the Cluster Service answered after a node died", 60*time.Second, func() error {
 		return client.expect("203.0.113.120", "")
 	})
+}
+
+// statusAnnounces finds the row of addr in switchyard status's
+// announcement table and checks its holder.
+func statusAnnounces(out, addr, holder string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[0] == addr && f[2] == holder {
+			return true
+		}
+	}
+	return false
 }
 
 func lbService(name string, policy corev1.ServiceExternalTrafficPolicy, ip string) *corev1.Service {
