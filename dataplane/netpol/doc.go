@@ -25,18 +25,28 @@
 //	filter input   (priority 0: pods talking to the node itself) ──┤
 //	                                                               ▼
 //	np-policy:  not IPv4 → return; ct state established,related → accept
+//	            ip saddr . ip daddr @np-self → accept (a pod reaching itself)
 //	            ip saddr vmap @np-egress  → jump eg-<pod IP>  (isolated for egress)
 //	            ip daddr vmap @np-ingress → jump in-<pod IP>  (isolated for ingress)
-//	eg-<IP>:    one rule per allowed (peers, protocol, ports): return; else counter drop
-//	in-<IP>:    one rule per allowed (peers, protocol, ports): accept; else counter drop
+//	eg-<IP>:    ip daddr . meta l4proto . th dport @eg-<IP> → return; else counter drop
+//	in-<IP>:    ip saddr . meta l4proto . th dport @in-<IP> → accept; else counter drop
 //
 // A pod is in a map only when a policy selects it for that direction, so
-// every other pod keeps Kubernetes' default allow. The cost per packet is
-// two hash lookups plus the rules of the policies that select the pod the
-// packet belongs to: it does not grow with the number of policies in the
-// cluster, and only the first packet of a connection pays it (conntrack
-// accepts the rest, and replies to an allowed connection). Peer addresses
-// and ports are anonymous interval sets inside each rule.
+// every other pod keeps Kubernetes' default allow. The allow set of an
+// isolated pod (a concatenated interval set, the kernel's pipapo) holds
+// the union of what the policies selecting it allow, cut into disjoint
+// (peer range . protocol range . port range) elements by [PodRules.Elems].
+// The first packet of a connection costs two hash lookups and, per
+// direction in which a pod is isolated, one set lookup (whose cost grows
+// only slowly with that pod's own elements, never with the cluster's
+// policies); conntrack accepts the rest, and replies to an allowed
+// connection.
+//
+// Changes are incremental end to end: the [Compiler] recompiles only the
+// policies a change can touch, and the Backend sends one transaction with
+// the allow-set elements that differ (plus verdict-map elements and pod
+// chains for pods that become or stop being isolated): no rule is
+// rewritten when only what a pod may reach changes.
 //
 // The hooks see packets after service translation: the nftables load
 // balancer DNATs in prerouting/output at dstnat (-100), and the eBPF one

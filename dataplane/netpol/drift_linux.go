@@ -2,6 +2,7 @@ package netpol
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -14,9 +15,9 @@ import (
 )
 
 // Drifted reports whether the kernel no longer holds what the last Sync
-// programmed: a missing table, chain, rule or map element, or a rule
-// someone added or changed (rules are compared by their comments, which
-// carry a digest of what they match). After a true answer the next Sync
+// programmed: a missing table, chain, rule, map or set element, or a
+// rule or element someone added or changed (pod chain rules are compared
+// by their comments, allow sets element by element). After a true answer the next Sync
 // replaces the table.
 func (b *Backend) Drifted(ctx context.Context) (bool, error) {
 	if err := ctx.Err(); err != nil {
@@ -47,7 +48,7 @@ func (b *Backend) compare(c *nftables.Conn) (bool, error) {
 		return false, err
 	}
 	want := map[string]bool{chForward: true, chInput: true, chPolicy: true}
-	for name := range b.programmed {
+	for name := range b.prs {
 		want[name] = true
 	}
 	got := map[string]*nftables.Chain{}
@@ -81,8 +82,20 @@ func (b *Backend) compare(c *nftables.Conn) (bool, error) {
 			s, _ := userdata.GetString(r.UserData, userdata.TypeComment)
 			comments = append(comments, s)
 		}
-		if !slices.Equal(comments, b.comments[name]) {
+		if !slices.Equal(comments, podComments(b.pods[name])) {
 			return true, nil
+		}
+		els, err := c.GetSetElements(allowSet(name))
+		if err != nil {
+			return false, err
+		}
+		if len(els) != len(b.elems[name]) {
+			return true, nil
+		}
+		for _, e := range els {
+			if !b.elems[name][keyElem(e.Key, e.KeyEnd)] {
+				return true, nil
+			}
 		}
 	}
 	elems := map[string]string{}
@@ -101,6 +114,17 @@ func (b *Backend) compare(c *nftables.Conn) (bool, error) {
 		}
 	}
 	return !maps.Equal(elems, b.vmaps), nil
+}
+
+// keyElem reads an allow-set element back (elemKeys reversed); a
+// malformed one is the zero Elem, which no pod programs.
+func keyElem(key, end []byte) Elem {
+	if len(key) != 12 || len(end) != 12 {
+		return Elem{}
+	}
+	return Elem{Peers: Range{binary.BigEndian.Uint32(key), binary.BigEndian.Uint32(end)},
+		Protos: [2]uint8{key[4], end[4]},
+		Ports:  PortRange{binary.BigEndian.Uint16(key[8:]), binary.BigEndian.Uint16(end[8:])}}
 }
 
 // verdictChain reads the chain of a jump or goto from a verdict-map

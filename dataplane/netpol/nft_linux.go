@@ -1,7 +1,6 @@
 package netpol
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -29,7 +28,51 @@ const (
 	setSelf    = "np-self"
 )
 
-var keySelf = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeIPAddr)
+var (
+	keySelf  = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeIPAddr)
+	keyAllow = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService)
+)
+
+// allowSet is the set of a pod chain: peer . protocol . destination port,
+// intervals in each (the kernel's pipapo set, one lookup).
+func allowSet(name string) *nftables.Set {
+	return &nftables.Set{Table: table, Name: name, KeyType: keyAllow, Interval: true, Concatenation: true}
+}
+
+// elemKeys renders an Elem as the set's key and key end: each field
+// padded to 4 bytes, as the registers the lookup reads hold them.
+func elemKeys(e Elem) (key, end []byte) {
+	enc := func(ip uint32, proto uint8, port uint16) []byte {
+		b := binary.BigEndian.AppendUint32(make([]byte, 0, 12), ip)
+		b = append(b, proto, 0, 0, 0)
+		return append(binary.BigEndian.AppendUint16(b, port), 0, 0)
+	}
+	return enc(e.Peers.First, e.Protos[0], e.Ports.First), enc(e.Peers.Last, e.Protos[1], e.Ports.Last)
+}
+
+func setElems(m map[Elem]bool, except map[Elem]bool) []nftables.SetElement {
+	var out []nftables.SetElement
+	for e := range m {
+		if !except[e] {
+			k, end := elemKeys(e)
+			out = append(out, nftables.SetElement{Key: k, KeyEnd: end})
+		}
+	}
+	return out
+}
+
+// elemBatch bounds the elements per message: the element list is one
+// netlink attribute, whose length is 16 bits.
+const elemBatch = 256
+
+func inBatches(els []nftables.SetElement, op func([]nftables.SetElement) error) error {
+	for i := 0; i < len(els); i += elemBatch {
+		if err := op(els[i:min(i+elemBatch, len(els))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // Backend programs a Program into table inet switchyard-netpol of one
 // network namespace. Its methods are safe for concurrent use.
@@ -37,13 +80,15 @@ type Backend struct {
 	fd    int
 	ownFd bool
 
-	mu         sync.Mutex
-	valid      bool                 // programmed describes the kernel
-	programmed map[string]string    // per-pod chain → fingerprint
-	prs        map[string]*PodRules // per-pod chain → what it was programmed from
-	comments   map[string][]string  // per-pod chain → its rules' comments
-	vmaps      map[string]string    // "in"/"eg" map element (pod IP) → chain
-	self       map[netip.Addr]bool  // np-self members
+	mu    sync.Mutex
+	valid bool // the fields below describe the kernel
+	// Per pod chain (and its allow set, of the same name): what it was
+	// programmed from, the set's elements, the pod named in its comment.
+	prs   map[string]*PodRules
+	elems map[string]map[Elem]bool
+	pods  map[string]string
+	vmaps map[string]string   // "in"/"eg" map element (pod IP) → chain
+	self  map[netip.Addr]bool // np-self members
 }
 
 // NewBackend opens a Backend on the network namespace at path (empty: the
@@ -101,7 +146,8 @@ var table = &nftables.Table{Name: Table, Family: nftables.TableFamilyINet}
 
 func chainName(dir string, ip netip.Addr) string { return dir + "-" + ip.String() }
 
-// desired renders a Program as per-pod chains (name → rules) and the two
+// desired renders a Program as per-pod chains and allow sets (name →
+// rules) and the two
 // verdict maps (pod IP → chain).
 type desired struct {
 	chains map[string]*PodRules
@@ -161,8 +207,10 @@ func (b *Backend) full(c *nftables.Conn, d *desired) error {
 	if err != nil {
 		return err
 	}
+	elems := map[string]map[Elem]bool{}
 	for name, pr := range d.chains {
-		if err := addPodChain(c, name, d.dir[name], pr); err != nil {
+		elems[name] = elemSet(pr)
+		if err := addPodChain(c, name, d.dir[name], pr.Pod, elems[name]); err != nil {
 			return err
 		}
 	}
@@ -175,10 +223,26 @@ func (b *Backend) full(c *nftables.Conn, d *desired) error {
 	if err := c.Flush(); err != nil {
 		return err
 	}
-	b.record(d)
+	b.prs, b.elems, b.pods = map[string]*PodRules{}, elems, map[string]string{}
+	for name, pr := range d.chains {
+		b.prs[name], b.pods[name] = pr, pr.Pod
+	}
+	b.vmaps, b.self = d.vmaps, d.self
 	return nil
 }
 
+func elemSet(pr *PodRules) map[Elem]bool {
+	m := map[Elem]bool{}
+	for _, e := range pr.Elems() {
+		m[e] = true
+	}
+	return m
+}
+
+// incremental sends only the difference: verdict-map and np-self
+// elements, allow-set elements of the pods whose rules changed, and
+// chains only for pods that became or stopped being isolated. Element
+// changes leave every rule as it is.
 func (b *Backend) incremental(c *nftables.Conn, d *desired) error {
 	in := &nftables.Set{Table: table, Name: mapIngress, IsMap: true}
 	eg := &nftables.Set{Table: table, Name: mapEgress, IsMap: true}
@@ -192,36 +256,43 @@ func (b *Backend) incremental(c *nftables.Conn, d *desired) error {
 		return err
 	}
 	var gone []string
-	for name := range b.programmed {
+	for name := range b.prs {
 		if _, ok := d.chains[name]; !ok {
 			ch := &nftables.Chain{Name: name, Table: table}
 			c.FlushChain(ch)
 			c.DelChain(ch)
+			c.DelSet(allowSet(name))
 			gone = append(gone, name)
 		}
 	}
 	// A Compiler hands the same *PodRules for a pod it did not touch, so
-	// only the touched ones cost a comparison.
-	changed := map[string]string{} // chain → new fingerprint
+	// only the touched ones cost anything.
+	changed := map[string]map[Elem]bool{}
 	for name, pr := range d.chains {
 		if b.prs[name] == pr {
 			continue
 		}
-		fp := pr.Fingerprint()
-		old, ok := b.programmed[name]
-		switch {
-		case !ok:
-			if err := addPodChain(c, name, d.dir[name], pr); err != nil {
+		now := elemSet(pr)
+		changed[name] = now
+		old, ok := b.elems[name]
+		if !ok {
+			if err := addPodChain(c, name, d.dir[name], pr.Pod, now); err != nil {
 				return err
 			}
-		case old != fp:
+			continue
+		}
+		set := allowSet(name)
+		if err := inBatches(setElems(old, now), func(els []nftables.SetElement) error { return c.SetDeleteElements(set, els) }); err != nil {
+			return fmt.Errorf("elements of %s: %w", name, err)
+		}
+		if err := inBatches(setElems(now, old), func(els []nftables.SetElement) error { return c.SetAddElements(set, els) }); err != nil {
+			return fmt.Errorf("elements of %s: %w", name, err)
+		}
+		if b.pods[name] != pr.Pod { // another pod got the address
 			ch := &nftables.Chain{Name: name, Table: table}
 			c.FlushChain(ch)
-			if err := addPodRules(c, ch, d.dir[name], pr); err != nil {
-				return err
-			}
+			addPodRules(c, ch, d.dir[name], pr.Pod, set)
 		}
-		changed[name] = fp
 	}
 	add := map[string]string{}
 	for k, chain := range d.vmaps {
@@ -247,27 +318,16 @@ func (b *Backend) incremental(c *nftables.Conn, d *desired) error {
 		return err
 	}
 	for _, name := range gone {
-		delete(b.programmed, name)
-		delete(b.comments, name)
 		delete(b.prs, name)
+		delete(b.elems, name)
+		delete(b.pods, name)
 	}
-	for name, fp := range changed {
+	for name, els := range changed {
 		pr := d.chains[name]
-		b.programmed[name], b.comments[name], b.prs[name] = fp, ruleComments(pr), pr
+		b.prs[name], b.elems[name], b.pods[name] = pr, els, pr.Pod
 	}
 	b.vmaps, b.self = d.vmaps, d.self
 	return nil
-}
-
-// record remembers what a committed full transaction programmed.
-func (b *Backend) record(d *desired) {
-	b.programmed, b.comments, b.prs = map[string]string{}, map[string][]string{}, map[string]*PodRules{}
-	for name, pr := range d.chains {
-		b.programmed[name] = pr.Fingerprint()
-		b.comments[name] = ruleComments(pr)
-		b.prs[name] = pr
-	}
-	b.vmaps, b.self = d.vmaps, d.self
 }
 
 // selfElems lists the np-self elements (IP . IP) of the addresses in m
@@ -283,13 +343,8 @@ func selfElems(m, except map[netip.Addr]bool) []nftables.SetElement {
 	return out
 }
 
-func ruleComments(pr *PodRules) []string {
-	out := make([]string, 0, len(pr.Rules)+1)
-	for _, r := range pr.Rules {
-		out = append(out, r.Policy+" "+r.Hash())
-	}
-	return append(out, "deny "+pr.Pod)
-}
+// podComments are the comments of a pod chain's two rules.
+func podComments(pod string) []string { return []string{"allow", "deny " + pod} }
 
 // setVerdicts applies op (add or delete) to the verdict-map elements of
 // vmaps ("in/IP" or "eg/IP" → chain).
@@ -368,128 +423,41 @@ func loadAddr(off uint32) *expr.Payload {
 	return &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: 4}
 }
 
-func addPodChain(c *nftables.Conn, name, dir string, pr *PodRules) error {
+// addPodChain adds a pod's allow set with its elements and its chain.
+func addPodChain(c *nftables.Conn, name, dir, pod string, elems map[Elem]bool) error {
+	set := allowSet(name)
+	if err := c.AddSet(set, nil); err != nil {
+		return fmt.Errorf("add set %s: %w", name, err)
+	}
+	if err := inBatches(setElems(elems, nil), func(els []nftables.SetElement) error { return c.SetAddElements(set, els) }); err != nil {
+		return fmt.Errorf("elements of %s: %w", name, err)
+	}
 	ch := c.AddChain(&nftables.Chain{Name: name, Table: table})
-	return addPodRules(c, ch, dir, pr)
+	addPodRules(c, ch, dir, pod, set)
+	return nil
 }
 
-// addPodRules writes a pod chain: one rule per allowed Rule (accept for
-// ingress, return to the dispatch chain for egress, which goes on to the
-// destination's ingress check), then a counted drop.
-func addPodRules(c *nftables.Conn, ch *nftables.Chain, dir string, pr *PodRules) error {
+// addPodRules writes a pod chain: the peer . protocol . port lookup in
+// the pod's allow set (accept for ingress; for egress return to the
+// dispatch chain, which goes on to the destination's ingress check),
+// then a counted drop.
+func addPodRules(c *nftables.Conn, ch *nftables.Chain, dir, pod string, set *nftables.Set) {
 	verdict, peerOff := expr.VerdictAccept, uint32(12)
 	if dir == "eg" {
 		verdict, peerOff = expr.VerdictReturn, 16
 	}
-	var rules [][]expr.Any
-	for _, r := range pr.Rules {
-		var ex []expr.Any
-		if !r.AnyPeer {
-			m, err := match(c, nftables.TypeIPAddr, ipRanges(r.Peers))
-			if err != nil {
-				return err
-			}
-			ex = append(ex, loadAddr(peerOff), m)
-		}
-		if r.Proto != 0 {
-			ex = append(ex, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{r.Proto}})
-			if len(r.Ports) > 0 {
-				m, err := match(c, nftables.TypeInetService, portRanges(r.Ports))
-				if err != nil {
-					return err
-				}
-				ex = append(ex, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}, m)
-			}
-		}
-		ex = append(ex, &expr.Verdict{Kind: verdict})
-		rules = append(rules, ex)
+	rules := [][]expr.Any{
+		{loadAddr(peerOff),
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: unix.NFT_REG32_00 + 1},
+			&expr.Payload{DestRegister: unix.NFT_REG32_00 + 2, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+			&expr.Lookup{SourceRegister: 1, SetName: set.Name, SetID: set.ID},
+			&expr.Verdict{Kind: verdict}},
+		{&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop}},
 	}
-	rules = append(rules, []expr.Any{&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop}})
-	for i, comment := range ruleComments(pr) {
+	for i, comment := range podComments(pod) {
 		c.AddRule(&nftables.Rule{Table: table, Chain: ch, Exprs: rules[i],
 			UserData: userdata.AppendString(nil, userdata.TypeComment, comment)})
 	}
-	return nil
-}
-
-// span is a range of big-endian keys, end exclusive; a nil end runs to
-// the end of the key space.
-type span struct{ start, end []byte }
-
-func ipRanges(rs []Range) []span {
-	out := make([]span, len(rs))
-	for i, r := range rs {
-		out[i].start = binary.BigEndian.AppendUint32(nil, r.First)
-		if r.Last != ^uint32(0) {
-			out[i].end = binary.BigEndian.AppendUint32(nil, r.Last+1)
-		}
-	}
-	return out
-}
-
-func portRanges(ps []PortRange) []span {
-	out := make([]span, len(ps))
-	for i, p := range ps {
-		out[i].start = binary.BigEndian.AppendUint16(nil, p.First)
-		if p.Last != 65535 {
-			out[i].end = binary.BigEndian.AppendUint16(nil, p.Last+1)
-		}
-	}
-	return out
-}
-
-// match compares register 1 with spans: one value or one range inline,
-// several through an anonymous interval set. Sets are kept for lists:
-// the kernel names each anonymous set by scanning the table's sets, so a
-// set per rule makes a large transaction quadratic.
-func match(c *nftables.Conn, key nftables.SetDatatype, spans []span) (expr.Any, error) {
-	if len(spans) == 1 {
-		sp := spans[0]
-		last := lastOf(sp, int(key.Bytes))
-		if bytes.Equal(sp.start, last) {
-			return &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: sp.start}, nil
-		}
-		return &expr.Range{Op: expr.CmpOpEq, Register: 1, FromData: sp.start, ToData: last}, nil
-	}
-	s, err := intervalSet(c, key, spans)
-	if err != nil {
-		return nil, err
-	}
-	return &expr.Lookup{SourceRegister: 1, SetName: s.Name, SetID: s.ID}, nil
-}
-
-// lastOf is the inclusive end of a span (its exclusive end minus one, or
-// all ones when it runs to the end of the key space).
-func lastOf(sp span, n int) []byte {
-	if sp.end == nil {
-		return bytes.Repeat([]byte{0xff}, n)
-	}
-	last := bytes.Clone(sp.end)
-	for i := len(last) - 1; i >= 0; i-- {
-		last[i]--
-		if last[i] != 0xff {
-			break
-		}
-	}
-	return last
-}
-
-// intervalSet adds an anonymous constant interval set; spans must be
-// sorted and must not touch (mergeRanges guarantees it).
-func intervalSet(c *nftables.Conn, key nftables.SetDatatype, spans []span) (*nftables.Set, error) {
-	s := &nftables.Set{Table: table, Anonymous: true, Constant: true, Interval: true, KeyType: key}
-	var els []nftables.SetElement
-	for _, sp := range spans {
-		els = append(els, nftables.SetElement{Key: sp.start})
-		if sp.end != nil {
-			els = append(els, nftables.SetElement{Key: sp.end, IntervalEnd: true})
-		}
-	}
-	if err := c.AddSet(s, els); err != nil {
-		return nil, fmt.Errorf("anonymous set: %w", err)
-	}
-	return s, nil
 }
 
 // Cleanup deletes the table (when there).

@@ -47,7 +47,8 @@ func TestBackendSyncAndDrift(t *testing.T) {
 	}
 	out := nftList(t, ns)
 	for _, want := range []string{"@nh,128,32 vmap @np-ingress", "10.0.2.2 : jump in-10.0.2.2", "10.0.1.2 : jump eg-10.0.1.2",
-		"@nh,96,32 0xa000102 tcp dport { 8080, 9000-9010 } accept", "meta l4proto udp accept"} {
+		"@nh,96,32 . meta l4proto . th dport @in-10.0.2.2 accept", "@nh,128,32 . meta l4proto . th dport @eg-10.0.1.2 return",
+		"10.0.1.2 . tcp . 8080", "10.0.1.2 . tcp . 9000-9010", "0.0.0.0-10.0.1.1 . udp . 0-65535", "10.0.1.2 . udp . 0-65535"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("ruleset lacks %q:\n%s", want, out)
 		}
@@ -63,11 +64,25 @@ func TestBackendSyncAndDrift(t *testing.T) {
 		t.Fatal(err)
 	}
 	out = nftList(t, ns)
-	if strings.Contains(out, "eg-10.0.1.2") || !strings.Contains(out, "meta l4proto sctp accept") {
+	if strings.Contains(out, "eg-10.0.1.2") || !strings.Contains(out, "0.0.0.0-10.0.1.1 . sctp . 0-65535") ||
+		strings.Contains(out, "udp") || !strings.Contains(out, "10.0.1.2 . tcp . 8080") {
 		t.Errorf("incremental sync not applied:\n%s", out)
 	}
 	if d, err := b.Drifted(ctx); err != nil || d {
 		t.Fatalf("Drifted after incremental Sync = %v, %v; want false", d, err)
+	}
+	// Someone deletes an allow-set element: drift, then a full repair.
+	if out, err := ns.Command(ctx, "nft", "delete", "element", "inet", Table, "in-10.0.2.2", "{ 10.0.1.2 . tcp . 8080 }").CombinedOutput(); err != nil {
+		t.Fatalf("nft delete element: %v: %s", err, out)
+	}
+	if d, err := b.Drifted(ctx); err != nil || !d {
+		t.Fatalf("Drifted after an element was deleted = %v, %v; want true", d, err)
+	}
+	if err := b.Sync(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if out := nftList(t, ns); !strings.Contains(out, "10.0.1.2 . tcp . 8080") {
+		t.Errorf("element not repaired:\n%s", out)
 	}
 	// Someone flushes a pod chain: drift, then a full repair.
 	if out, err := ns.Command(ctx, "nft", "flush", "chain", "inet", Table, "in-10.0.2.2").CombinedOutput(); err != nil {
@@ -79,7 +94,7 @@ func TestBackendSyncAndDrift(t *testing.T) {
 	if err := b.Sync(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	if out := nftList(t, ns); !strings.Contains(out, "meta l4proto sctp accept") {
+	if out := nftList(t, ns); !strings.Contains(out, "@nh,96,32 . meta l4proto . th dport @in-10.0.2.2 accept") {
 		t.Errorf("not repaired:\n%s", out)
 	}
 	if err := b.Cleanup(ctx); err != nil {
