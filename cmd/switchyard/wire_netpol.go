@@ -17,12 +17,19 @@ func newNetpolComponent(env *nodeEnv) (component, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
+	dns, err := dnsIP(env.flags.dnsIP, env.flags.serviceCIDR)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
 	c, err := netpol.New(netpol.Config{
 		Factory:  env.factory,
 		Client:   env.client,
 		NodeName: env.flags.nodeName,
 		Kernel:   b,
 		Logger:   env.log,
+		// Policies naming the kube-dns pods reach the node's DNS.
+		ClusterDNS: dns,
 	})
 	if err != nil {
 		b.Close()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/switchyard-net/switchyard/internal/nodestatus"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -33,6 +34,9 @@ type Config struct {
 	NodeName string
 	Kernel   Kernel
 	Logger   *slog.Logger
+	// ClusterDNS is the node-local cluster DNS address (--dns-ip); when
+	// valid, policies see it as the kube-dns pods (see [DNSPod]).
+	ClusterDNS netip.Addr
 	// MinSyncInterval spaces syncs so a burst of changes costs few
 	// (default 50ms); DriftInterval is how often the kernel is checked
 	// (default 10s); StatusInterval spaces status patches (default 2s).
@@ -193,7 +197,10 @@ func (c *Controller) input() (*Input, error) {
 	for _, ns := range nss {
 		in.Namespaces[ns.Name] = ns.Labels
 	}
-	in.Pods = make([]Pod, 0, len(pods))
+	in.Pods = make([]Pod, 0, len(pods)+1)
+	if c.cfg.ClusterDNS.Is4() {
+		in.Pods = append(in.Pods, DNSPod(c.cfg.ClusterDNS))
+	}
 	for _, p := range pods {
 		if pod, ok := PodFromAPI(p, c.cfg.NodeName); ok {
 			in.Pods = append(in.Pods, pod)

@@ -398,9 +398,19 @@ func init() {
 }
 
 // probeOne is true when the target answers: an HTTP response over TCP, an
-// echo over UDP (asked up to three times: a datagram may be lost).
+// echo over UDP (asked up to three times: a datagram may be lost), an
+// address for kubernetes.default from a DNS server ("dns", over UDP).
 func probeOne(tg npTarget) bool {
 	const timeout = 1500 * time.Millisecond
+	if tg.Proto == "dns" {
+		r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "udp", tg.Addr)
+		}}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*timeout)
+		defer cancel()
+		addrs, err := r.LookupHost(ctx, "kubernetes.default.svc.cluster.local.")
+		return err == nil && len(addrs) > 0
+	}
 	c, err := net.DialTimeout(tg.Proto, tg.Addr, timeout)
 	if err != nil {
 		return false
