@@ -297,7 +297,9 @@ func (e *npEnv) expected(policies []*networkingv1.NetworkPolicy) map[string]bool
 	return want
 }
 
-func cellKey(src, dst string, c npPort) string { return fmt.Sprintf("%s → %s %s/%d", src, dst, c.Proto, c.Port) }
+func cellKey(src, dst string, c npPort) string {
+	return fmt.Sprintf("%s → %s %s/%d", src, dst, c.Proto, c.Port)
+}
 
 // probeAll runs one probe process per source pod, in parallel.
 func (e *npEnv) probeAll(t *testing.T) map[string]bool {
@@ -557,4 +559,3 @@ func portsMatch(ports []networkingv1.NetworkPolicyPort, dst *corev1.Pod, c npPor
 	}
 	return false
 }
-
