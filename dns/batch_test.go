@@ -26,7 +26,7 @@ var burstQueries = []burstQuery{
 	{name: "WeB.DeFault.SVC.cluster.LOCAL.", qtype: miekg.TypeA, rcode: miekg.RcodeSuccess, an: 1},
 	{name: "web.default.svc.cluster.local.", qtype: miekg.TypeA, edns: true, rcode: miekg.RcodeSuccess, an: 1},
 	{name: "nope.default.svc.cluster.local.", qtype: miekg.TypeA, rcode: miekg.RcodeNameError},
-	{name: "web.default.svc.cluster.local.", qtype: 65280, rcode: miekg.RcodeSuccess},   // unknown type: NODATA
+	{name: "web.default.svc.cluster.local.", qtype: 65280, rcode: miekg.RcodeSuccess},                 // unknown type: NODATA
 	{name: "big.default.svc.cluster.local.", qtype: miekg.TypeA, rcode: miekg.RcodeSuccess, tc: true}, // 100 records > 512
 	{name: "Big.Default.svc.cluster.local.", qtype: miekg.TypeA, edns: true, rcode: miekg.RcodeSuccess, tc: true},
 	{name: "www.example.com.", qtype: miekg.TypeA, rcode: miekg.RcodeSuccess, an: 1}, // forwarded, then cached
