@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -15,12 +16,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/switchyard-net/switchyard/ingress/gateway"
@@ -205,11 +208,22 @@ func (in *Ingress) rebuild(ctx context.Context) {
 	b := build(s, cs, in.proxy)
 	plain := router.Compile(b.rules, b.defaults)
 	secure := plain
+	var byAddr map[netip.Addr]proxy.AddrTables
 	if in.gw != nil {
-		out := gateway.Build(in.gw.Input(in.httpPort, in.httpsPort, start), gwResolver{s}, in.proxy)
+		gin := in.gw.Input(in.httpPort, in.httpsPort, start)
+		if a := in.nodeIP.Load(); a != nil {
+			gin.NodeAddr, _ = netip.ParseAddr(*a)
+		}
+		out := gateway.Build(gin, gwResolver{s}, in.proxy)
 		if len(out.HTTP)+len(out.HTTPS) > 0 {
 			plain = router.Compile(append(slices.Clip(b.rules), out.HTTP...), b.defaults)
 			secure = router.Compile(append(slices.Clip(b.rules), out.HTTPS...), b.defaults)
+		}
+		for addr, r := range out.ByAddr {
+			if byAddr == nil {
+				byAddr = map[netip.Addr]proxy.AddrTables{}
+			}
+			byAddr[addr] = proxy.AddrTables{Plain: router.Compile(r.HTTP, nil), Secure: router.Compile(r.HTTPS, nil)}
 		}
 		b.tls = append(b.tls, out.TLS...)
 		if out.H2C {
@@ -220,7 +234,7 @@ func (in *Ingress) rebuild(ctx context.Context) {
 	for _, err := range in.certs.Set(b.tls) {
 		b.problems = append(b.problems, err.Error())
 	}
-	in.proxy.SetTables(plain, secure)
+	in.proxy.SetRoutes(&proxy.Routes{Plain: plain, Secure: secure, ByAddr: byAddr})
 	d := time.Since(start)
 	in.reloads.Observe(d.Seconds())
 	in.logProblems(b.problems)
@@ -269,9 +283,11 @@ func (in *Ingress) startGateway(ctx context.Context) error {
 			UpdateFunc: func(o, n any) {
 				// A status-only change (ours, or the pool's addresses)
 				// changes no route.
+				// (A Gateway's addresses do: an address of its own gets
+				// tables of its own.)
 				om, ok1 := o.(metav1.Object)
 				nm, ok2 := n.(metav1.Object)
-				if !namespaces && ok1 && ok2 && om.GetGeneration() == nm.GetGeneration() && om.GetGeneration() != 0 {
+				if !namespaces && ok1 && ok2 && om.GetGeneration() == nm.GetGeneration() && om.GetGeneration() != 0 && !addressesChanged(o, n) {
 					return
 				}
 				in.markDirty()
@@ -327,4 +343,11 @@ func portOf(addr, def string) string {
 		return port
 	}
 	return def
+}
+
+// addressesChanged reports a Gateway whose status.addresses changed.
+func addressesChanged(o, n any) bool {
+	og, ok1 := o.(*gwv1.Gateway)
+	ng, ok2 := n.(*gwv1.Gateway)
+	return ok1 && ok2 && !equality.Semantic.DeepEqual(og.Status.Addresses, ng.Status.Addresses)
 }

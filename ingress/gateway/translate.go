@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,19 +55,29 @@ type Input struct {
 	Namespaces []*corev1.Namespace
 	// HTTPPort and HTTPSPort are the proxy's listening ports.
 	HTTPPort, HTTPSPort int
+	// NodeAddr is the node's own address: a Gateway whose status
+	// address is another one (a LoadBalancer pool address) gets tables
+	// of its own for connections to that address.
+	NodeAddr netip.Addr
 	// Now stamps new conditions.
 	Now time.Time
 }
 
 // Output is what one rebuild makes.
 type Output struct {
-	// HTTP and HTTPS are the rules of the proxy's two addresses.
+	// HTTP and HTTPS are the rules of the proxy's two addresses, for
+	// Gateways without an address of their own.
 	HTTP, HTTPS []router.Rule[*proxy.Backend]
-	TLS         []tlsstore.Entry
+	// ByAddr are the rules of Gateways with an address of their own.
+	ByAddr map[netip.Addr]*Rules
+	TLS    []tlsstore.Entry
 	// H2C is set when a GRPCRoute is attached to a plain HTTP listener.
 	H2C    bool
 	Status Status
 }
+
+// Rules are the rules of one address.
+type Rules struct{ HTTP, HTTPS []router.Rule[*proxy.Backend] }
 
 // Status is the status every object of ours should have.
 type Status struct {
@@ -96,6 +107,7 @@ var SupportedFeatures = []gwv1.FeatureName{
 
 type listener struct {
 	gw       *gwv1.Gateway
+	addr     netip.Addr // the Gateway's own address; zero: the node's
 	spec     gwv1.Listener
 	hostname string
 	accepted bool
@@ -182,7 +194,7 @@ func (b *builder) listeners(gw *gwv1.Gateway) []*listener {
 	gen := gw.Generation
 	var ls []*listener
 	for _, spec := range gw.Spec.Listeners {
-		l := &listener{gw: gw, spec: spec, accepted: true}
+		l := &listener{gw: gw, spec: spec, accepted: true, addr: b.ownAddr(gw)}
 		if spec.Hostname != nil {
 			l.hostname = strings.ToLower(string(*spec.Hostname))
 		}
@@ -256,6 +268,25 @@ func (b *builder) listeners(gw *gwv1.Gateway) []*listener {
 		}
 	}
 	return ls
+}
+
+// ownAddr is the first IP address in a Gateway's status that is not the
+// node's (the zero Addr when there is none).
+func (b *builder) ownAddr(gw *gwv1.Gateway) netip.Addr {
+	for _, a := range gw.Status.Addresses {
+		if a.Type != nil && *a.Type != gwv1.IPAddressType {
+			continue
+		}
+		ip, err := netip.ParseAddr(a.Value)
+		if err != nil {
+			continue
+		}
+		if ip = ip.Unmap(); ip != b.in.NodeAddr {
+			return ip
+		}
+		return netip.Addr{}
+	}
+	return netip.Addr{}
 }
 
 // certificates resolves an HTTPS listener's certificateRefs into TLS
@@ -548,10 +579,22 @@ func (rc *routeCtx) add(atts []attachment, seq int, path string, typ router.Path
 		for _, h := range a.hosts {
 			r := *re
 			r.Host, r.DeepWildcard, r.Path, r.Type, r.Order, r.Seq, r.Target = h, true, path, typ, order(rc.m), seq, target
+			plain, secure := &rc.b.out.HTTP, &rc.b.out.HTTPS
+			if a.l.addr.IsValid() {
+				if rc.b.out.ByAddr == nil {
+					rc.b.out.ByAddr = map[netip.Addr]*Rules{}
+				}
+				rs := rc.b.out.ByAddr[a.l.addr]
+				if rs == nil {
+					rs = &Rules{}
+					rc.b.out.ByAddr[a.l.addr] = rs
+				}
+				plain, secure = &rs.HTTP, &rs.HTTPS
+			}
 			if a.l.secure {
-				rc.b.out.HTTPS = append(rc.b.out.HTTPS, r)
+				*secure = append(*secure, r)
 			} else {
-				rc.b.out.HTTP = append(rc.b.out.HTTP, r)
+				*plain = append(*plain, r)
 				if rc.proto == proxy.H2C {
 					rc.b.out.H2C = true
 				}

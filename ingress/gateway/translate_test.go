@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -384,3 +385,37 @@ func (h *headerReq) Header(n string) ([]byte, bool) {
 	return nil, false
 }
 func (h *headerReq) Query(string) ([]byte, bool) { return nil, false }
+
+// TestGatewayOwnAddress: a Gateway whose status has an address other than
+// the node's (a pool address) gets rules of its own, so two Gateways can
+// both route "/" on port 80; one at the node's address shares the
+// default tables with the Ingresses.
+func TestGatewayOwnAddress(t *testing.T) {
+	ip := gwv1.IPAddressType
+	mk := func(name, addr string) *gwv1.Gateway {
+		return &gwv1.Gateway{ObjectMeta: objMeta("default", name, 0), Spec: gwv1.GatewaySpec{GatewayClassName: ClassName,
+			Listeners: []gwv1.Listener{{Name: "http", Port: 80, Protocol: gwv1.HTTPProtocolType}}},
+			Status: gwv1.GatewayStatus{Addresses: []gwv1.GatewayStatusAddress{{Type: &ip, Value: addr}}}}
+	}
+	route := func(name, gw, svc string) *gwv1.HTTPRoute {
+		return &gwv1.HTTPRoute{ObjectMeta: objMeta("default", name, 1), Spec: gwv1.HTTPRouteSpec{
+			CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: gwv1.ObjectName(gw)}}},
+			Rules:           []gwv1.HTTPRouteRule{{BackendRefs: []gwv1.HTTPBackendRef{{BackendRef: gwv1.BackendRef{BackendObjectReference: svcRef("", svc, 80)}}}}}}}
+	}
+	p, err := proxy.New(proxy.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := Build(Input{Classes: []*gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: ClassName}, Spec: gwv1.GatewayClassSpec{ControllerName: ControllerName}}},
+		Gateways:   []*gwv1.Gateway{mk("pooled", "203.0.113.100"), mk("node", "198.51.100.1")},
+		HTTPRoutes: []*gwv1.HTTPRoute{route("to-pooled", "pooled", "a"), route("to-node", "node", "b")},
+		HTTPPort:   80, HTTPSPort: 443, NodeAddr: netip.MustParseAddr("198.51.100.1"), Now: time.Now()},
+		mapResolver{services: map[string][]string{"default/a:80": {"10.0.0.1:80"}, "default/b:80": {"10.0.0.2:80"}}}, p)
+	own := out.ByAddr[netip.MustParseAddr("203.0.113.100")]
+	if own == nil || len(own.HTTP) != 1 || own.HTTP[0].Target.Service != "default/a:80" {
+		t.Fatalf("pooled Gateway's rules = %+v", own)
+	}
+	if len(out.HTTP) != 1 || out.HTTP[0].Target.Service != "default/b:80" || len(out.ByAddr) != 1 {
+		t.Errorf("default rules = %+v, by address %v", out.HTTP, out.ByAddr)
+	}
+}

@@ -48,11 +48,12 @@ func (p *Proxy) serveFast(ctx *fasthttp.RequestCtx) {
 	if p.h2c.Load() && !ctx.IsTLS() && p.upgradeH2C(ctx) {
 		return
 	}
-	tab := p.table.Load()
-	if ctx.IsTLS() {
-		tab = p.tlsTable.Load()
+	rt := p.routes.Load()
+	var local netip.Addr
+	if rt.perAddr() {
+		local = addrOf(ctx.LocalAddr())
 	}
-	b, ok := tab.MatchRequest(ctx.Host(), ctx.Path(), (*fastView)(ctx))
+	b, ok := rt.table(local, ctx.IsTLS()).MatchRequest(ctx.Host(), ctx.Path(), (*fastView)(ctx))
 	if !ok {
 		p.fastStatus(ctx, nil, nil, fasthttp.StatusNotFound, "404 page not found\n", start)
 		return

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"net/http"
+	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -194,4 +195,47 @@ func TestPathModAndRedirectLocation(t *testing.T) {
 			t.Errorf("%+v.Location(%s %s %s %s %d) = %q, want %q", tt.r, tt.scheme, tt.host, tt.path, tt.query, tt.port, got, tt.want)
 		}
 	}
+}
+
+// TestRoutesByLocalAddress: a connection to an address with tables of its
+// own (a Gateway's pool address) sees only those, on every engine; other
+// addresses see the default tables.
+func TestRoutesByLocalAddress(t *testing.T) {
+	tp := startProxy(t)
+	p := tp.p
+	a, b := echoBackend(t, "default", nil), echoBackend(t, "own", nil)
+	def := router.Compile([]router.Rule[*Backend]{{Path: "/", Target: p.NewBackend("default/ing", "default/a:80", []string{a}, Options{})}}, nil)
+	own := router.Compile([]router.Rule[*Backend]{{Host: "own.test", Path: "/", Target: p.NewBackend("default/route", "default/b:80", []string{b}, Options{})}}, nil)
+	plain := &http.Client{Timeout: 5 * time.Second}
+	tls1 := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}}}
+	engines := []struct {
+		name string
+		c    *http.Client
+		base string
+	}{{"http1", plain, "http://" + tp.http}, {"tls-http1", tls1, "https://" + tp.https}, {"h2", h2Client(), "https://" + tp.https}}
+	check := func(host string, wantCode int, wantName string) {
+		t.Helper()
+		for _, e := range engines {
+			req, _ := http.NewRequest("GET", e.base+"/x", nil)
+			req.Host = host
+			resp, err := e.c.Do(req)
+			if err != nil {
+				t.Fatalf("%s: %v", e.name, err)
+			}
+			var got echoed
+			json.NewDecoder(resp.Body).Decode(&got)
+			resp.Body.Close()
+			if resp.StatusCode != wantCode || got.Name != wantName {
+				t.Errorf("%s Host %s: %d from %q, want %d from %q", e.name, host, resp.StatusCode, got.Name, wantCode, wantName)
+			}
+		}
+	}
+	lo := netip.MustParseAddr("127.0.0.1")
+	p.SetRoutes(&Routes{Plain: def, Secure: def, ByAddr: map[netip.Addr]AddrTables{lo: {Plain: own, Secure: own}}})
+	check("own.test", 200, "own")
+	check("other.test", 404, "")
+	p.SetRoutes(&Routes{Plain: def, Secure: def, ByAddr: map[netip.Addr]AddrTables{netip.MustParseAddr("127.0.0.2"): {Plain: own, Secure: own}}})
+	check("own.test", 200, "default")
+	check("other.test", 200, "default")
 }

@@ -48,11 +48,13 @@ func (p *Proxy) serveH2(w http.ResponseWriter, r *http.Request) {
 		p.h2Status(rec, r, nil, nil, http.StatusRequestURITooLong, statusBody(http.StatusRequestURITooLong), start)
 		return
 	}
-	tab := p.table.Load()
-	if r.TLS != nil {
-		tab = p.tlsTable.Load()
+	rt := p.routes.Load()
+	var local netip.Addr
+	if rt.perAddr() {
+		a, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+		local = addrOf(a)
 	}
-	b, ok := tab.MatchRequest([]byte(r.Host), []byte(r.URL.Path), httpView{r})
+	b, ok := rt.table(local, r.TLS != nil).MatchRequest([]byte(r.Host), []byte(r.URL.Path), httpView{r})
 	if ok {
 		b = b.choose()
 	}

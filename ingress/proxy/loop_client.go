@@ -31,9 +31,10 @@ type clientConn struct {
 
 	// The current request.
 	req        h1.Request
-	view       loopView // the router's view of req
-	reading    bool     // the request body is still being forwarded
-	bodyLeft   int64    // request body bytes not yet forwarded
+	view       loopView   // the router's view of req
+	localIP    netip.Addr // the connection's local address, once asked for
+	reading    bool       // the request body is still being forwarded
+	bodyLeft   int64      // request body bytes not yet forwarded
 	b          *Backend
 	up         *upConn
 	tried      [maxAttempts]*Upstream
@@ -444,7 +445,12 @@ func (c *clientConn) startRequest(n int) {
 	}
 	c.closeAfter = !r.KeepsAlive() || c.l.draining
 	c.view.r = r
-	b, ok := p.table.Load().MatchRequest(r.Host, r.Path, &c.view)
+	rt := p.routes.Load()
+	var local netip.Addr
+	if rt.perAddr() {
+		local = c.localAddr()
+	}
+	b, ok := rt.table(local, false).MatchRequest(r.Host, r.Path, &c.view)
 	if ok {
 		b = b.choose()
 		if b.Filters != nil || b.Status != 0 {
@@ -869,4 +875,22 @@ func (c *prefixConn) Read(b []byte) (int, error) {
 		return n, nil
 	}
 	return c.Conn.Read(b)
+}
+
+// localAddr is the address the client connected to (asked of the kernel
+// once per connection, and only when some address has routes of its own).
+func (c *clientConn) localAddr() netip.Addr {
+	if !c.localIP.IsValid() {
+		sa, err := unix.Getsockname(c.fd)
+		if err != nil {
+			return netip.Addr{}
+		}
+		switch a := sa.(type) {
+		case *unix.SockaddrInet4:
+			c.localIP = netip.AddrFrom4(a.Addr)
+		case *unix.SockaddrInet6:
+			c.localIP = netip.AddrFrom16(a.Addr).Unmap()
+		}
+	}
+	return c.localIP
 }

@@ -112,8 +112,7 @@ func (c *Config) setDefaults() {
 // with [Proxy.SetTable], serve with [Proxy.Run].
 type Proxy struct {
 	cfg                 Config
-	table               atomic.Pointer[Table] // plain HTTP (and h2c)
-	tlsTable            atomic.Pointer[Table] // HTTPS
+	routes              atomic.Pointer[Routes]
 	fast                *fasthttp.Server
 	h2                  *http.Server  // settings of the HTTP/2 connections
 	h2srv               *http2.Server // serves them, one ServeConn each
@@ -149,8 +148,7 @@ func New(cfg Config) (*Proxy, error) {
 	p.h2c.Store(cfg.H2C)
 	p.httpPort, p.httpsPort = []byte(portOf(cfg.HTTPAddr, "80")), []byte(portOf(cfg.HTTPSAddr, "443"))
 	empty := router.Compile[*Backend](nil, nil)
-	p.table.Store(empty)
-	p.tlsTable.Store(empty)
+	p.routes.Store(&Routes{Plain: empty, Secure: empty})
 	p.fast = &fasthttp.Server{
 		Handler:        p.serveFast,
 		Name:           cfg.ServerName,
@@ -226,8 +224,10 @@ func (p *Proxy) serveH2Conn(c net.Conn, upgrade *http.Request, settings []byte) 
 	}()
 	hold := &connHold{}
 	defer hold.drop()
+	ctx := context.WithValue(context.Background(), holdKey{}, hold)
+	ctx = context.WithValue(ctx, http.LocalAddrContextKey, c.LocalAddr())
 	p.h2srv.ServeConn(guardH2(c), &http2.ServeConnOpts{
-		Context:    context.WithValue(context.Background(), holdKey{}, hold),
+		Context:    ctx,
 		BaseConfig: p.h2, Handler: p.h2.Handler, UpgradeRequest: upgrade, Settings: settings,
 	})
 }
@@ -273,12 +273,46 @@ func portOf(addr, def string) string {
 func (p *Proxy) SetTable(t *Table) { p.SetTables(t, t) }
 
 // SetTables is SetTable with one table for the HTTP address and one for
-// the HTTPS address (Gateway listeners differ by port). The two are
-// stored one after the other: a request sees the old or the new table of
-// its address, never a mix.
-func (p *Proxy) SetTables(plain, secure *Table) {
-	p.table.Store(plain)
-	p.tlsTable.Store(secure)
+// the HTTPS address (Gateway listeners differ by port).
+func (p *Proxy) SetTables(plain, secure *Table) { p.SetRoutes(&Routes{Plain: plain, Secure: secure}) }
+
+// Routes are the route tables of the proxy's HTTP and HTTPS addresses,
+// and those that replace them for connections to particular local
+// addresses (a Gateway with an address of its own sees only its routes
+// there).
+type Routes struct {
+	Plain, Secure *Table
+	ByAddr        map[netip.Addr]AddrTables
+}
+
+// AddrTables are the tables of one local address.
+type AddrTables struct{ Plain, Secure *Table }
+
+// table is the table for a connection to local (the zero Addr when
+// unknown) over TLS or not.
+func (r *Routes) table(local netip.Addr, secure bool) *Table {
+	if len(r.ByAddr) > 0 && local.IsValid() {
+		if at, ok := r.ByAddr[local.Unmap()]; ok {
+			if secure {
+				return at.Secure
+			}
+			return at.Plain
+		}
+	}
+	if secure {
+		return r.Secure
+	}
+	return r.Plain
+}
+
+// perAddr reports whether any local address has tables of its own (the
+// engines only then look at a connection's local address).
+func (r *Routes) perAddr() bool { return len(r.ByAddr) > 0 }
+
+// SetRoutes swaps in all tables at once (one atomic store): a request
+// sees the old or the new set, never a mix.
+func (p *Proxy) SetRoutes(r *Routes) {
+	p.routes.Store(r)
 	p.metrics.reloads.Inc()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -426,7 +460,7 @@ func (p *Proxy) Serve(ctx context.Context, httpLn, httpsLn net.Listener) error {
 		running++
 		go func() { errc <- p.serveTLS(ctx, httpsLn) }()
 	}
-	p.cfg.Log.Info("ingress serving", "http", addrOf(httpLn), "https", addrOf(httpsLn), "event_loops", ls.count())
+	p.cfg.Log.Info("ingress serving", "http", listenAddrOf(httpLn), "https", listenAddrOf(httpsLn), "event_loops", ls.count())
 	var err error
 	loopEnded := ls == nil
 	select {
@@ -486,7 +520,17 @@ func (l guardListener) Accept() (net.Conn, error) {
 	return l.p.guard(c), nil
 }
 
-func addrOf(l net.Listener) string {
+// addrOf is the IP of a TCP address (the zero Addr for others).
+func addrOf(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(ta.IP); ok {
+			return ip.Unmap()
+		}
+	}
+	return netip.Addr{}
+}
+
+func listenAddrOf(l net.Listener) string {
 	if l == nil {
 		return ""
 	}
