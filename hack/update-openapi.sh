@@ -47,3 +47,14 @@ go tool openapi-gen \
 	--go-header-file hack/boilerplate.go.txt \
 	--report-filename hack/openapi-api-rules.list \
 	"${INPUTS[@]}"
+
+# The metrics.k8s.io kinds (computed views, not in client-go's scheme) get
+# a definitions file of their own; controlplane/openapi merges it and maps
+# its references to the apimachinery types onto the model names above.
+go tool openapi-gen \
+	--output-dir "$OUT_DIR/metrics" \
+	--output-pkg "$OUT_PKG/metrics" \
+	--output-file zz_generated.openapi.go \
+	--go-header-file hack/boilerplate.go.txt \
+	--report-filename /dev/null \
+	k8s.io/metrics/pkg/apis/metrics/v1beta1

@@ -114,14 +114,14 @@ func TestV2Protobuf(t *testing.T) {
 func TestV3Root(t *testing.T) {
 	srv := newTestServer(t)
 	root := v3Root(t, srv)
-	for _, gv := range []string{"api/v1", "apis/networking.k8s.io/v1", "apis/discovery.k8s.io/v1", "apis/coordination.k8s.io/v1"} {
+	for _, gv := range []string{"api/v1", "apis/networking.k8s.io/v1", "apis/discovery.k8s.io/v1", "apis/coordination.k8s.io/v1", "apis/metrics.k8s.io/v1beta1"} {
 		u := root[gv]
 		if !strings.HasPrefix(u, "/openapi/v3/"+gv+"?hash=") {
 			t.Errorf("root entry %q = %q, want /openapi/v3/%s?hash=...", gv, u, gv)
 		}
 	}
-	if len(root) != len(resources.GroupVersions()) {
-		t.Errorf("root lists %d group-versions, want %d", len(root), len(resources.GroupVersions()))
+	if len(root) != len(resources.DiscoverableGroupVersions()) {
+		t.Errorf("root lists %d group-versions, want %d", len(root), len(resources.DiscoverableGroupVersions()))
 	}
 }
 

@@ -15,7 +15,8 @@ import (
 )
 
 // TestKubectl runs the installed kubectl against the OpenAPI handler behind
-// a minimal fake API that serves only Services: explain through v3 and
+// a minimal fake API that serves only Services (and discovery of the
+// metrics.k8s.io kinds): explain through v3 and
 // through v2 (protobuf), and create, for which kubectl must find
 // server-side field validation and send fieldValidation=Strict.
 func TestKubectl(t *testing.T) {
@@ -30,6 +31,11 @@ func TestKubectl(t *testing.T) {
 		{[]string{"explain", "service.spec.ports.port"}, "The port that will be exposed by this service."},
 		{[]string{"explain", "--output=plaintext-openapiv2", "service.spec.ports.port"}, "The port that will be exposed by this service."},
 		{[]string{"create", "-n", "default", "-f", f.manifest}, "service/web created"},
+		// The metrics.k8s.io kinds, as with metrics-server.
+		{[]string{"explain", "nodemetrics"}, "NodeMetrics sets resource usage metrics of a node."},
+		{[]string{"explain", "nodemetrics.usage"}, "The memory usage is the memory working set."},
+		{[]string{"explain", "podmetrics.containers"}, "Metrics for all containers are collected within the same time window."},
+		{[]string{"explain", "--output=plaintext-openapiv2", "podmetrics.containers.name"}, "Container name corresponding to the one from pod.spec.containers."},
 	} {
 		out, err := f.kubectl(c.args...)
 		if err != nil || !strings.Contains(out, c.want) {
@@ -57,7 +63,16 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	mux := http.NewServeMux()
 	mux.Handle("/openapi/", h)
 	mux.HandleFunc("GET /api", writeJSON(metav1.APIVersions{TypeMeta: metav1.TypeMeta{Kind: "APIVersions"}, Versions: []string{"v1"}}))
-	mux.HandleFunc("GET /apis", writeJSON(metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}}))
+	metrics := metav1.GroupVersionForDiscovery{GroupVersion: "metrics.k8s.io/v1beta1", Version: "v1beta1"}
+	mux.HandleFunc("GET /apis", writeJSON(metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"},
+		Groups: []metav1.APIGroup{{Name: "metrics.k8s.io", Versions: []metav1.GroupVersionForDiscovery{metrics}, PreferredVersion: metrics}}}))
+	mux.HandleFunc("GET /apis/metrics.k8s.io/v1beta1", writeJSON(metav1.APIResourceList{
+		TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: "metrics.k8s.io/v1beta1",
+		APIResources: []metav1.APIResource{
+			{Name: "nodes", SingularName: "", Kind: "NodeMetrics", Verbs: metav1.Verbs{"get", "list"}},
+			{Name: "pods", SingularName: "", Namespaced: true, Kind: "PodMetrics", Verbs: metav1.Verbs{"get", "list"}},
+		},
+	}))
 	mux.HandleFunc("GET /api/v1", writeJSON(metav1.APIResourceList{
 		TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: "v1",
 		APIResources: []metav1.APIResource{{Name: "services", SingularName: "service", Namespaced: true, Kind: "Service", ShortNames: []string{"svc"}, Verbs: metav1.Verbs{"create", "get", "list"}}},

@@ -25,15 +25,17 @@ type namer struct {
 	gvks map[string][]metav1.GroupVersionKind // by definition name
 }
 
-// newNamer indexes the kinds of s that belong to one of served.
-func newNamer(s *runtime.Scheme, served []schema.GroupVersion) *namer {
+// newNamer indexes the kinds of the schemes that belong to one of served.
+func newNamer(served []schema.GroupVersion, schemes ...*runtime.Scheme) *namer {
 	n := &namer{gvks: map[string][]metav1.GroupVersionKind{}}
-	for gvk, t := range s.AllKnownTypes() {
-		if !slices.Contains(served, gvk.GroupVersion()) {
-			continue
+	for _, s := range schemes {
+		for gvk, t := range s.AllKnownTypes() {
+			if !slices.Contains(served, gvk.GroupVersion()) {
+				continue
+			}
+			name := definitionName(util.GetCanonicalTypeName(reflect.New(t).Interface()))
+			n.gvks[name] = append(n.gvks[name], metav1.GroupVersionKind{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind})
 		}
-		name := definitionName(util.GetCanonicalTypeName(reflect.New(t).Interface()))
-		n.gvks[name] = append(n.gvks[name], metav1.GroupVersionKind{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind})
 	}
 	for _, l := range n.gvks {
 		slices.SortFunc(l, compareGVK)

@@ -6,6 +6,7 @@ import (
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/kube-openapi/pkg/common"
@@ -41,6 +42,7 @@ func gvContainer(gv schema.GroupVersion) container {
 	for _, r := range resources.ForGroupVersion(gv) {
 		c.routes = append(c.routes, newOps(r).routes()...)
 	}
+	c.routes = append(c.routes, metricsRoutes(gv)...)
 	return c
 }
 
@@ -53,6 +55,9 @@ type ops struct {
 	tag   string // core_v1, networking_v1
 	scope string // "Namespaced" or ""
 	coll  string // the collection path
+	// newObj and newList make samples of the kind and its list (the
+	// resource's own by default).
+	newObj, newList func() runtime.Object
 }
 
 func newOps(r resources.Resource) ops {
@@ -61,7 +66,7 @@ func newOps(r resources.Resource) ops {
 	if gv.Group == "" {
 		words = []string{"core"}
 	}
-	o := ops{res: r, gvk: metav1.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: r.Kind}}
+	o := ops{res: r, gvk: metav1.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: r.Kind}, newObj: r.New, newList: r.NewList}
 	for _, w := range words {
 		o.infix += strings.ToUpper(w[:1]) + w[1:]
 	}
@@ -130,13 +135,13 @@ func (o ops) list(path, id string) *route {
 	r := o.op(http.MethodGet, "list", path, id, "list or watch objects of kind "+o.res.Kind)
 	r.produces = watchMedia
 	r.params = append(r.params, listParams...)
-	r.responses = []common.StatusCodeResponse{response{http.StatusOK, "OK", o.res.NewList()}}
+	r.responses = []common.StatusCodeResponse{response{http.StatusOK, "OK", o.newList()}}
 	return r
 }
 
 func (o ops) read(path, id, desc string) *route {
 	r := o.op(http.MethodGet, "get", path, id, desc)
-	r.responses = []common.StatusCodeResponse{response{http.StatusOK, "OK", o.res.New()}}
+	r.responses = []common.StatusCodeResponse{response{http.StatusOK, "OK", o.newObj()}}
 	return r
 }
 
@@ -144,7 +149,7 @@ func (o ops) read(path, id, desc string) *route {
 // with 200 or any of codes.
 func (o ops) write(method, action, path, id, desc string, codes ...int) *route {
 	r := o.op(method, action, path, id, desc)
-	r.body = o.res.New()
+	r.body = o.newObj()
 	r.params = append(append(r.params, bodyParam()), writeParams...)
 	r.responses = o.objectResponses(codes...)
 	return r
@@ -184,9 +189,9 @@ func (o ops) deleteCollection() *route {
 
 // objectResponses answers 200 and each of codes with the resource's kind.
 func (o ops) objectResponses(codes ...int) []common.StatusCodeResponse {
-	out := []common.StatusCodeResponse{response{http.StatusOK, "OK", o.res.New()}}
+	out := []common.StatusCodeResponse{response{http.StatusOK, "OK", o.newObj()}}
 	for _, c := range codes {
-		out = append(out, response{c, http.StatusText(c), o.res.New()})
+		out = append(out, response{c, http.StatusText(c), o.newObj()})
 	}
 	return out
 }

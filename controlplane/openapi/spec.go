@@ -13,7 +13,6 @@ import (
 	"k8s.io/kube-openapi/pkg/spec3"
 	"k8s.io/kube-openapi/pkg/validation/spec"
 
-	"github.com/switchyard-net/switchyard/controlplane/openapi/generated"
 	"github.com/switchyard-net/switchyard/controlplane/resources"
 )
 
@@ -34,8 +33,8 @@ var info = &spec.Info{InfoProps: spec.InfoProps{Title: "switchyard", Version: "v
 // from the generated definitions. An error means a served kind has no
 // generated definition: run hack/update-openapi.sh.
 func Build() (*Documents, error) {
-	served := resources.GroupVersions()
-	n := newNamer(scheme.Scheme, served)
+	served := resources.DiscoverableGroupVersions()
+	n := newNamer(served, scheme.Scheme, metricsScheme)
 	containers := make([]common.RouteContainer, len(served))
 	for i, gv := range served {
 		containers[i] = gvContainer(gv)
@@ -61,7 +60,7 @@ func v2Config(n *namer) *common.Config {
 		ProtocolList:                   []string{"https"},
 		Info:                           info,
 		CommonResponses:                map[int]spec.Response{http.StatusUnauthorized: {ResponseProps: spec.ResponseProps{Description: "Unauthorized"}}},
-		GetDefinitions:                 generated.GetOpenAPIDefinitions,
+		GetDefinitions:                 definitions,
 		GetDefinitionName:              n.name,
 		GetOperationIDAndTagsFromRoute: operationIDAndTags,
 	}
@@ -69,7 +68,7 @@ func v2Config(n *namer) *common.Config {
 
 // v3Config computes the definitions once for all group-versions.
 func v3Config(n *namer) *common.OpenAPIV3Config {
-	defs := generated.GetOpenAPIDefinitions(func(typeName string) spec.Ref {
+	defs := definitions(func(typeName string) spec.Ref {
 		name, _ := n.name(typeName)
 		return spec.MustCreateRef("#/components/schemas/" + common.EscapeJsonPointer(name))
 	})
