@@ -14,9 +14,13 @@
 // The common query (one question, optional EDNS0) is parsed in place
 // (dns/wire), looked up in a sharded map of pre-packed answers or in the
 // cache, and answered from per-socket buffers without allocating: several
-// UDP sockets share the port (SO_REUSEPORT), each served by its own
-// goroutine. Only cache misses, CNAME chasing and unusual packets go to a
-// goroutine of their own, bounded in number, on miekg/dns.
+// UDP sockets share the port (SO_REUSEPORT, one per GOMAXPROCS), each
+// served by its own goroutine, which moves up to 64 datagrams per
+// recvmmsg/sendmmsg through headers built once, asks a busy socket again
+// before parking in the poller, and counts metrics in a shard of its own.
+// What remains of a query's CPU is mostly the kernel's UDP send path
+// (BENCHMARKS.md). Only cache misses, CNAME chasing and unusual packets go
+// to a goroutine of their own, bounded in number, on miekg/dns.
 //
 // # Semantics worth knowing
 //
