@@ -159,7 +159,9 @@ func (p *pod) update(spec PodSpec) error {
 	return err
 }
 
-func (p *pod) name() string { return p.spec.Pod.Namespace + "/" + p.spec.Pod.Name }
+// name is "namespace/name", read from ref, which never changes: update
+// swaps p.spec.Pod under p.mu, and callers log the name without it.
+func (p *pod) name() string { return p.ref.Namespace + "/" + p.ref.Name }
 
 func (p *pod) hostname() string {
 	if p.spec.Pod.Spec.HostNetwork {

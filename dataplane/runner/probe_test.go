@@ -19,7 +19,7 @@ func probeContainer(ports ...corev1.ContainerPort) *container {
 	r := &Runner{cfg: Config{Dial: (&net.Dialer{}).DialContext}}
 	spec := testSpec()
 	spec.PodIP = netip.MustParseAddr("127.0.0.1")
-	return &container{p: &pod{r: r, spec: spec}, spec: corev1.Container{Name: "app", Ports: ports}}
+	return &container{p: &pod{r: r, spec: spec, ref: podRef(spec.Pod)}, spec: corev1.Container{Name: "app", Ports: ports}}
 }
 
 func TestHTTPProbe(t *testing.T) {
