@@ -379,3 +379,37 @@ func GuardedVeths() ([]string, error) {
 	}
 	return names, nil
 }
+
+// checkGuard verifies that veth's anti-spoofing elements in the calling
+// thread's namespace are exactly those guardPod adds for mac and ip (for
+// CheckPod: a pod whose elements are gone sends what it likes).
+func checkGuard(veth string, mac net.HardwareAddr, ip netip.Addr) error {
+	if len(mac) != 6 || !ip.Is4() {
+		return notWired("anti-spoofing for %s: need a 6-byte MAC and an IPv4 address", veth)
+	}
+	c, done, err := asConn()
+	if err != nil {
+		return err
+	}
+	defer done()
+	a := ip.As4()
+	k := ifKey(veth)
+	ports, macs, pods := asSets()
+	for _, want := range []struct {
+		set *nftables.Set
+		key []byte
+	}{
+		{ports, k},
+		{macs, append(ifKey(veth), macKey(mac)...)},
+		{pods, append(append(ifKey(veth), macKey(mac)...), a[:]...)},
+	} {
+		keys, err := elemsOf(c, want.set, k)
+		if err != nil {
+			return notWired("anti-spoofing set %s: %v", want.set.Name, err)
+		}
+		if len(keys) != 1 || !bytes.Equal(keys[0], want.key) {
+			return notWired("anti-spoofing set %s holds %d elements of %s, want only %s %s", want.set.Name, len(keys), veth, mac, ip)
+		}
+	}
+	return nil
+}

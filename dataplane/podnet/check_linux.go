@@ -14,9 +14,10 @@ import (
 )
 
 // CheckPod verifies that the pod is wired as cfg says (for CNI CHECK): the
-// namespace, the veth pair on the bridge with hairpin on, and inside the
-// pod the interface up with cfg's address, MAC and MTU (0: the bridge's)
-// and the default route via the gateway. Its errors wrap
+// namespace, the veth pair on the bridge with hairpin on, inside the pod
+// the interface up with cfg's address, MAC and MTU (0: the bridge's) and
+// the default route via the gateway, and the host veth's anti-spoofing
+// elements (exactly that MAC and address). Its errors wrap
 // ErrNotWired when the wiring differs, and say how.
 func CheckPod(ctx context.Context, cfg PodConfig) error {
 	cfg, err := cfg.withDefaults()
@@ -63,7 +64,10 @@ func checkPod(node *netlink.Handle, cfg PodConfig) error {
 	if err := checkPodSide(peer, cfg); err != nil {
 		return err
 	}
-	return checkPodIP(pod.h, peer, cfg)
+	if err := checkPodIP(pod.h, peer, cfg); err != nil {
+		return err
+	}
+	return checkGuard(cfg.HostVeth, cfg.MAC, cfg.Addr.Addr())
 }
 
 func notWired(format string, args ...any) error {

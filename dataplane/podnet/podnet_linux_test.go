@@ -163,6 +163,10 @@ func TestEnsurePodRepairs(t *testing.T) {
 		{"off the bridge", false, func(h *netlink.Handle) error { return h.LinkSetNoMaster(mustLink(h, cfg.HostVeth)) }},
 		{"hairpin off", false, func(h *netlink.Handle) error { return h.LinkSetHairpin(mustLink(h, cfg.HostVeth), false) }},
 		{"MTU changed", true, func(h *netlink.Handle) error { return h.LinkSetMTU(mustLink(h, "eth0"), 1280) }},
+		{"anti-spoofing elements gone", false, func(*netlink.Handle) error { return unguardPod(cfg.HostVeth) }},
+		{"anti-spoofing for another address", false, func(*netlink.Handle) error {
+			return guardPod(cfg.HostVeth, PodMAC(cfg.Addr.Addr()), netip.MustParseAddr("10.244.1.98"))
+		}},
 	}
 	for _, bk := range breakages {
 		t.Run(bk.name, func(t *testing.T) {
