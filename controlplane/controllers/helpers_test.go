@@ -95,10 +95,12 @@ func startController[C controller](t *testing.T, client *fake.Clientset, build f
 	return c
 }
 
-// eventually polls cond until it holds, failing the test after 10s.
+// eventually polls cond until it holds, failing the test after 60s: a
+// bound against hanging, not a speed check (under a loaded CI machine a
+// rollout of 13 simulated pods has outlasted 10s).
 func eventually(t *testing.T, what string, cond func() (bool, error)) {
 	t.Helper()
-	err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 10*time.Second, true,
+	err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 60*time.Second, true,
 		func(context.Context) (bool, error) { return cond() })
 	if err != nil {
 		t.Fatalf("waiting for %s: %v", what, err)

@@ -6,11 +6,16 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestGuaranteedUpdateConcurrent(t *testing.T) {
 	s := openTest(t, "")
-	ctx := testCtx(t)
+	// 20 writers racing on one key make up to ~1,000 etcd transactions,
+	// each synced to disk: on a loaded CI machine that outlasts
+	// testCtx's 15 s, which is meant for single requests.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	mustCreate(t, s, "/counter", "0")
 	const writers, each = 20, 5
 	var wg sync.WaitGroup
