@@ -77,7 +77,7 @@ func options(ann map[string]string) (o proxy.Options, redirect bool, errs []erro
 		case "H2C", "GRPC":
 			o.Protocol = proxy.H2C
 		default:
-			bad(AnnBackendProtocol, fmt.Errorf("want HTTP, H2C or GRPC"))
+			bad(AnnBackendProtocol, fmt.Errorf("want HTTP, H2C or GRPC (TLS to backends, HTTPS/GRPCS, is not supported)"))
 		}
 	}
 	for k, d := range map[string]*time.Duration{AnnConnectTimeout: &o.ConnectTimeout, AnnResponseTimeout: &o.ResponseTimeout} {
@@ -126,6 +126,19 @@ func options(ann map[string]string) (o proxy.Options, redirect bool, errs []erro
 		}
 	}
 	return o, redirect, errs
+}
+
+// forceSSLRedirect reads AnnForceSSLRedirect (default false).
+func forceSSLRedirect(ann map[string]string) (bool, error) {
+	v, ok := ann[AnnForceSSLRedirect]
+	if !ok {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("annotation %s=%q: %w", AnnForceSSLRedirect, v, err)
+	}
+	return b, nil
 }
 
 // normalizeSize accepts nginx-style sizes ("8m", "512k") as well as

@@ -109,7 +109,15 @@ func (ib *ingressBuilder) problem(format string, args ...any) {
 
 func (ib *ingressBuilder) build() ([]router.Rule[*proxy.Backend], []router.Default[*proxy.Backend]) {
 	ing := ib.ing
-	opts, redirect, errs := options(ing.Annotations)
+	ann, ignored := nativeAnnotations(ing.Annotations)
+	if len(ignored) > 0 {
+		ib.problem("%s", ignoredProblem(ignored))
+	}
+	opts, redirect, errs := options(ann)
+	force, err := forceSSLRedirect(ann)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	for _, e := range errs {
 		ib.problem("%v", e)
 	}
@@ -127,7 +135,7 @@ func (ib *ingressBuilder) build() ([]router.Rule[*proxy.Backend], []router.Defau
 			continue
 		}
 		hosts = append(hosts, r.Host)
-		secure := redirect && r.Host != "" && coveredBy(strings.ToLower(r.Host), tlsHosts)
+		secure := force || redirect && r.Host != "" && coveredBy(strings.ToLower(r.Host), tlsHosts)
 		for _, hp := range r.HTTP.Paths {
 			path := hp.Path
 			if path == "" {

@@ -55,6 +55,9 @@ type Config struct {
 	// GatewayClient, when set, makes the proxy a Gateway API
 	// implementation too (if the API server serves the Gateway API).
 	GatewayClient gwclient.Interface
+	// ClaimNginxClass serves Ingresses of class "nginx" too (ingress-nginx
+	// migration: its annotations are honoured, see nginx.go).
+	ClaimNginxClass bool
 }
 
 // Ingress is the component. Create it with [New], run it with Run.
@@ -198,6 +201,9 @@ func (in *Ingress) rebuild(ctx context.Context) {
 	classes, _ := f.Networking().V1().IngressClasses().Lister().List(labels.Everything())
 	ings, _ := f.Networking().V1().Ingresses().Lister().List(labels.Everything())
 	cs := ourClasses(classes, Controller, DefaultClassName)
+	if in.cfg.ClaimNginxClass {
+		cs.names[NginxClassName] = true
+	}
 	in.proxy.SetH2C(in.cfg.Proxy.H2C || wantsH2C(classes, Controller))
 	s := snapshot{
 		ingresses: ings,

@@ -70,6 +70,7 @@ type daemonFlags struct {
 	// ingress edge (issue 15)
 	ingressBodyTimeout time.Duration
 	ingressH2C         bool
+	ingressClaimNginx  bool
 
 	eventTTL time.Duration // events (issue 13)
 
@@ -115,6 +116,7 @@ func newDaemonCmd(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.dnsPods, "dns-pods", "insecure", "pod records a-b-c-d.<ns>.pod.<zone>: insecure, verified or disabled")
 	fl.StringVar(&f.ingressHTTP, "ingress-http", ":80", "ingress HTTP address")
 	fl.StringVar(&f.ingressHTTPS, "ingress-https", ":443", "ingress HTTPS address")
+	fl.BoolVar(&f.ingressClaimNginx, "ingress-claim-nginx-class", false, "ingress: also serve Ingresses of class nginx (ingress-nginx migration; its nginx.ingress.kubernetes.io/* annotations are honoured as the README's table says)")
 	fl.BoolVar(&f.ingressH2C, "ingress-h2c", false, "ingress: serve HTTP/2 cleartext (prior knowledge and Upgrade: h2c) on --ingress-http (also on with the switchyard.dev/h2c annotation on an IngressClass)")
 	fl.DurationVar(&f.ingressBodyTimeout, "ingress-body-timeout", 60*time.Second, "ingress: longest wait for the next bytes of a request body (nginx's client_body_timeout); 408 after it")
 	fl.StringVar(&f.cgroup, "cgroup", "", "cgroup v2 directory for pod cgroups and socket hooks (default: the cgroup v2 root)")

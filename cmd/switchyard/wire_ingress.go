@@ -24,10 +24,11 @@ func newIngressComponent(env *nodeEnv) (component, error) {
 		return nil, fmt.Errorf("gateway API client: %w", err)
 	}
 	return ingress.New(ingress.Config{
-		GatewayClient: gwc,
-		NodeName:      f.nodeName,
-		Client:        env.client,
-		Factory:       env.factory,
+		GatewayClient:   gwc,
+		ClaimNginxClass: f.ingressClaimNginx,
+		NodeName:        f.nodeName,
+		Client:          env.client,
+		Factory:         env.factory,
 		Proxy: proxy.Config{HTTPAddr: f.ingressHTTP, HTTPSAddr: f.ingressHTTPS,
 			BodyTimeout: f.ingressBodyTimeout, H2C: f.ingressH2C},
 		Log:       env.log.With("component", "ingress"),

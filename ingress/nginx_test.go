@@ -1,0 +1,65 @@
+package ingress
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchyard-net/switchyard/ingress/proxy"
+)
+
+// TestNginxAnnotations: nginx annotations become the native options with
+// ingress-nginx's value syntax; the switchyard.dev/ form wins over the
+// nginx one; unsupported nginx annotations are listed, others left alone.
+func TestNginxAnnotations(t *testing.T) {
+	n := func(k string) string { return NginxPrefix + k }
+	tests := []struct {
+		name     string
+		ann      map[string]string
+		want     proxy.Options
+		redirect bool
+		force    bool
+		ignored  []string
+		errs     int
+	}{
+		{name: "none", ann: nil, redirect: true},
+		{name: "ssl-redirect off", ann: map[string]string{n("ssl-redirect"): "false"}, redirect: false},
+		{name: "force-ssl-redirect", ann: map[string]string{n("force-ssl-redirect"): "true"}, redirect: true, force: true},
+		{name: "grpc backend", ann: map[string]string{n("backend-protocol"): "GRPC"}, want: proxy.Options{Protocol: proxy.H2C}, redirect: true},
+		{name: "https backend unsupported", ann: map[string]string{n("backend-protocol"): "HTTPS"}, redirect: true, errs: 1},
+		{name: "body size nginx units", ann: map[string]string{n("proxy-body-size"): "8m"}, want: proxy.Options{MaxBodyBytes: 8 << 20}, redirect: true},
+		{name: "body size unlimited", ann: map[string]string{n("proxy-body-size"): "0"}, want: proxy.Options{MaxBodyBytes: -1}, redirect: true},
+		{name: "timeouts in seconds", ann: map[string]string{n("proxy-read-timeout"): "120", n("proxy-connect-timeout"): "2"},
+			want: proxy.Options{ResponseTimeout: 120 * time.Second, ConnectTimeout: 2 * time.Second}, redirect: true},
+		{name: "limits", ann: map[string]string{n("limit-rps"): "5", n("limit-connections"): "2"},
+			want: proxy.Options{LimitRPS: 5, LimitConnections: 2}, redirect: true},
+		{name: "switchyard form wins", ann: map[string]string{n("proxy-body-size"): "1m", AnnBodySize: "2Mi", n("ssl-redirect"): "true", AnnSSLRedirect: "false"},
+			want: proxy.Options{MaxBodyBytes: 2 << 20}, redirect: false},
+		{name: "bad nginx value reported under the native name", ann: map[string]string{n("limit-rps"): "fast"}, redirect: true, errs: 1},
+		{name: "unknown reported", ann: map[string]string{n("configuration-snippet"): "more_set_headers x", n("auth-url"): "http://a", "other.io/x": "y"},
+			redirect: true, ignored: []string{n("auth-url"), n("configuration-snippet")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ann, ignored := nativeAnnotations(tt.ann)
+			o, redirect, errs := options(ann)
+			force, err := forceSSLRedirect(ann)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if !reflect.DeepEqual(o, tt.want) || redirect != tt.redirect || force != tt.force {
+				t.Errorf("options %+v redirect %v force %v; want %+v %v %v", o, redirect, force, tt.want, tt.redirect, tt.force)
+			}
+			if len(errs) != tt.errs {
+				t.Errorf("errors %v, want %d", errs, tt.errs)
+			}
+			if !reflect.DeepEqual(ignored, tt.ignored) {
+				t.Errorf("ignored %v, want %v", ignored, tt.ignored)
+			}
+		})
+	}
+	if p := ignoredProblem([]string{n("a"), n("b")}); !strings.Contains(p, n("a")+", "+n("b")) {
+		t.Errorf("problem %q does not name the annotations", p)
+	}
+}
