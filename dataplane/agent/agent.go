@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/switchyard-net/switchyard/dataplane/overlay"
@@ -46,6 +47,9 @@ type Agent struct {
 	tokens *tokenManager
 
 	newRunner func(runner.Config) (podRunner, error) // newRunner, or a fake in tests
+	// events records the node's and its pods' events as the kubelet's
+	// (source component "kubelet", host the node); nil drops them.
+	events record.EventRecorder
 	hostDNS   hostDNS                                // the node's resolv.conf, read by New
 
 	mu      sync.Mutex                // guards the fields below
@@ -92,6 +96,10 @@ func New(cfg Config) (*Agent, error) {
 func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Node and container events go out as kubelet's do.
+	events := eventrec.New(ctx, a.cfg.Client, a.log)
+	defer events.Shutdown()
+	a.events = events.Recorder("kubelet", a.cfg.NodeName)
 	a.register(ctx)
 	readyCh := make(chan readiness, 1)
 	var wg sync.WaitGroup
@@ -113,6 +121,7 @@ func (a *Agent) register(ctx context.Context) {
 		_, err := a.postNodeStatus(ctx, notReadyPodCIDR)
 		if err == nil {
 			a.log.Info("node registered")
+			a.nodeEvent(corev1.EventTypeNormal, "Starting", "Starting kubelet.")
 			return
 		}
 		if a.now().Sub(start) > 10*time.Second {
@@ -146,12 +155,12 @@ func (a *Agent) run(ctx context.Context, readyCh chan<- readiness) error {
 	}
 	defer a.pool.Close()
 	a.objects, a.allocatable = newObjectCache(a.cfg.Client), capacity()
-	// Container events go out as kubelet's do (source "kubelet", the node).
-	events := eventrec.New(ctx, a.cfg.Client, a.log)
-	defer events.Shutdown()
-	rec := events.Recorder("kubelet", a.cfg.NodeName)
 	a.runner, err = a.newRunner(runner.Config{DataDir: a.cfg.DataDir, CgroupRoot: a.cfg.CgroupRoot, Logger: a.cfg.Logger, Objects: a.objects, Tokens: a.tokens,
-		Events: func(ref *corev1.ObjectReference, typ, reason, msg string) { rec.Event(ref, typ, reason, msg) }})
+		Events: func(ref *corev1.ObjectReference, typ, reason, msg string) {
+			if a.events != nil {
+				a.events.Event(ref, typ, reason, msg)
+			}
+		}})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}

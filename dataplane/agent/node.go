@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
@@ -66,6 +67,7 @@ func (a *Agent) setNodeStatus(n *corev1.Node, r readiness) {
 func (a *Agent) postNodeStatus(ctx context.Context, r readiness) (*corev1.Node, error) {
 	nodes := a.cfg.Client.CoreV1().Nodes()
 	var out *corev1.Node
+	var wasReady corev1.ConditionStatus
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		n, err := nodes.Get(ctx, a.cfg.NodeName, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
@@ -79,6 +81,7 @@ func (a *Agent) postNodeStatus(ctx context.Context, r readiness) (*corev1.Node, 
 		if err != nil {
 			return err
 		}
+		wasReady = readyStatus(n.Status.Conditions)
 		a.setNodeStatus(n, r)
 		out, err = nodes.UpdateStatus(ctx, n, metav1.UpdateOptions{})
 		return err
@@ -87,7 +90,37 @@ func (a *Agent) postNodeStatus(ctx context.Context, r readiness) (*corev1.Node, 
 		return nil, fmt.Errorf("post node status: %w", err)
 	}
 	a.setHostIP(out)
+	// As kubelet's node status setter: an event when Ready changes (or
+	// first appears).
+	if now := readyStatus(out.Status.Conditions); now != wasReady {
+		status := "NodeNotReady"
+		if now == corev1.ConditionTrue {
+			status = "NodeReady"
+		}
+		a.nodeEvent(corev1.EventTypeNormal, status, "Node "+a.cfg.NodeName+" status is now: "+status)
+	}
 	return out, nil
+}
+
+// readyStatus is the status of the Ready condition ("" without one).
+func readyStatus(conds []corev1.NodeCondition) corev1.ConditionStatus {
+	for _, c := range conds {
+		if c.Type == corev1.NodeReady {
+			return c.Status
+		}
+	}
+	return ""
+}
+
+// nodeEvent records an event about the node as the kubelet does: the
+// reference names the Node with its name as UID (kubectl describe node
+// looks for both the Node's UID and its name).
+func (a *Agent) nodeEvent(typ, reason, msg string) {
+	if a.events == nil {
+		return
+	}
+	ref := &corev1.ObjectReference{Kind: "Node", Name: a.cfg.NodeName, UID: types.UID(a.cfg.NodeName)}
+	a.events.Event(ref, typ, reason, msg)
 }
 
 // renewLease creates or renews kube-node-lease/<node>.

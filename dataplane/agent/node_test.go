@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/record"
 )
 
 func newTestAgent(t *testing.T) (*Agent, *fake.Clientset) {
@@ -175,5 +177,38 @@ func TestWaitPodCIDR(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	if _, err := New(Config{}); err == nil {
 		t.Error("New accepted an empty config")
+	}
+}
+
+// TestNodeEvents: the agent records kubelet's node events, Starting on
+// registration and NodeNotReady/NodeReady as the Ready condition changes,
+// about the Node with its name as UID (what kubectl describe node finds).
+func TestNodeEvents(t *testing.T) {
+	a, _ := newTestAgent(t)
+	rec := record.NewFakeRecorder(10)
+	a.events = rec
+	ctx := context.Background()
+	a.register(ctx)
+	if _, err := a.postNodeStatus(ctx, notReadyPodCIDR); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.postNodeStatus(ctx, readyNode); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.postNodeStatus(ctx, readyNode); err != nil { // a heartbeat: no event
+		t.Fatal(err)
+	}
+	close(rec.Events)
+	var got []string
+	for e := range rec.Events {
+		got = append(got, e)
+	}
+	want := []string{
+		"Normal NodeNotReady Node n1 status is now: NodeNotReady",
+		"Normal Starting Starting kubelet.",
+		"Normal NodeReady Node n1 status is now: NodeReady",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -457,8 +457,9 @@ func stampedLines(t *testing.T, out string) (times []time.Time, lines []string) 
 // TestKubectlLogsOptions: kubectl logs --timestamps, --since, --since-time
 // and --limit-bytes combined with --tail, as against a kubelet; then the
 // agent is killed (-9) and restarted: what containers wrote meanwhile is
-// in their logs, line for line, and kubectl attach reaches a container the
-// new agent adopted.
+// in their logs, line for line, kubectl describe node shows the agent's
+// node events, and kubectl attach reaches a container the new agent
+// adopted.
 func TestKubectlLogsOptions(t *testing.T) {
 	n := upNode(t)
 	k := newKubectlRun(t, n)
@@ -543,6 +544,13 @@ func TestKubectlLogsOptions(t *testing.T) {
 	if down < 3 {
 		t.Errorf("%d lines stamped while the agent was down (%v to %v), want the container's output of that time", down, killed, restarted)
 	}
+
+	// The agent's node events, as kubelet's, in kubectl describe node:
+	// Starting for each start, NodeReady once ready again.
+	n.poll("node events in kubectl describe node", 30*time.Second, func(context.Context) bool {
+		out, _, _ := k.run(nil, "describe", "node", n.rec.NodeName)
+		return strings.Count(out, "Starting kubelet.") >= 1 && strings.Contains(out, "status is now: NodeReady")
+	})
 
 	// Attach to a container the new agent adopted.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
