@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 export GOTOOLCHAIN = local
 export GOFLAGS     = -buildvcs=false
 
-.PHONY: all build test test-unit demo generate bpf-toolchain check-generated lint bench deps install clean
+.PHONY: all build test test-unit demo conformance-gateway generate bpf-toolchain check-generated lint bench deps install clean
 
 all: build
 
@@ -32,6 +32,12 @@ test-unit:
 
 demo: deps build
 	hack/demo.sh
+
+# conformance-gateway runs the upstream Gateway API conformance suite
+# (GATEWAY-HTTP and GATEWAY-GRPC profiles) against a sandbox node and
+# writes its report to docs/conformance/. Not part of test: it takes long.
+conformance-gateway: build
+	hack/conformance-gateway.sh
 
 generate: bpf-toolchain
 	hack/update-openapi.sh

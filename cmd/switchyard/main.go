@@ -51,7 +51,7 @@ func newRootCmd() *cobra.Command {
 	addClientCommands(root, g)
 	addDaemonCommands(root, g)
 	root.AddCommand(newNetexecCmd())
-	root.AddCommand(newEchoBasicCmd(), newAgnhostCmd())
+	root.AddCommand(newEchoBasicCmd(), newAgnhostCmd(), newCoreDNSCmd())
 	root.AddCommand(newInClusterCmd())
 	root.AddCommand(newCertsCmd())
 	addNodeCommands(root, g)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -34,13 +35,34 @@ variables: HTTP_PORT (3000), H2C_PORT (3001), HTTPS_PORT (8443) with
 TLS_SERVER_CERT and TLS_SERVER_PRIVKEY (files; HTTPS is off without them) and
 TLS_CLIENT_CACERTS, and NAMESPACE, INGRESS_NAME, SERVICE_NAME, POD_NAME.
 Also: /health, /status/NNN, /retry/?uuid=U&succeedAfter=N, /ws (WebSocket echo),
-?delay=DURATION, and the X-Echo-Set-Header request header.`,
+?delay=DURATION, and the X-Echo-Set-Header request header.
+With GRPC_ECHO_SERVER set it serves the suite's gRPC GrpcEcho service instead
+(HTTP_PORT h2c, HTTPS_PORT with TLS_SERVER_CERT/TLS_SERVER_PRIV_KEY); with
+TCP_ECHO_SERVER its TCP echo (TCP_PORT, TLS_PORT).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, mode := range []string{"GRPC_ECHO_SERVER", "TCP_ECHO_SERVER", "UDP_ECHO_SERVER"} {
-				if os.Getenv(mode) != "" {
-					return fmt.Errorf("echo-basic: %s is set: that mode is not built into switchyard (only the HTTP echo)", mode)
+			if os.Getenv("UDP_ECHO_SERVER") != "" {
+				return fmt.Errorf("echo-basic: UDP_ECHO_SERVER is set: that mode is not built into switchyard (HTTP, gRPC and TCP are)")
+			}
+			ctx, stop := signalContext(cmd)
+			defer stop()
+			if os.Getenv("GRPC_ECHO_SERVER") != "" {
+				cfg := netexec.GRPCEchoFromEnv(os.Getenv)
+				cfg.Log = cmd.OutOrStdout()
+				s, err := netexec.ListenGRPCEcho(cfg)
+				if err != nil {
+					return err
 				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "echo-basic: gRPC echo listening on %v\n", s.Addrs())
+				return s.Serve(ctx)
+			}
+			if os.Getenv("TCP_ECHO_SERVER") != "" {
+				s, err := netexec.ListenTCPEcho(netexec.TCPEchoFromEnv(os.Getenv))
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "echo-basic: TCP echo listening on %v\n", s.Addrs())
+				return s.Serve(ctx)
 			}
 			cfg := netexec.EchoBasicFromEnv(os.Getenv)
 			cfg.Log = cmd.OutOrStdout()
@@ -49,8 +71,6 @@ Also: /health, /status/NNN, /retry/?uuid=U&succeedAfter=N, /ws (WebSocket echo),
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "echo-basic: listening on %v\n", s.Addrs())
-			ctx, stop := signalContext(cmd)
-			defer stop()
 			return s.Serve(ctx)
 		},
 	}
@@ -182,4 +202,48 @@ func newDNSServerCmd() *cobra.Command {
 	cmd.Flags().IntVar(&port, "port", 53, "port to listen on")
 	cmd.Flags().StringVar(&hosts, "hosts-file", "/etc/hosts", "records to serve")
 	return cmd
+}
+
+// newCoreDNSCmd is `switchyard coredns [-conf FILE]`, the image
+// registry.k8s.io/coredns/coredns for upstream test manifests. CoreDNS's
+// flags have one dash (-conf), so they are parsed here, not by cobra.
+func newCoreDNSCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "coredns [-conf FILE]",
+		Short: "Serve a Corefile's whoami and forward server blocks (image registry.k8s.io/coredns/coredns)",
+		Long: `coredns stands in for the CoreDNS image in test manifests: it reads the Corefile
+(-conf, default ./Corefile) and serves its server blocks on UDP and TCP, with the
+plugins whoami, forward, log, errors, health and ready. Other plugins are refused.`,
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			conf := "Corefile"
+			for i := 0; i < len(args); i++ {
+				switch a := strings.TrimLeft(args[i], "-"); {
+				case a == "conf" && i+1 < len(args):
+					conf = args[i+1]
+					i++
+				case strings.HasPrefix(a, "conf="):
+					conf = strings.TrimPrefix(a, "conf=")
+				case a == "help" || a == "h":
+					return cmd.Help()
+				default:
+					return fmt.Errorf("coredns: unsupported argument %q (only -conf FILE)", args[i])
+				}
+			}
+			f, err := os.Open(conf)
+			if err != nil {
+				return fmt.Errorf("coredns: %w", err)
+			}
+			blocks, err := netexec.ParseCorefile(f)
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("coredns: %s: %w", conf, err)
+			}
+			ctx, stop := signalContext(cmd)
+			defer stop()
+			return netexec.RunCoreDNS(ctx, blocks, func(addrs []net.Addr) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "coredns: listening on %v\n", addrs)
+			})
+		},
+	}
 }

@@ -92,6 +92,12 @@ var Table = []Program{
 		Entrypoint: []string{Self, "agnhost", "pause"},
 		Runs:       "switchyard agnhost pause: sleeps until SIGTERM or SIGINT",
 	},
+	{
+		Names:      []string{"registry.k8s.io/coredns/coredns", "k8s.gcr.io/coredns/coredns", "coredns/coredns"},
+		Binaries:   []string{"/coredns"},
+		Entrypoint: []string{Self, "coredns"},
+		Runs:       "switchyard coredns -conf FILE: a Corefile's whoami and forward server blocks",
+	},
 }
 
 // Repository strips an image reference's digest and tag:
