@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/switchyard-net/switchyard/controlplane/apiserver"
@@ -314,7 +315,41 @@ func (cp *ControlPlane) setupAPI(ctx context.Context) error {
 	if err := cp.bundle.WriteAdminKubeconfig(AdminKubeconfig(cp.cfg.DataDir), cp.ServerURL()); err != nil {
 		return err
 	}
+	if err := cp.writeComponentKubeconfigs(); err != nil {
+		return err
+	}
 	return cp.writeAgentKubeconfig()
+}
+
+// ControllerManagerKubeconfig and SchedulerKubeconfig are the paths of the
+// kubeconfigs of the controller manager and the scheduler in a data dir:
+// client certificates for system:kube-controller-manager and
+// system:kube-scheduler, the users Kubernetes' default roles are bound to.
+func ControllerManagerKubeconfig(dataDir string) string {
+	return filepath.Join(dataDir, "controller-manager.kubeconfig")
+}
+
+// SchedulerKubeconfig: see ControllerManagerKubeconfig.
+func SchedulerKubeconfig(dataDir string) string {
+	return filepath.Join(dataDir, "scheduler.kubeconfig")
+}
+
+// writeComponentKubeconfigs issues the controller manager's and the
+// scheduler's certificates (new ones at each start, as the agent's).
+func (cp *ControlPlane) writeComponentKubeconfigs() error {
+	for user, path := range map[string]string{
+		auth.ControllerManagerUser: ControllerManagerKubeconfig(cp.cfg.DataDir),
+		auth.SchedulerUser:         SchedulerKubeconfig(cp.cfg.DataDir),
+	} {
+		cert, key, err := cp.bundle.IssueClientCert(user, nil, 0)
+		if err != nil {
+			return fmt.Errorf("%s certificate: %w", user, err)
+		}
+		if err := cp.bundle.WriteKubeconfig(path, cp.ServerURL(), user, cert, key); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // bootstrapPolicy stores the default ClusterRoles and bindings that are
@@ -398,7 +433,7 @@ func (cp *ControlPlane) Run(ctx context.Context) error {
 		wg.Wait()
 		return err
 	}
-	mgr, err := cp.controllers(client)
+	mgr, err := cp.controllers()
 	if err != nil {
 		cancel()
 		wg.Wait()
@@ -445,47 +480,97 @@ func (cp *ControlPlane) keepPolicy(ctx context.Context, client kubernetes.Interf
 	}
 }
 
-// adminClient is the client of the controllers and of keepSystemObjects.
+// adminClient is the client of the API server's own loops (default
+// policy, aggregation, system objects), which kube-apiserver runs as a
+// member of system:masters.
 func (cp *ControlPlane) adminClient() (kubernetes.Interface, error) {
-	rc, err := clientcmd.BuildConfigFromFlags("", AdminKubeconfig(cp.cfg.DataDir))
+	rc, err := componentConfig(AdminKubeconfig(cp.cfg.DataDir))
 	if err != nil {
-		return nil, fmt.Errorf("controller client: %w", err)
+		return nil, err
 	}
-	rc.QPS, rc.Burst = 200, 400
-	client, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("controller client: %w", err)
-	}
-	return client, nil
+	return kubernetes.NewForConfig(rc)
 }
 
-func (cp *ControlPlane) controllers(client kubernetes.Interface) (*controllers.Manager, error) {
+// componentConfig reads a component's kubeconfig, with the request rate
+// the controllers need.
+func componentConfig(path string) (*rest.Config, error) {
+	rc, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, fmt.Errorf("client of %s: %w", filepath.Base(path), err)
+	}
+	rc.QPS, rc.Burst = 200, 400
+	return rc, nil
+}
+
+// controllers builds the controller manager: its leader election and
+// shared informers talk to the API as system:kube-controller-manager,
+// each control loop as its own service account, the scheduler as
+// system:kube-scheduler, each with only what Kubernetes' default roles
+// grant it.
+func (cp *ControlPlane) controllers() (*controllers.Manager, error) {
 	cidrs, err := ipam.NewNodeCIDRs(cp.store.Client(), cp.cfg.ClusterCIDR, cp.cfg.NodeCIDRMask)
 	if err != nil {
 		return nil, fmt.Errorf("node CIDR allocator: %w", err)
 	}
-	rc, err := clientcmd.BuildConfigFromFlags("", AdminKubeconfig(cp.cfg.DataDir))
+	rc, err := componentConfig(ControllerManagerKubeconfig(cp.cfg.DataDir))
 	if err != nil {
-		return nil, fmt.Errorf("garbage collector client: %w", err)
+		return nil, err
 	}
-	rc.QPS, rc.Burst = 200, 400
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("controller manager client: %w", err)
+	}
 	dyn, err := dynamic.NewForConfig(rc) // the garbage collector watches every kind
 	if err != nil {
 		return nil, fmt.Errorf("garbage collector client: %w", err)
 	}
+	src, err := componentConfig(SchedulerKubeconfig(cp.cfg.DataDir))
+	if err != nil {
+		return nil, err
+	}
+	sched, err := kubernetes.NewForConfig(src)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler client: %w", err)
+	}
+	loops, err := cp.loopConfigs(rc)
+	if err != nil {
+		return nil, err
+	}
 	host, _ := os.Hostname()
 	return controllers.New(controllers.Config{
-		Client:    client,
-		Dynamic:   dyn,
-		Identity:  leaderIdentity(host, cp.cfg.DataDir),
-		NodeCIDRs: cidrs,
-		LBPool:    cp.cfg.LBPool,
-		RootCA:    cp.bundle.CACertPEM,
-		Repair:    []controllers.Repairer{newAllocRepair(cp.store, cp.ips, cp.ports, cp.cfg.Logger)},
-		Logger:    cp.cfg.Logger,
+		Client:          client,
+		SchedulerClient: sched,
+		LoopConfig:      func(loop string) *rest.Config { return loops[loop] },
+		Dynamic:         dyn,
+		LeaseName:       auth.ControllerManagerLease,
+		Identity:        leaderIdentity(host, cp.cfg.DataDir),
+		NodeCIDRs:       cidrs,
+		RootCA:          cp.bundle.CACertPEM,
+		LBPool:          cp.cfg.LBPool,
+		Repair:          []controllers.Repairer{newAllocRepair(cp.store, cp.ips, cp.ports, cp.cfg.Logger)},
+		Logger:          cp.cfg.Logger,
 
 		NodeMonitorGracePeriod: cp.cfg.NodeMonitorGracePeriod,
 	})
+}
+
+// loopConfigs gives each control loop its own identity, the service
+// account kube-system/<loop> that Kubernetes' default roles bind its role
+// to, as a client certificate issued now (in memory) on the controller
+// manager's connection settings rc.
+func (cp *ControlPlane) loopConfigs(rc *rest.Config) (map[string]*rest.Config, error) {
+	out := make(map[string]*rest.Config, len(controllers.Loops))
+	for _, loop := range controllers.Loops {
+		user, groups := auth.ControllerServiceAccount(loop)
+		cert, key, err := cp.bundle.IssueClientCert(user, groups, 0)
+		if err != nil {
+			return nil, fmt.Errorf("%s certificate: %w", loop, err)
+		}
+		c := rest.CopyConfig(rc)
+		c.CertFile, c.KeyFile, c.CertData, c.KeyData = "", "", cert, key
+		out[loop] = c
+	}
+	return out, nil
 }
 
 // leaderIdentity is stable for one data dir on one host, so a control

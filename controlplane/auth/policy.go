@@ -54,11 +54,13 @@ func aggregated(name string, labels map[string]string, selectorLabel string) rba
 // DefaultClusterRoles are the ClusterRoles every cluster has, after
 // Kubernetes' bootstrap policy (plugin/pkg/auth/authorizer/rbac/
 // bootstrappolicy/policy.go), trimmed to the kinds switchyard serves plus
-// the subresources the CLI proxies. admin, edit and view are aggregated:
-// the aggregation controller fills their rules from the system:aggregate-to-*
+// the subresources the CLI proxies, and the roles of the controller
+// manager, the scheduler and each control loop (policy_components.go).
+// admin, edit and view are aggregated: the aggregation controller fills
+// their rules from the system:aggregate-to-*
 // roles and from any ClusterRole carrying their labels.
 func DefaultClusterRoles() []rbacv1.ClusterRole {
-	return []rbacv1.ClusterRole{
+	roles := []rbacv1.ClusterRole{
 		clusterRole("cluster-admin", nil, rule([]string{"*"}, "*", "*"), urls([]string{"*"}, "*")),
 		clusterRole("system:discovery", nil, urls([]string{"get"},
 			"/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/")),
@@ -107,6 +109,8 @@ func DefaultClusterRoles() []rbacv1.ClusterRole {
 			rule([]string{"proxy"}, "", "nodes"),
 			rule([]string{"*"}, "", "nodes/log", "nodes/metrics", "nodes/proxy", "nodes/stats")),
 	}
+	roles = append(roles, componentRoles()...)
+	return append(roles, controllerRoles()...)
 }
 
 func clusterRoleBinding(name, role string, subjects ...rbacv1.Subject) rbacv1.ClusterRoleBinding {
@@ -124,7 +128,7 @@ func group(name string) rbacv1.Subject {
 
 // DefaultClusterRoleBindings bind the default roles as Kubernetes does.
 func DefaultClusterRoleBindings() []rbacv1.ClusterRoleBinding {
-	return []rbacv1.ClusterRoleBinding{
+	bindings := []rbacv1.ClusterRoleBinding{
 		clusterRoleBinding("cluster-admin", "cluster-admin", group(MastersGroup)),
 		clusterRoleBinding("system:discovery", "system:discovery", group(AllAuthenticated)),
 		clusterRoleBinding("system:basic-user", "system:basic-user", group(AllAuthenticated)),
@@ -133,6 +137,7 @@ func DefaultClusterRoleBindings() []rbacv1.ClusterRoleBinding {
 		clusterRoleBinding("system:kube-apiserver-kubelet-client", "system:kubelet-api-admin",
 			rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: APIServerUser}),
 	}
+	return append(bindings, componentBindings()...)
 }
 
 // ReconcileDefaults creates the default ClusterRoles and bindings, and

@@ -27,8 +27,8 @@ type termEvents struct {
 	host   string
 }
 
-func newTermEvents(ctx context.Context, client kubernetes.Interface, host string, log *slog.Logger) *termEvents {
-	sched := events.NewBroadcaster(&events.EventSinkImpl{Interface: client.EventsV1()})
+func newTermEvents(ctx context.Context, client, schedClient kubernetes.Interface, host string, log *slog.Logger) *termEvents {
+	sched := events.NewBroadcaster(&events.EventSinkImpl{Interface: schedClient.EventsV1()})
 	sched.StartRecordingToSink(ctx.Done())
 	return &termEvents{record: eventrec.New(ctx, client, log), sched: sched, host: host}
 }

@@ -43,7 +43,7 @@ func (m *Manager) runControllers(ctx context.Context) {
 	factory := informers.NewSharedInformerFactory(m.cfg.Client, m.cfg.ResyncPeriod)
 	defer factory.Shutdown() // after cancel: waits for the informer goroutines
 	defer cancel()
-	ev := newTermEvents(ctx, m.cfg.Client, m.cfg.Identity, m.log)
+	ev := newTermEvents(ctx, m.cfg.Client, m.cfg.SchedulerClient, m.cfg.Identity, m.log)
 	defer ev.shutdown() // after the controllers stopped
 	ctrls, err := m.newControllers(factory, ev)
 	if err != nil {
@@ -67,24 +67,24 @@ func (m *Manager) runControllers(ctx context.Context) {
 }
 
 func (m *Manager) newControllers(f informers.SharedInformerFactory, ev *termEvents) ([]controller, error) {
-	eps, err := newEndpointSliceController(m.cfg.Client, f, m.cfg.EndpointSliceWorkers, m.cfg.Logger)
+	eps, err := newEndpointSliceController(m.loopClient(LoopEndpointSlice), f, m.cfg.EndpointSliceWorkers, m.cfg.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("endpointslice controller: %w", err)
 	}
-	sched, err := newScheduler(m.cfg.Client, f, m.cfg.Bind, m.cfg.Logger)
+	sched, err := newScheduler(m.cfg.SchedulerClient, f, m.cfg.Bind, m.cfg.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
-	mirror, err := newEndpointsMirror(m.cfg.Client, f, m.cfg.Logger)
+	mirror, err := newEndpointsMirror(m.loopClient(LoopEndpointsMirror), f, m.cfg.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("endpoints mirror: %w", err)
 	}
-	accounts, err := newServiceAccountController(m.cfg.Client, f, m.cfg.RootCA, m.cfg.Logger)
+	accounts, err := newServiceAccountController(m.loopClient(LoopServiceAccount), f, m.cfg.RootCA, m.cfg.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("serviceaccount controller: %w", err)
 	}
 	sched.events = ev.scheduler()
-	lifecycle := newNodeLifecycle(m.cfg.Client, f, m.cfg.NodeMonitorGracePeriod, m.cfg.PodEvictionTimeout, m.cfg.Logger)
+	lifecycle := newNodeLifecycle(m.loopClient(LoopNode), f, m.cfg.NodeMonitorGracePeriod, m.cfg.PodEvictionTimeout, m.cfg.Logger)
 	lifecycle.events = ev.recorder("node-controller")
 	ctrls := []controller{eps, sched, mirror, accounts, lifecycle}
 	workloads, err := m.workloadControllers(f, ev)
@@ -93,7 +93,7 @@ func (m *Manager) newControllers(f informers.SharedInformerFactory, ev *termEven
 	}
 	ctrls = append(ctrls, workloads...)
 	if m.cfg.Dynamic != nil {
-		gc, err := newGarbageCollector(m.cfg.Dynamic, m.cfg.Client.Discovery(), m.cfg.ResyncPeriod, m.cfg.WorkloadWorkers, m.cfg.Logger)
+		gc, err := newGarbageCollector(m.loopDynamic(LoopGarbageCollector), m.cfg.Client.Discovery(), m.cfg.ResyncPeriod, m.cfg.WorkloadWorkers, m.cfg.Logger)
 		if err != nil {
 			m.log.Warn("garbage collector off", "err", err) // e.g. discovery failed; next term retries
 		} else {
@@ -101,7 +101,7 @@ func (m *Manager) newControllers(f informers.SharedInformerFactory, ev *termEven
 		}
 	}
 	if !m.cfg.LBPool.Empty() {
-		lb, err := lbipam.New(lbipam.Config{Client: m.cfg.Client, Factory: f, Pool: m.cfg.LBPool,
+		lb, err := lbipam.New(lbipam.Config{Client: m.loopClient(LoopLBIPAM), Factory: f, Pool: m.cfg.LBPool,
 			Recorder: ev.recorder("lbipam-controller"), Logger: m.cfg.Logger})
 		if err != nil {
 			return nil, fmt.Errorf("lbipam controller: %w", err)
@@ -109,7 +109,7 @@ func (m *Manager) newControllers(f informers.SharedInformerFactory, ev *termEven
 		ctrls = append(ctrls, runFunc(lb.Run))
 	}
 	if m.cfg.NodeCIDRs != nil {
-		ipam, err := newNodeIPAM(m.cfg.Client, f, m.cfg.NodeCIDRs, m.cfg.Logger)
+		ipam, err := newNodeIPAM(m.loopClient(LoopNode), f, m.cfg.NodeCIDRs, m.cfg.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("node ipam controller: %w", err)
 		}

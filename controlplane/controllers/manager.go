@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
@@ -59,6 +60,18 @@ type BindFunc func(ctx context.Context, pod *corev1.Pod, node string) error
 // Config configures a Manager. Zero values take the defaults noted.
 type Config struct {
 	Client kubernetes.Interface // required
+	// SchedulerClient is the scheduler's identity toward the API server
+	// (kube-scheduler's own user): its binds, pod status writes and
+	// events; default Client. The scheduler reads through the manager's
+	// shared informers.
+	SchedulerClient kubernetes.Interface
+	// LoopConfig returns the client configuration a control loop talks to
+	// the API server with, by the name of the service account Kubernetes
+	// runs that loop as (Loops: "replicaset-controller", "node-controller",
+	// ...), so each loop has only its own role, as with
+	// kube-controller-manager's --use-service-account-credentials. nil, or
+	// a nil answer: the loop uses Client (and Dynamic).
+	LoopConfig func(loop string) *rest.Config
 	// Dynamic serves the garbage collector, which watches every kind the
 	// API serves; nil disables it.
 	Dynamic dynamic.Interface
@@ -101,6 +114,55 @@ type Config struct {
 	// controller (ReplicaSets, Deployments, DaemonSets); default 4.
 	WorkloadWorkers int
 	Logger          *slog.Logger // default slog.Default()
+}
+
+// Loops are the service-account names of the control loops the Manager
+// runs besides the scheduler, as Kubernetes names them: the endpoints
+// mirror writes both Endpoints and mirrored EndpointSlices, the
+// service-account loop also publishes kube-root-ca.crt, node IPAM runs as
+// node-controller (as in kube-controller-manager), lbipam is switchyard's.
+var Loops = []string{
+	LoopEndpointSlice, LoopEndpointsMirror, LoopServiceAccount, LoopNode, LoopReplicaSet,
+	LoopDeployment, LoopDaemonSet, LoopGarbageCollector, LoopLBIPAM,
+}
+
+// The names of Loops.
+const (
+	LoopEndpointSlice    = "endpointslice-controller"
+	LoopEndpointsMirror  = "endpointslicemirroring-controller"
+	LoopServiceAccount   = "service-account-controller"
+	LoopNode             = "node-controller"
+	LoopReplicaSet       = "replicaset-controller"
+	LoopDeployment       = "deployment-controller"
+	LoopDaemonSet        = "daemon-set-controller"
+	LoopGarbageCollector = "generic-garbage-collector"
+	LoopLBIPAM           = "lbipam-controller"
+)
+
+// loopClient is the client of loop (Config.LoopConfig), or Client.
+func (m *Manager) loopClient(loop string) kubernetes.Interface {
+	return loopClientOf(m, loop, func(rc *rest.Config) (kubernetes.Interface, error) { return kubernetes.NewForConfig(rc) }, m.cfg.Client)
+}
+
+// loopDynamic is the dynamic client of loop, or Dynamic.
+func (m *Manager) loopDynamic(loop string) dynamic.Interface {
+	return loopClientOf(m, loop, func(rc *rest.Config) (dynamic.Interface, error) { return dynamic.NewForConfig(rc) }, m.cfg.Dynamic)
+}
+
+func loopClientOf[C any](m *Manager, loop string, build func(*rest.Config) (C, error), def C) C {
+	if m.cfg.LoopConfig == nil {
+		return def
+	}
+	rc := m.cfg.LoopConfig(loop)
+	if rc == nil {
+		return def
+	}
+	c, err := build(rc)
+	if err != nil {
+		m.log.Warn("loop client; using the manager's", "loop", loop, "err", err)
+		return def
+	}
+	return c
 }
 
 // Manager runs the controllers while it holds the leader lease. It is safe
@@ -147,8 +209,11 @@ func (c *Config) setDefaults() error {
 	setDefault(&c.NodeMonitorGracePeriod, DefaultNodeMonitorGracePeriod)
 	setDefault(&c.PodEvictionTimeout, DefaultPodEvictionTimeout)
 	setDefault(&c.WorkloadWorkers, 4)
+	if c.SchedulerClient == nil {
+		c.SchedulerClient = c.Client
+	}
 	if c.Bind == nil {
-		c.Bind = BindSubresource(c.Client)
+		c.Bind = BindSubresource(c.SchedulerClient)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -21,7 +21,7 @@ func (m *Manager) workloadControllers(f informers.SharedInformerFactory, ev *ter
 	}
 	var ctrls []controller
 	if served["replicasets"] {
-		rs, err := newReplicaSetController(m.cfg.Client, f, m.cfg.WorkloadWorkers, m.cfg.Logger)
+		rs, err := newReplicaSetController(m.loopClient(LoopReplicaSet), f, m.cfg.WorkloadWorkers, m.cfg.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("replicaset controller: %w", err)
 		}
@@ -29,7 +29,7 @@ func (m *Manager) workloadControllers(f informers.SharedInformerFactory, ev *ter
 		ctrls = append(ctrls, rs)
 	}
 	if served["deployments"] && served["replicasets"] {
-		d, err := newDeploymentController(m.cfg.Client, f, m.cfg.WorkloadWorkers, m.cfg.Logger)
+		d, err := newDeploymentController(m.loopClient(LoopDeployment), f, m.cfg.WorkloadWorkers, m.cfg.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("deployment controller: %w", err)
 		}
@@ -37,7 +37,7 @@ func (m *Manager) workloadControllers(f informers.SharedInformerFactory, ev *ter
 		ctrls = append(ctrls, d)
 	}
 	if served["daemonsets"] {
-		ds, err := newDaemonSetController(m.cfg.Client, f, m.cfg.WorkloadWorkers, served["controllerrevisions"], m.cfg.Logger)
+		ds, err := newDaemonSetController(m.loopClient(LoopDaemonSet), f, m.cfg.WorkloadWorkers, served["controllerrevisions"], m.cfg.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("daemonset controller: %w", err)
 		}
