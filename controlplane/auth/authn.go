@@ -37,11 +37,8 @@ type X509 struct{}
 
 // AuthenticateRequest implements Authenticator.
 func (X509) AuthenticateRequest(r *http.Request) (user.Info, bool, error) {
-	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
-		return nil, false, nil
-	}
-	cert := r.TLS.VerifiedChains[0][0]
-	if cert.Subject.CommonName == "" {
+	cert := verifiedCert(r)
+	if cert == nil || cert.Subject.CommonName == "" {
 		return nil, false, nil
 	}
 	return &user.DefaultInfo{Name: cert.Subject.CommonName, Groups: slices.Clone(cert.Subject.Organization)}, true, nil

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/x509"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -28,6 +29,35 @@ type Auth struct {
 	authn Authenticator
 	node  *Node
 	rbac  *RBAC
+	certs certUsers
+}
+
+// certUsers remembers the user of each verified client certificate: a
+// TLS connection presents the same *x509.Certificate on every request,
+// so keep-alive clients (kubectl, the controllers, the agents) are
+// authenticated once per connection rather than once per request. A
+// certificate is verified by the TLS handshake, not here, so caching
+// changes no decision. Bounded: cleared when it holds maxCertUsers.
+type certUsers struct {
+	mu    sync.RWMutex
+	users map[*x509.Certificate]user.Info
+}
+
+const maxCertUsers = 4096
+
+func (c *certUsers) get(cert *x509.Certificate) user.Info {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.users[cert]
+}
+
+func (c *certUsers) put(cert *x509.Certificate, u user.Info) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.users == nil || len(c.users) >= maxCertUsers {
+		c.users = map[*x509.Certificate]user.Info{}
+	}
+	c.users[cert] = u
 }
 
 // New builds an Auth; Run must run for its caches to fill.
@@ -55,7 +85,25 @@ func (a *Auth) Run(ctx context.Context) {
 // Authenticate returns the user of r. ok is false for an anonymous request
 // (u is then system:anonymous); err for an invalid credential.
 func (a *Auth) Authenticate(r *http.Request) (u user.Info, ok bool, err error) {
-	return a.authn.AuthenticateRequest(r)
+	cert := verifiedCert(r)
+	if cert != nil {
+		if u := a.certs.get(cert); u != nil {
+			return u, true, nil
+		}
+	}
+	u, ok, err = a.authn.AuthenticateRequest(r)
+	if ok && err == nil && cert != nil && cert.Subject.CommonName != "" {
+		a.certs.put(cert, u) // X509 comes first, so the certificate decided
+	}
+	return u, ok, err
+}
+
+// verifiedCert is the client certificate the TLS handshake verified, or nil.
+func verifiedCert(r *http.Request) *x509.Certificate {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return nil
+	}
+	return r.TLS.VerifiedChains[0][0]
 }
 
 // Authorize decides a request: allowed, or not with a reason (which may

@@ -15,7 +15,7 @@ import (
 
 // testStore is an embedded etcd with objects written under keys, the
 // way the API server stores them (JSON).
-func testStore(t *testing.T) *store.Store {
+func testStore(t testing.TB) *store.Store {
 	t.Helper()
 	st, err := store.Open(context.Background(), store.Config{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -25,7 +25,7 @@ func testStore(t *testing.T) *store.Store {
 	return st
 }
 
-func put(t *testing.T, st *store.Store, key string, obj any) {
+func put(t testing.TB, st *store.Store, key string, obj any) {
 	t.Helper()
 	b, err := json.Marshal(obj)
 	if err != nil {
@@ -37,7 +37,7 @@ func put(t *testing.T, st *store.Store, key string, obj any) {
 }
 
 // runAuth starts a's caches for the test's lifetime.
-func runAuth(t *testing.T, a *Auth) {
+func runAuth(t testing.TB, a *Auth) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { a.Run(ctx); close(done) }()
@@ -54,7 +54,7 @@ func res(u user.Info, verb, group, resource, sub, ns, name string) authorizer.At
 }
 
 // eventually polls cond (the caches follow etcd through a watch).
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apiserver/pkg/authentication/serviceaccount"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 )
@@ -34,6 +36,82 @@ type RBAC struct {
 
 	mirrors []interface{ run(context.Context) }
 	synced  []chan struct{}
+
+	// idx is what requests read: the rules bound to each subject, built
+	// from the maps above once per change (dirty), so a request costs a
+	// few map lookups and the matching of the rules that name its user,
+	// without locks or allocations.
+	idx       atomic.Pointer[index]
+	dirty     atomic.Bool
+	allSynced atomic.Bool
+}
+
+// index maps subjects to the rules bound to them: cluster-wide (from
+// ClusterRoleBindings) and per namespace (from RoleBindings). A
+// ServiceAccount subject is filed under its user name.
+type index struct {
+	cluster    subjects
+	namespaces map[string]*subjects
+}
+
+type subjects struct {
+	users, groups map[string][][]rbacv1.PolicyRule
+}
+
+func (s *subjects) add(subject rbacv1.Subject, namespace string, rules []rbacv1.PolicyRule) {
+	if len(rules) == 0 {
+		return
+	}
+	var m *map[string][][]rbacv1.PolicyRule
+	name := subject.Name
+	switch subject.Kind {
+	case rbacv1.UserKind:
+		m = &s.users
+	case rbacv1.GroupKind:
+		m = &s.groups
+	case rbacv1.ServiceAccountKind:
+		ns := namespace
+		if subject.Namespace != "" {
+			ns = subject.Namespace
+		}
+		if ns == "" {
+			return // a ClusterRoleBinding's service account needs a namespace
+		}
+		m, name = &s.users, serviceaccount.MakeUsername(ns, subject.Name)
+	default:
+		return
+	}
+	if *m == nil {
+		*m = map[string][][]rbacv1.PolicyRule{}
+	}
+	(*m)[name] = append((*m)[name], rules)
+}
+
+// visit calls fn with each rule bound to u in s until fn returns false.
+func (s *subjects) visit(u user.Info, fn func(*rbacv1.PolicyRule) bool) bool {
+	if !visitLists(s.users[u.GetName()], fn) {
+		return false
+	}
+	if s.groups == nil {
+		return true
+	}
+	for _, g := range u.GetGroups() {
+		if !visitLists(s.groups[g], fn) {
+			return false
+		}
+	}
+	return true
+}
+
+func visitLists(lists [][]rbacv1.PolicyRule, fn func(*rbacv1.PolicyRule) bool) bool {
+	for _, rules := range lists {
+		for i := range rules {
+			if !fn(&rules[i]) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // NewRBAC returns an RBAC authorizer that mirrors its objects from src
@@ -46,65 +124,127 @@ func NewRBAC(src source, log *slog.Logger) *RBAC {
 	roles := newMirror(src, rolesPrefix, log,
 		func(m map[string]rbacv1.Role) {
 			a.mu.Lock()
-			defer a.mu.Unlock()
+			defer a.changed()
 			a.roles = map[string]*rbacv1.Role{}
 			for _, r := range m {
 				a.roles[r.Namespace+"/"+r.Name] = &r
 			}
 		},
-		func(_ string, r rbacv1.Role) { a.mu.Lock(); a.roles[r.Namespace+"/"+r.Name] = &r; a.mu.Unlock() },
+		func(_ string, r rbacv1.Role) { a.mu.Lock(); a.roles[r.Namespace+"/"+r.Name] = &r; a.changed() },
 		func(key string) {
 			ns, name := splitKey(key, rolesPrefix)
 			a.mu.Lock()
 			delete(a.roles, ns+"/"+name)
-			a.mu.Unlock()
+			a.changed()
 		})
 	clusterRoles := newMirror(src, clusterRolesPrefix, log,
 		func(m map[string]rbacv1.ClusterRole) {
 			a.mu.Lock()
-			defer a.mu.Unlock()
+			defer a.changed()
 			a.clusterRoles = map[string]*rbacv1.ClusterRole{}
 			for _, r := range m {
 				a.clusterRoles[r.Name] = &r
 			}
 		},
-		func(_ string, r rbacv1.ClusterRole) { a.mu.Lock(); a.clusterRoles[r.Name] = &r; a.mu.Unlock() },
+		func(_ string, r rbacv1.ClusterRole) { a.mu.Lock(); a.clusterRoles[r.Name] = &r; a.changed() },
 		func(key string) {
 			_, name := splitKey(key, clusterRolesPrefix)
 			a.mu.Lock()
 			delete(a.clusterRoles, name)
-			a.mu.Unlock()
+			a.changed()
 		})
 	roleBindings := newMirror(src, roleBindingsPrefix, log,
 		func(m map[string]rbacv1.RoleBinding) {
 			a.mu.Lock()
-			defer a.mu.Unlock()
+			defer a.changed()
 			a.roleBindings = map[string]map[string]*rbacv1.RoleBinding{}
 			for k, b := range m {
 				a.setRoleBinding(k, b)
 			}
 		},
-		func(k string, b rbacv1.RoleBinding) { a.mu.Lock(); a.setRoleBinding(k, b); a.mu.Unlock() },
+		func(k string, b rbacv1.RoleBinding) { a.mu.Lock(); a.setRoleBinding(k, b); a.changed() },
 		func(key string) {
 			ns, _ := splitKey(key, roleBindingsPrefix)
 			a.mu.Lock()
 			delete(a.roleBindings[ns], key)
-			a.mu.Unlock()
+			a.changed()
 		})
 	clusterRoleBindings := newMirror(src, clusterRoleBindingsPrefix, log,
 		func(m map[string]rbacv1.ClusterRoleBinding) {
 			a.mu.Lock()
-			defer a.mu.Unlock()
+			defer a.changed()
 			a.clusterRoleBindings = map[string]*rbacv1.ClusterRoleBinding{}
 			for k, b := range m {
 				a.clusterRoleBindings[k] = &b
 			}
 		},
-		func(k string, b rbacv1.ClusterRoleBinding) { a.mu.Lock(); a.clusterRoleBindings[k] = &b; a.mu.Unlock() },
-		func(key string) { a.mu.Lock(); delete(a.clusterRoleBindings, key); a.mu.Unlock() })
+		func(k string, b rbacv1.ClusterRoleBinding) { a.mu.Lock(); a.clusterRoleBindings[k] = &b; a.changed() },
+		func(key string) { a.mu.Lock(); delete(a.clusterRoleBindings, key); a.changed() })
 	a.mirrors = []interface{ run(context.Context) }{roles, clusterRoles, roleBindings, clusterRoleBindings}
 	a.synced = []chan struct{}{roles.synced, clusterRoles.synced, roleBindings.synced, clusterRoleBindings.synced}
 	return a
+}
+
+// changed marks the index stale and releases the write lock the mirror
+// callbacks hold.
+func (a *RBAC) changed() {
+	a.dirty.Store(true)
+	a.mu.Unlock()
+}
+
+// current returns the index, rebuilding it first if an RBAC object
+// changed since it was built: the first request after a change pays for
+// the rebuild, a burst of changes costs one.
+func (a *RBAC) current() *index {
+	if !a.dirty.Load() {
+		if idx := a.idx.Load(); idx != nil {
+			return idx
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if idx := a.idx.Load(); idx != nil && !a.dirty.Load() {
+		return idx
+	}
+	a.dirty.Store(false)
+	idx := &index{namespaces: map[string]*subjects{}}
+	for _, b := range a.clusterRoleBindings {
+		if b.RoleRef.Kind != "ClusterRole" {
+			continue
+		}
+		rules := a.rulesOf(b.RoleRef, "")
+		for _, sub := range b.Subjects {
+			idx.cluster.add(sub, "", rules)
+		}
+	}
+	for ns, bindings := range a.roleBindings {
+		s := &subjects{}
+		for _, b := range bindings {
+			rules := a.rulesOf(b.RoleRef, ns)
+			for _, sub := range b.Subjects {
+				s.add(sub, ns, rules)
+			}
+		}
+		idx.namespaces[ns] = s
+	}
+	a.idx.Store(idx)
+	return idx
+}
+
+// rulesOf returns the rules of the role ref names (nil if it does not
+// exist). Callers hold a.mu.
+func (a *RBAC) rulesOf(ref rbacv1.RoleRef, namespace string) []rbacv1.PolicyRule {
+	switch ref.Kind {
+	case "ClusterRole":
+		if r := a.clusterRoles[ref.Name]; r != nil {
+			return r.Rules
+		}
+	case "Role":
+		if r := a.roles[namespace+"/"+ref.Name]; r != nil {
+			return r.Rules
+		}
+	}
+	return nil
 }
 
 func (a *RBAC) setRoleBinding(key string, b rbacv1.RoleBinding) {
@@ -128,6 +268,14 @@ func (a *RBAC) Run(ctx context.Context) {
 
 // WaitSynced waits until every RBAC kind has been listed once.
 func (a *RBAC) WaitSynced(ctx context.Context) error {
+	if a.allSynced.Load() {
+		return nil
+	}
+	defer func() {
+		if ctx.Err() == nil {
+			a.allSynced.Store(true)
+		}
+	}()
 	for _, c := range a.synced {
 		select {
 		case <-c:
@@ -171,57 +319,13 @@ func (a *RBAC) RulesFor(ctx context.Context, u user.Info, namespace string) ([]r
 // visitRules calls fn with each rule bound to u, cluster-wide first, then
 // in namespace, until fn returns false.
 func (a *RBAC) visitRules(u user.Info, namespace string, fn func(*rbacv1.PolicyRule) bool) {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	for _, b := range a.clusterRoleBindings {
-		if !anyApplies(u, b.Subjects, "") || b.RoleRef.Kind != "ClusterRole" {
-			continue
-		}
-		if !a.visitRole(b.RoleRef, "", fn) {
-			return
-		}
-	}
-	if namespace == "" {
+	idx := a.current()
+	if !idx.cluster.visit(u, fn) || namespace == "" {
 		return
 	}
-	for _, b := range a.roleBindings[namespace] {
-		if !anyApplies(u, b.Subjects, namespace) {
-			continue
-		}
-		if !a.visitRole(b.RoleRef, namespace, fn) {
-			return
-		}
+	if s := idx.namespaces[namespace]; s != nil {
+		s.visit(u, fn)
 	}
-}
-
-// visitRole calls fn with the rules of ref; false means fn asked to stop.
-func (a *RBAC) visitRole(ref rbacv1.RoleRef, namespace string, fn func(*rbacv1.PolicyRule) bool) bool {
-	var rules []rbacv1.PolicyRule
-	switch ref.Kind {
-	case "ClusterRole":
-		if r := a.clusterRoles[ref.Name]; r != nil {
-			rules = r.Rules
-		}
-	case "Role":
-		if r := a.roles[namespace+"/"+ref.Name]; r != nil {
-			rules = r.Rules
-		}
-	}
-	for i := range rules {
-		if !fn(&rules[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func anyApplies(u user.Info, subjects []rbacv1.Subject, namespace string) bool {
-	for _, s := range subjects {
-		if appliesTo(u, s, namespace) {
-			return true
-		}
-	}
-	return false
 }
 
 // splitKey returns the namespace and name of a namespaced key under prefix

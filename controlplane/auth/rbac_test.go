@@ -81,6 +81,14 @@ func TestRBACBindings(t *testing.T) {
 	}
 	eventually(t, "bob denied after the binding is deleted", func() bool { ok, _ := allowed(t, a, res(bob, "list", "", "secrets", "", "", "")); return !ok })
 
+	// A changed Role changes what its existing bindings grant.
+	put(t, st, rolesPrefix+"dev/pod-reader", rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: "dev", Name: "pod-reader"},
+		Rules: []rbacv1.PolicyRule{rule(read, "", "pods"), rule(read, "", "configmaps")}})
+	eventually(t, "jane reads configmaps once her Role says so", func() bool {
+		ok, _ := allowed(t, a, res(jane, "list", "", "configmaps", "", "dev", ""))
+		return ok
+	})
+
 	// RulesFor lists what jane may do in dev: her Role plus the defaults.
 	rules, err := a.rbac.RulesFor(t.Context(), jane, "dev")
 	if err != nil {

@@ -5,8 +5,6 @@ import (
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apiserver/pkg/authentication/serviceaccount"
-	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 )
 
@@ -27,12 +25,8 @@ func RuleAllows(a authorizer.Attributes, rule *rbacv1.PolicyRule) bool {
 	if !a.IsResourceRequest() {
 		return nonResourceURLMatches(rule.NonResourceURLs, a.GetPath())
 	}
-	combined := a.GetResource()
-	if a.GetSubresource() != "" {
-		combined += "/" + a.GetSubresource()
-	}
 	return matchesOrStar(rule.APIGroups, a.GetAPIGroup()) &&
-		resourceMatches(rule.Resources, combined, a.GetSubresource()) &&
+		resourceMatches(rule.Resources, a.GetResource(), a.GetSubresource()) &&
 		(len(rule.ResourceNames) == 0 || slices.Contains(rule.ResourceNames, a.GetName()))
 }
 
@@ -45,12 +39,21 @@ func matchesOrStar(set []string, v string) bool {
 	return false
 }
 
-func resourceMatches(ruleResources []string, combined, subresource string) bool {
+// resourceMatches compares without building "resource/subresource", so
+// that matching allocates nothing.
+func resourceMatches(ruleResources []string, resource, subresource string) bool {
 	for _, r := range ruleResources {
 		switch {
-		case r == rbacv1.ResourceAll, r == combined:
+		case r == rbacv1.ResourceAll:
 			return true
-		case subresource != "" && r == "*/"+subresource:
+		case subresource == "":
+			if r == resource {
+				return true
+			}
+		case len(r) == len(resource)+1+len(subresource) && r[len(resource)] == '/' &&
+			strings.HasPrefix(r, resource) && strings.HasSuffix(r, subresource):
+			return true
+		case len(r) == 2+len(subresource) && r[0] == '*' && r[1] == '/' && strings.HasSuffix(r, subresource):
 			return true
 		}
 	}
@@ -65,25 +68,6 @@ func nonResourceURLMatches(urls []string, path string) bool {
 		case strings.HasSuffix(u, "*") && strings.HasPrefix(path, strings.TrimSuffix(u, "*")):
 			return true
 		}
-	}
-	return false
-}
-
-// appliesTo says whether a binding's subject names u. A ServiceAccount
-// subject without a namespace takes the binding's (namespace is "" for a
-// ClusterRoleBinding).
-func appliesTo(u user.Info, s rbacv1.Subject, namespace string) bool {
-	switch s.Kind {
-	case rbacv1.UserKind:
-		return u.GetName() == s.Name
-	case rbacv1.GroupKind:
-		return slices.Contains(u.GetGroups(), s.Name)
-	case rbacv1.ServiceAccountKind:
-		ns := namespace
-		if s.Namespace != "" {
-			ns = s.Namespace
-		}
-		return ns != "" && u.GetName() == serviceaccount.MakeUsername(ns, s.Name)
 	}
 	return false
 }
