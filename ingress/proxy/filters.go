@@ -200,8 +200,9 @@ func (v *fastView) Query(name string) ([]byte, bool) {
 // loopView is the router's view of a request the event loop parsed; buf
 // holds a percent-decoded query value.
 type loopView struct {
-	r   *h1.Request
-	buf [256]byte
+	r      *h1.Request
+	buf    [256]byte
+	keyBuf [128]byte
 }
 
 func (v *loopView) Method() []byte { return v.r.Method }
@@ -229,6 +230,13 @@ func (v *loopView) Query(name string) ([]byte, bool) {
 		k, val := pair, []byte(nil)
 		if i := bytes.IndexByte(pair, '='); i >= 0 {
 			k, val = pair[:i], pair[i+1:]
+		}
+		if bytes.IndexByte(k, '%') >= 0 || bytes.IndexByte(k, '+') >= 0 {
+			dk, ok := unescapeInto(v.keyBuf[:0], k)
+			if !ok {
+				continue
+			}
+			k = dk
 		}
 		if string(k) != name {
 			continue
