@@ -206,3 +206,27 @@ func TestFollowAcrossRotation(t *testing.T) {
 		t.Errorf("followed = %q", got)
 	}
 }
+
+// FuzzCopy: whatever a log file holds, reading it never fails, and a tail
+// is the end of the whole: never more, never something else.
+func FuzzCopy(f *testing.F) {
+	f.Add([]byte("2026-12-07T21:00:00Z stdout F a\n2026-12-07T21:00:01Z stdout P b\n2026-12-07T21:00:02Z stdout F c\n"), int64(1))
+	f.Add([]byte("junk\n2026-12-07T21:00:00Z stderr F x\nno newline"), int64(2))
+	f.Fuzz(func(t *testing.T, data []byte, n int64) {
+		path := filepath.Join(t.TempDir(), "0.log")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		n = max(n%50, -1)
+		full, tail := copyString(t, path, Options{Tail: -1}), copyString(t, path, Options{Tail: n})
+		if !strings.HasSuffix(full, tail) {
+			t.Fatalf("tail %d = %q is not the end of %q", n, tail, full)
+		}
+		if n == 0 && tail != "" {
+			t.Fatalf("tail 0 = %q", tail)
+		}
+		if n > 0 && strings.Count(tail, "\n") > int(n) && !strings.Contains(string(data), " P ") {
+			t.Fatalf("tail %d has %d lines: %q", n, strings.Count(tail, "\n"), tail)
+		}
+	})
+}
