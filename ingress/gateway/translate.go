@@ -108,6 +108,7 @@ var SupportedFeatures = []gwv1.FeatureName{
 type listener struct {
 	gw       *gwv1.Gateway
 	addr     netip.Addr // the Gateway's own address; zero: the node's
+	serves   bool       // accepted and its certificates resolve
 	spec     gwv1.Listener
 	hostname string
 	accepted bool
@@ -263,9 +264,10 @@ func (b *builder) listeners(gw *gwv1.Gateway) []*listener {
 		} else {
 			l.conds = append(l.conds, b.cond(string(gwv1.ListenerConditionProgrammed), false, string(gwv1.ListenerReasonInvalid), "the listener is not valid", gen))
 		}
-		if !resolvedOK && l.conds[1].Reason != string(gwv1.ListenerReasonInvalidRouteKinds) {
-			l.accepted = false // no certificate to serve with
-		}
+		// Routes still attach to a listener whose certificate does not
+		// resolve (and count in attachedRoutes, as the conformance suite
+		// checks), but it serves nothing.
+		l.serves = l.accepted && (resolvedOK || l.conds[1].Reason == string(gwv1.ListenerReasonInvalidRouteKinds))
 	}
 	return ls
 }
@@ -576,6 +578,9 @@ func (rc *routeCtx) target(refs []gwv1.BackendRef, opts proxy.Options, f *proxy.
 // rules adds the router rules of one route match on every attachment.
 func (rc *routeCtx) add(atts []attachment, seq int, path string, typ router.PathType, re *router.Rule[*proxy.Backend], target *proxy.Backend) {
 	for _, a := range atts {
+		if !a.l.serves {
+			continue
+		}
 		for _, h := range a.hosts {
 			r := *re
 			r.Host, r.DeepWildcard, r.Path, r.Type, r.Order, r.Seq, r.Target = h, true, path, typ, order(rc.m), seq, target

@@ -198,12 +198,12 @@ func TestBuildStatus(t *testing.T) {
 		attached           int32
 		supportedKindCount int
 	}{
-		{"http", true, "Accepted", true, "ResolvedRefs", true, 6, 2},     // ok, missing-svc, ungranted-svc, granted-svc, bad-kind, all-listeners
-		{"same", true, "Accepted", true, "ResolvedRefs", true, 1, 2},     // all-listeners (hostname: no intersection)
-		{"selected", true, "Accepted", true, "ResolvedRefs", true, 1, 2}, // selected
-		{"https", true, "Accepted", true, "ResolvedRefs", true, 2, 2},    // secure, all-listeners
-		{"https-missing", true, "Accepted", false, "InvalidCertificateRef", false, 0, 2},
-		{"https-ungranted", true, "Accepted", false, "RefNotPermitted", false, 0, 2},
+		{"http", true, "Accepted", true, "ResolvedRefs", true, 6, 2},                     // ok, missing-svc, ungranted-svc, granted-svc, bad-kind, all-listeners
+		{"same", true, "Accepted", true, "ResolvedRefs", true, 1, 2},                     // all-listeners (hostname: no intersection)
+		{"selected", true, "Accepted", true, "ResolvedRefs", true, 1, 2},                 // selected
+		{"https", true, "Accepted", true, "ResolvedRefs", true, 2, 2},                    // secure, all-listeners
+		{"https-missing", true, "Accepted", false, "InvalidCertificateRef", false, 1, 2}, // all-listeners attaches, nothing is served
+		{"https-ungranted", true, "Accepted", false, "RefNotPermitted", false, 1, 2},
 		{"tcp", false, "UnsupportedProtocol", true, "ResolvedRefs", false, 0, 0},
 		{"odd-port", false, "PortUnavailable", true, "ResolvedRefs", false, 0, 2},
 		{"kinds", true, "Accepted", false, "InvalidRouteKinds", false, 1, 1}, // all-listeners
@@ -284,6 +284,11 @@ func TestBuildStatus(t *testing.T) {
 		b, ok := tt.tab.Match([]byte(tt.host), []byte("/"))
 		if !ok || b.Service != tt.want || b.Status != tt.status {
 			t.Errorf("host %s: matched %v (service %q status %d), want %q status %d", tt.host, ok, svcOf(b), statusOf(b), tt.want, tt.status)
+		}
+	}
+	for _, h := range []string{"missing.example.com", "ungranted.example.com"} {
+		if b, ok := secure.Match([]byte(h), []byte("/")); ok {
+			t.Errorf("HTTPS listener without its certificate serves %s: %s", h, b.Service)
 		}
 	}
 	if len(out.TLS) != 1 || out.TLS[0].Secret.Name != "cert" || out.TLS[0].Hosts[0] != "secure.example.com" {
