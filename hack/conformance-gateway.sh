@@ -44,17 +44,21 @@ trap 'exit 130' INT TERM
 [ "$(id -u)" = 0 ] || { echo "conformance-gateway: needs root (a sandbox node)" >&2; exit 1; }
 [ -x "$SY" ] || { echo "conformance-gateway: build first (make build)" >&2; exit 1; }
 
-echo "== fetching the Gateway API $VERSION conformance suite through the module proxy"
-GOFLAGS=-mod=mod go mod download sigs.k8s.io/gateway-api@"$VERSION" sigs.k8s.io/gateway-api/conformance@"$VERSION"
-MODCACHE=$(go env GOMODCACHE)
-cp -r "$MODCACHE/sigs.k8s.io/gateway-api@$VERSION" "$WORK/gateway-api"
-chmod -R u+w "$WORK/gateway-api"
-rm -rf "$WORK/gateway-api/conformance"
-cp -r "$MODCACHE/sigs.k8s.io/gateway-api/conformance@$VERSION" "$WORK/gateway-api/conformance"
-chmod -R u+w "$WORK/gateway-api/conformance"
-
-echo "== compiling the suite"
-(cd "$WORK/gateway-api/conformance" && GOWORK=off GOFLAGS=-mod=mod go test -c -o "$WORK/conformance.test" .)
+# The compiled suite is kept in .cache/ (ignored by git) for the next run.
+SUITE=$ROOT/.cache/gateway-api-conformance-$VERSION.test
+if [ ! -x "$SUITE" ]; then
+	echo "== fetching the Gateway API $VERSION conformance suite through the module proxy"
+	GOFLAGS=-mod=mod go mod download sigs.k8s.io/gateway-api@"$VERSION" sigs.k8s.io/gateway-api/conformance@"$VERSION"
+	MODCACHE=$(go env GOMODCACHE)
+	cp -r "$MODCACHE/sigs.k8s.io/gateway-api@$VERSION" "$WORK/gateway-api"
+	chmod -R u+w "$WORK/gateway-api"
+	rm -rf "$WORK/gateway-api/conformance"
+	cp -r "$MODCACHE/sigs.k8s.io/gateway-api/conformance@$VERSION" "$WORK/gateway-api/conformance"
+	chmod -R u+w "$WORK/gateway-api/conformance"
+	echo "== compiling the suite"
+	mkdir -p "$(dirname "$SUITE")"
+	(cd "$WORK/gateway-api/conformance" && GOWORK=off GOFLAGS=-mod=mod go test -c -o "$SUITE.tmp" . && mv "$SUITE.tmp" "$SUITE")
+fi
 
 echo "== starting sandbox node $NAME"
 "$SY" sandbox up --name "$NAME" --uplink --timeout 2m -- --lb-pool 203.0.113.100-203.0.113.150 >/dev/null
@@ -80,7 +84,7 @@ done
 
 mkdir -p "$REPORT_DIR"
 args=(
-	-test.run TestConformance -test.v -test.timeout "${CONFORMANCE_TIMEOUT:-60m}"
+	-test.run '^TestConformance$' -test.v -test.timeout "${CONFORMANCE_TIMEOUT:-60m}"
 	--gateway-class switchyard
 	--conformance-profiles GATEWAY-HTTP,GATEWAY-GRPC
 	--organization switchyard --project switchyard --url https://github.com/switchyard-net/switchyard
@@ -95,7 +99,7 @@ args=(
 
 echo "== running the suite inside the node's network namespace (log: $LOG)"
 set +e
-(cd "$WORK/gateway-api/conformance" && in_node "$WORK/conformance.test" "${args[@]}") >"$LOG" 2>&1
+(cd "$WORK" && in_node "$SUITE" "${args[@]}") >"$LOG" 2>&1
 rc=$?
 set -e
 grep -E '^\s*--- (PASS|FAIL|SKIP)' "$LOG" | sed 's/^ *//' | sort | uniq -c | sort -rn | head -200 || true
