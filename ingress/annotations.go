@@ -3,6 +3,7 @@ package ingress
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +42,9 @@ const (
 	// this Ingress at once (a positive integer); beyond it 503 with
 	// Retry-After.
 	AnnLimitConnections = "switchyard.dev/limit-connections"
+	// AnnAllowSourceRange: comma-separated CIDRs (or addresses) of the
+	// clients served; others get 403.
+	AnnAllowSourceRange = "switchyard.dev/allow-source-range"
 	// AnnH2C on an IngressClass of this controller: "true" serves
 	// cleartext HTTP/2 (prior knowledge and Upgrade: h2c) on the HTTP
 	// address, as the --ingress-h2c flag does.
@@ -125,7 +129,47 @@ func options(ann map[string]string) (o proxy.Options, redirect bool, errs []erro
 			o.LimitConnections = n
 		}
 	}
+	if v, ok := ann[AnnAllowSourceRange]; ok {
+		ps, err := parseSourceRanges(v)
+		if err != nil {
+			bad(AnnAllowSourceRange, err)
+		} else {
+			o.AllowSources = ps
+		}
+	}
 	return o, redirect, errs
+}
+
+// parseSourceRanges reads "10.0.0.0/8, 192.0.2.7" (an address is its own
+// /32 or /128). An empty list is an error: it would serve nobody.
+func parseSourceRanges(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, err
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		out = append(out, p.Masked())
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no address ranges")
+	}
+	return out, nil
 }
 
 // forceSSLRedirect reads AnnForceSSLRedirect (default false).

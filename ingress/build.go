@@ -122,6 +122,8 @@ func (ib *ingressBuilder) build() ([]router.Rule[*proxy.Backend], []router.Defau
 		ib.problem("%v", e)
 	}
 	ib.opts = opts
+	target, hasTarget := ann[AnnNginxRewriteTarget]
+	useRegex := hasTarget || strings.EqualFold(ann[AnnNginxUseRegex], "true")
 	tlsHosts := ib.tlsEntries()
 	ord := order(ing)
 	var rules []router.Rule[*proxy.Backend]
@@ -149,14 +151,26 @@ func (ib *ingressBuilder) build() ([]router.Rule[*proxy.Backend], []router.Defau
 			if hp.PathType != nil && *hp.PathType == networkingv1.PathTypeExact {
 				typ = router.Exact
 			}
-			rules = append(rules, router.Rule[*proxy.Backend]{
-				Host: r.Host, Path: path, Type: typ, Order: ord, Target: ib.backend(hp.Backend, secure),
-			})
+			rule := router.Rule[*proxy.Backend]{Host: r.Host, Path: path, Type: typ, Order: ord}
+			var rw *proxy.PathMod
+			if useRegex {
+				re, err := nginxRegexPath(path)
+				if err == nil && hasTarget {
+					rw, err = nginxRewrite(path, target)
+				}
+				if err != nil {
+					ib.problem("path %q: %v", path, err)
+					continue
+				}
+				rule.Type, rule.Regex = router.Regex, re
+			}
+			rule.Target = ib.backend(hp.Backend, secure, rw)
+			rules = append(rules, rule)
 		}
 	}
 	var defs []router.Default[*proxy.Backend]
 	if db := ing.Spec.DefaultBackend; db != nil {
-		defs = append(defs, router.Default[*proxy.Backend]{Hosts: hosts, Order: ord, Target: ib.backend(*db, false)})
+		defs = append(defs, router.Default[*proxy.Backend]{Hosts: hosts, Order: ord, Target: ib.backend(*db, false, nil)})
 	}
 	return rules, defs
 }
@@ -194,7 +208,9 @@ func coveredBy(host string, tlsHosts map[string]bool) bool {
 // backend resolves a backend to a proxy backend with its ready endpoints;
 // a missing Service, port or endpoints gives a backend without endpoints
 // (503).
-func (ib *ingressBuilder) backend(b networkingv1.IngressBackend, secure bool) *proxy.Backend {
+//
+// rw, when set, rewrites the path sent upstream (rewrite-target).
+func (ib *ingressBuilder) backend(b networkingv1.IngressBackend, secure bool, rw *proxy.PathMod) *proxy.Backend {
 	ns := ib.ing.Namespace
 	opts := ib.opts
 	opts.SSLRedirect = secure
@@ -204,6 +220,9 @@ func (ib *ingressBuilder) backend(b networkingv1.IngressBackend, secure bool) *p
 	}
 	svcKey := ns + "/" + b.Service.Name + ":" + portString(b.Service.Port)
 	key := svcKey + "/" + strconv.FormatBool(secure)
+	if rw != nil {
+		key += "/" + rw.Regex.String() + "/" + rw.Template
+	}
 	if be := ib.backends[key]; be != nil {
 		return be
 	}
@@ -212,6 +231,9 @@ func (ib *ingressBuilder) backend(b networkingv1.IngressBackend, secure bool) *p
 		ib.problem("%v", err)
 	}
 	be := ib.p.NewBackend(ns+"/"+ib.ing.Name, svcKey, addrs, opts)
+	if rw != nil {
+		be.Filters = &proxy.Filters{Rewrite: &proxy.Rewrite{Path: rw}}
+	}
 	ib.backends[key] = be
 	return be
 }

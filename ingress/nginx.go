@@ -2,8 +2,12 @@ package ingress
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/switchyard-net/switchyard/ingress/proxy"
+	"github.com/switchyard-net/switchyard/ingress/router"
 )
 
 // Ingress-nginx migration: the most used nginx.ingress.kubernetes.io/*
@@ -43,11 +47,46 @@ var nginxAliases = map[string]string{
 	NginxPrefix + "proxy-read-timeout": AnnResponseTimeout,
 	NginxPrefix + "limit-rps":          AnnLimitRPS,
 	NginxPrefix + "limit-connections":  AnnLimitConnections,
+	// allowlist-source-range is the newer name of whitelist-source-range.
+	NginxPrefix + "whitelist-source-range": AnnAllowSourceRange,
+	NginxPrefix + "allowlist-source-range": AnnAllowSourceRange,
 }
 
 // nginxHandled are nginx annotations read by name elsewhere in this
 // package (not aliases).
-var nginxHandled = map[string]bool{}
+var nginxHandled = map[string]bool{AnnNginxRewriteTarget: true, AnnNginxUseRegex: true}
+
+const (
+	// AnnNginxRewriteTarget replaces the whole path of a request matching
+	// the rule's path (a regex, anchored at the start, case-insensitive)
+	// by its value, $1..$9 being the path's capture groups; it implies
+	// use-regex, as in ingress-nginx.
+	AnnNginxRewriteTarget = NginxPrefix + "rewrite-target"
+	// AnnNginxUseRegex "true": the paths of this Ingress are regexes
+	// matched case-insensitively from the start of the path (prefixes),
+	// whatever their pathType.
+	AnnNginxUseRegex = NginxPrefix + "use-regex"
+)
+
+// nginxRegexPath compiles a use-regex path as ingress-nginx's location
+// "~* ^path" matches: case-insensitive, from the start, any tail.
+func nginxRegexPath(path string) (*regexp.Regexp, error) {
+	return router.CompileRegex("(?i:" + path + ").*")
+}
+
+// nginxRewrite builds the rewrite of rewrite-target for a rule path:
+// nginx's `rewrite "(?i)path" target break;`.
+func nginxRewrite(path, target string) (*proxy.PathMod, error) {
+	re, err := regexp.Compile("(?i)" + path)
+	if err != nil {
+		return nil, err
+	}
+	return &proxy.PathMod{Regex: re, Template: nginxGroups.ReplaceAllString(target, "$${$1}")}, nil
+}
+
+// nginxGroups finds nginx's $N references (Go's Expand would read "$1x"
+// as a group named "1x").
+var nginxGroups = regexp.MustCompile(`\$([0-9])`)
 
 // nativeAnnotations returns ann with the honoured nginx annotations
 // translated to their switchyard.dev/ form (the switchyard.dev/ form wins

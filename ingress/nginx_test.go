@@ -63,3 +63,66 @@ func TestNginxAnnotations(t *testing.T) {
 		t.Errorf("problem %q does not name the annotations", p)
 	}
 }
+
+// TestNginxRewrite: ingress-nginx's rewrite-target examples (its docs:
+// path /something(/|$)(.*) with rewrite-target /$2).
+func TestNginxRewrite(t *testing.T) {
+	tests := []struct{ path, target, in, match, want string }{
+		{"/something(/|$)(.*)", "/$2", "/something", "y", "/"},
+		{"/something(/|$)(.*)", "/$2", "/something/", "y", "/"},
+		{"/something(/|$)(.*)", "/$2", "/something/new", "y", "/new"},
+		{"/something(/|$)(.*)", "/$2", "/SomeThing/new", "y", "/new"},
+		{"/something(/|$)(.*)", "/$2", "/somethingelse", "", ""},
+		{"/api/(v[0-9])/(.*)", "/$2x/$1", "/api/v2/users", "y", "/usersx/v2"},
+		{"/foo", "/", "/foo/bar", "y", "/"},
+		{"/foo", "bar", "/foo", "y", "/bar"},
+	}
+	for _, tt := range tests {
+		re, err := nginxRegexPath(tt.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := re.MatchString(tt.in); got != (tt.match != "") {
+			t.Errorf("path %q matches %q: %v", tt.path, tt.in, got)
+			continue
+		}
+		if tt.match == "" {
+			continue
+		}
+		rw, err := nginxRewrite(tt.path, tt.target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rw.Apply(tt.in); got != tt.want {
+			t.Errorf("%q with %q → %q: got %q, want %q", tt.in, tt.path, tt.target, got, tt.want)
+		}
+	}
+	if _, err := nginxRegexPath("/bad(("); err == nil {
+		t.Error("an invalid regex path was accepted")
+	}
+}
+
+func TestSourceRanges(t *testing.T) {
+	ps, err := parseSourceRanges(" 10.0.0.0/8, 192.0.2.7,2001:db8::/32, ::ffff:198.51.100.0/120")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32", "198.51.100.0/24"}
+	if len(ps) != len(want) {
+		t.Fatalf("got %v", ps)
+	}
+	for i := range ps {
+		if ps[i].String() != want[i] {
+			t.Errorf("range %d: %v, want %s", i, ps[i], want[i])
+		}
+	}
+	for _, bad := range []string{"", " , ", "10.0.0.0/33", "ten", "10.0.0.0/8,x"} {
+		if _, err := parseSourceRanges(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	o, _, errs := options(map[string]string{AnnAllowSourceRange: "bogus"})
+	if len(errs) != 1 || o.AllowSources != nil {
+		t.Errorf("bad range: %+v %v", o, errs)
+	}
+}

@@ -45,6 +45,24 @@ type Options struct {
 	// once (0: none). See limits.go.
 	LimitRPS         float64
 	LimitConnections int
+	// AllowSources, when not empty, lists the client networks served;
+	// requests from other addresses get 403 (ingress-nginx's
+	// whitelist-source-range).
+	AllowSources []netip.Prefix
+}
+
+// allowed reports whether client ip may use b (see Options.AllowSources).
+func (b *Backend) allowed(ip netip.Addr) bool {
+	if len(b.Opts.AllowSources) == 0 {
+		return true
+	}
+	ip = ip.Unmap()
+	for _, p := range b.Opts.AllowSources {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 const (

@@ -71,6 +71,16 @@ func (p *Proxy) serveFast(ctx *fasthttp.RequestCtx) {
 		p.redirect(ctx, b, start)
 		return
 	}
+	if len(b.Opts.AllowSources) > 0 {
+		var ip netip.Addr
+		if ta, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+			ip = ta.AddrPort().Addr()
+		}
+		if !b.allowed(ip) {
+			p.fastStatus(ctx, b, nil, fasthttp.StatusForbidden, statusBody(fasthttp.StatusForbidden), start)
+			return
+		}
+	}
 	if b.limits != nil && p.limitFast(ctx, b, start) {
 		return
 	}

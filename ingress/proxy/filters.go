@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -44,7 +45,13 @@ func (m *HeaderMod) empty() bool { return len(m.Set)+len(m.Add)+len(m.Remove) ==
 
 // PathMod rewrites a path: to Full, or its matched Prefix replaced by
 // Replacement (Full == "" and PrefixSet).
+//
+// Regex, when set, is an ingress-nginx rewrite-target: a path it matches
+// (anywhere, as nginx's rewrite directive does) is replaced whole by
+// Template with $1..$9 expanded to its groups; other paths are kept.
 type PathMod struct {
+	Regex       *regexp.Regexp
+	Template    string
 	Full        string
 	PrefixSet   bool
 	Prefix      string // the rule's PathPrefix match
@@ -53,6 +60,17 @@ type PathMod struct {
 
 // Apply returns the new path for path.
 func (m *PathMod) Apply(path string) string {
+	if m.Regex != nil {
+		sub := m.Regex.FindStringSubmatchIndex(path)
+		if sub == nil {
+			return path
+		}
+		out := string(m.Regex.ExpandString(nil, m.Template, path, sub))
+		if out == "" || out[0] != '/' {
+			out = "/" + out
+		}
+		return out
+	}
 	if !m.PrefixSet {
 		return m.Full
 	}

@@ -75,6 +75,9 @@ func (p *Proxy) serveH2(w http.ResponseWriter, r *http.Request) {
 		rec.Header().Set("Location", rd.Location(scheme, r.Host, r.URL.Path, r.URL.RawQuery, lp))
 		p.h2Status(rec, r, b, nil, redirectCode(rd), "", start)
 		return
+	case len(b.Opts.AllowSources) > 0 && !b.allowed(requestIP(r)):
+		p.h2Status(rec, r, b, nil, http.StatusForbidden, statusBody(http.StatusForbidden), start)
+		return
 	case b.Opts.MaxBodyBytes > 0 && r.ContentLength > b.Opts.MaxBodyBytes:
 		p.h2Status(rec, r, b, nil, http.StatusRequestEntityTooLarge, "413 request entity too large\n", start)
 		return
@@ -291,4 +294,13 @@ func hostOnly(host string) string {
 		return h
 	}
 	return host
+}
+
+// requestIP is the client address of r (zero when unknown).
+func requestIP(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr()
 }

@@ -453,7 +453,7 @@ func (c *clientConn) startRequest(n int) {
 	b, ok := rt.table(local, false).MatchRequest(r.Host, r.Path, &c.view)
 	if ok {
 		b = b.choose()
-		if b.Filters != nil || b.Status != 0 {
+		if b.Filters != nil || b.Status != 0 || len(b.Opts.AllowSources) > 0 {
 			// Gateway filters and fixed answers are the fasthttp
 			// engine's (which matches and chooses again).
 			c.handoff(false)
