@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -321,6 +322,9 @@ func (b *builder) certificates(gw *gwv1.Gateway, spec gwv1.Listener, gen int64) 
 		}
 		if sec.Type != corev1.SecretTypeTLS || len(sec.Data[corev1.TLSCertKey]) == 0 || len(sec.Data[corev1.TLSPrivateKeyKey]) == 0 {
 			return bad(gwv1.ListenerReasonInvalidCertificateRef, "Secret %s/%s is not a kubernetes.io/tls Secret with a certificate and key", ns, ref.Name)
+		}
+		if _, err := tls.X509KeyPair(sec.Data[corev1.TLSCertKey], sec.Data[corev1.TLSPrivateKeyKey]); err != nil {
+			return bad(gwv1.ListenerReasonInvalidCertificateRef, "Secret %s/%s: %v", ns, ref.Name, err)
 		}
 		var hosts []string
 		if spec.Hostname != nil {

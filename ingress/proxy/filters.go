@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"iter"
 	"math/rand/v2"
 	"net/http"
 	"net/textproto"
@@ -334,13 +335,14 @@ func (f *Filters) applyFast(req *fasthttp.Request) {
 	h := &req.Header
 	m := &f.RequestHeaders
 	for _, x := range m.Set {
+		delFold(h.All(), h.DelBytes, x.Name)
 		h.Set(x.Name, x.Value)
 	}
 	for _, x := range m.Add {
 		h.Add(x.Name, x.Value)
 	}
 	for _, n := range m.Remove {
-		h.Del(n)
+		delFold(h.All(), h.DelBytes, n)
 	}
 	if rw := f.Rewrite; rw != nil {
 		if rw.Hostname != "" {
@@ -356,13 +358,29 @@ func (f *Filters) applyFast(req *fasthttp.Request) {
 // applyFastResponse applies response header filters.
 func (m *HeaderMod) applyFastResponse(h *fasthttp.ResponseHeader) {
 	for _, x := range m.Set {
+		delFold(h.All(), h.DelBytes, x.Name)
 		h.Set(x.Name, x.Value)
 	}
 	for _, x := range m.Add {
 		h.Add(x.Name, x.Value)
 	}
 	for _, n := range m.Remove {
-		h.Del(n)
+		delFold(h.All(), h.DelBytes, n)
+	}
+}
+
+// delFold deletes every header named name in any letter case: header
+// names are kept as sent (DisableHeaderNamesNormalizing), so fasthttp's
+// Del would miss "x-a" for "X-A".
+func delFold(all iter.Seq2[[]byte, []byte], del func([]byte), name string) {
+	var keys [][]byte
+	for k := range all {
+		if h1.EqualFold(k, name) {
+			keys = append(keys, append([]byte(nil), k...))
+		}
+	}
+	for _, k := range keys {
+		del(k)
 	}
 }
 
