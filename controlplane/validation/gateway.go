@@ -24,10 +24,9 @@ var (
 	gwControllerPattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9\/\-._~%!$&'()*+,;=:]+$`)
 	gwHeaderNamePattern = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+\\-.^_\\x60|~]+$")
 	gwPathPattern       = regexp.MustCompile(`^(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|[%][0-9a-fA-F]{2})+$`)
+	gwProtocolPattern   = regexp.MustCompile(`^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9]+$`)
 	gwGRPCServicePat    = regexp.MustCompile(`^(?i)\.?[a-z_][a-z_0-9]*(\.[a-z_][a-z_0-9]*)*$`)
 	gwGRPCMethodPat     = regexp.MustCompile(`^[A-Za-z_][A-Za-z_0-9]*$`)
-
-	listenerProtocols = sets.New[gatewayv1.ProtocolType]("HTTP", "HTTPS", "TLS", "TCP", "UDP")
 )
 
 const maxWeight = 1000000
@@ -272,8 +271,10 @@ func validateListenerProtocol(l gatewayv1.Listener, p *field.Path) field.ErrorLi
 	switch {
 	case proto == "":
 		errs = append(errs, field.Required(p.Child("protocol"), ""))
-	case !listenerProtocols.Has(proto) && !strings.Contains(string(proto), "/"):
-		errs = append(errs, field.NotSupported(p.Child("protocol"), proto, sets.List(listenerProtocols)))
+	case len(proto) > 255 || !gwProtocolPattern.MatchString(string(proto)):
+		// Any well-formed name is accepted, as by the CRD: the controller
+		// reports a protocol it does not support (UnsupportedProtocol).
+		errs = append(errs, field.Invalid(p.Child("protocol"), proto, "must be a protocol name or a domain-prefixed path"))
 	}
 	tp := p.Child("tls")
 	switch proto {
