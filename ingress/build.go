@@ -81,7 +81,12 @@ func build(s snapshot, cs classSet, p *proxy.Proxy) built {
 		}
 	}
 	slices.SortFunc(out.ours, func(a, b *networkingv1.Ingress) int { return order(a).Compare(order(b)) })
+	var canaries []*networkingv1.Ingress
 	for _, ing := range out.ours {
+		if isCanary(ing) {
+			canaries = append(canaries, ing)
+			continue
+		}
 		ib := ingressBuilder{s: s, p: p, ing: ing, backends: map[string]*proxy.Backend{}}
 		r, d := ib.build()
 		out.rules = append(out.rules, r...)
@@ -89,6 +94,25 @@ func build(s snapshot, cs classSet, p *proxy.Proxy) built {
 		out.tls = append(out.tls, ib.tls...)
 		out.problems = append(out.problems, ib.problems...)
 	}
+	// Canary Ingresses after all main ones (ingress-nginx canaries: see
+	// applyCanary).
+	var extra []router.Rule[*proxy.Backend]
+	for _, ing := range canaries {
+		ib := ingressBuilder{s: s, p: p, ing: ing, backends: map[string]*proxy.Backend{}}
+		r, _ := ib.build()
+		c, err := canaryOf(ing.Annotations)
+		if err != nil {
+			ib.problem("%v", err)
+		} else {
+			add, orphans := applyCanary(out.rules, r, c, p, ing.Namespace+"/"+ing.Name)
+			extra = append(extra, add...)
+			if len(orphans) > 0 {
+				ib.problem("canary: no main Ingress serves %s", strings.Join(orphans, ", "))
+			}
+		}
+		out.problems = append(out.problems, ib.problems...)
+	}
+	out.rules = append(out.rules, extra...)
 	return out
 }
 

@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+
+	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/switchyard-net/switchyard/ingress/proxy"
 	"github.com/switchyard-net/switchyard/ingress/router"
@@ -127,4 +130,87 @@ func nativeAnnotations(ann map[string]string) (map[string]string, []string) {
 // ignoredProblem words the report of ignored nginx annotations.
 func ignoredProblem(names []string) string {
 	return fmt.Sprintf("ignoring unsupported annotations %s (see the README's ingress-nginx table)", strings.Join(names, ", "))
+}
+
+// Canary annotations (ingress-nginx): an Ingress with canary "true" adds
+// no routes of its own; its host/path pairs divert part of the traffic of
+// the same host/path of the other (main) Ingresses to its backends.
+const (
+	AnnNginxCanary            = NginxPrefix + "canary"
+	AnnNginxCanaryWeight      = NginxPrefix + "canary-weight"
+	AnnNginxCanaryWeightTotal = NginxPrefix + "canary-weight-total"
+	AnnNginxCanaryHeader      = NginxPrefix + "canary-by-header"
+	AnnNginxCanaryHeaderValue = NginxPrefix + "canary-by-header-value"
+)
+
+func init() {
+	for _, k := range []string{AnnNginxCanary, AnnNginxCanaryWeight, AnnNginxCanaryWeightTotal, AnnNginxCanaryHeader, AnnNginxCanaryHeaderValue} {
+		nginxHandled[k] = true
+	}
+}
+
+func isCanary(ing *networkingv1.Ingress) bool {
+	return strings.EqualFold(ing.Annotations[AnnNginxCanary], "true")
+}
+
+// canary is how a canary Ingress diverts traffic.
+type canary struct {
+	header, value string // header name (lower-case) and value; value "" : "always"/"never"
+	weight, total int
+}
+
+func canaryOf(ann map[string]string) (canary, error) {
+	c := canary{header: strings.ToLower(strings.TrimSpace(ann[AnnNginxCanaryHeader])), value: ann[AnnNginxCanaryHeaderValue], total: 100}
+	for k, d := range map[string]*int{AnnNginxCanaryWeight: &c.weight, AnnNginxCanaryWeightTotal: &c.total} {
+		if v, ok := ann[k]; ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n < 0 {
+				return c, fmt.Errorf("annotation %s=%q: want a non-negative integer", k, v)
+			}
+			*d = n
+		}
+	}
+	if c.total <= 0 {
+		return c, fmt.Errorf("annotation %s must be positive", AnnNginxCanaryWeightTotal)
+	}
+	c.weight = min(c.weight, c.total)
+	return c, nil
+}
+
+// applyCanary merges the rules of a canary Ingress into the main rules
+// with the same host and path: header rules (ranked before the main rule,
+// which has no conditions) and a weighted split of the main target. It
+// returns the rules to add and the canary rules that found no main rule.
+func applyCanary(main []router.Rule[*proxy.Backend], can []router.Rule[*proxy.Backend], c canary, p *proxy.Proxy, name string) (add []router.Rule[*proxy.Backend], orphans []string) {
+	for _, cr := range can {
+		found := false
+		for i := range main {
+			m := &main[i]
+			if !strings.EqualFold(m.Host, cr.Host) || m.Path != cr.Path || m.Type != cr.Type || m.Cond.Method != "" || len(m.Cond.Headers)+len(m.Cond.Query) > 0 {
+				continue
+			}
+			found = true
+			orig := m.Target
+			hr := func(value string, to *proxy.Backend) router.Rule[*proxy.Backend] {
+				r := *m
+				r.Cond = router.Conditions{Headers: []router.ValueMatch{{Name: c.header, Value: value}}}
+				r.Target = to
+				return r
+			}
+			if c.header != "" {
+				if c.value != "" {
+					add = append(add, hr(c.value, cr.Target))
+				} else {
+					add = append(add, hr("always", cr.Target), hr("never", orig))
+				}
+			}
+			if c.weight > 0 {
+				m.Target = p.NewSplit(name, []proxy.Weighted{{Backend: cr.Target, Weight: c.weight}, {Backend: orig, Weight: c.total - c.weight}})
+			}
+		}
+		if !found {
+			orphans = append(orphans, cr.Host+cr.Path)
+		}
+	}
+	return add, orphans
 }

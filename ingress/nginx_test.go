@@ -126,3 +126,26 @@ func TestSourceRanges(t *testing.T) {
 		t.Errorf("bad range: %+v %v", o, errs)
 	}
 }
+
+func TestCanaryOf(t *testing.T) {
+	n := func(k string) string { return NginxPrefix + k }
+	tests := []struct {
+		ann  map[string]string
+		want canary
+		err  bool
+	}{
+		{map[string]string{n("canary-by-header"): "X-Canary"}, canary{header: "x-canary", total: 100}, false},
+		{map[string]string{n("canary-by-header"): "X-Env", n("canary-by-header-value"): "beta"}, canary{header: "x-env", value: "beta", total: 100}, false},
+		{map[string]string{n("canary-weight"): "30"}, canary{weight: 30, total: 100}, false},
+		{map[string]string{n("canary-weight"): "300", n("canary-weight-total"): "1000"}, canary{weight: 300, total: 1000}, false},
+		{map[string]string{n("canary-weight"): "150"}, canary{weight: 100, total: 100}, false},
+		{map[string]string{n("canary-weight"): "-1"}, canary{}, true},
+		{map[string]string{n("canary-weight-total"): "0"}, canary{}, true},
+	}
+	for _, tt := range tests {
+		got, err := canaryOf(tt.ann)
+		if (err != nil) != tt.err || err == nil && got != tt.want {
+			t.Errorf("%v: %+v, %v; want %+v (error %v)", tt.ann, got, err, tt.want, tt.err)
+		}
+	}
+}

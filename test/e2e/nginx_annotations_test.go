@@ -20,20 +20,23 @@ import (
 // claimed with --ingress-claim-nginx-class) work as their
 // nginx.ingress.kubernetes.io/ annotations say, checked with real
 // requests: a capture-group rewrite-target reaches the pod with the
-// rewritten path, force-ssl-redirect answers 308, proxy-body-size 413,
+// rewritten path, force-ssl-redirect answers 308, proxy-body-size 413, a
+// canary-by-header Ingress takes the requests with "X-Canary: always",
 // whitelist-source-range 403 for a client outside it.
 func TestNginxAnnotations(t *testing.T) {
 	n := upNode(t, "--ingress-claim-nginx-class")
 	ctx := context.Background()
 	e := &ingressEnv{node: n, certs: x509.NewCertPool()}
 	e.addr = n.internalIP()
-	p := netexecPod("nginx-0")
-	p.Labels["app"] = "nginxanno"
-	if _, err := n.client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.client.CoreV1().Services("default").Create(ctx, svcFor("nginxanno", "nginxanno", 8080), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
+	for pod, app := range map[string]string{"nginx-0": "nginxanno", "nginx-canary": "nginxcanary"} {
+		p := netexecPod(pod)
+		p.Labels["app"] = app
+		if _, err := n.client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.client.CoreV1().Services("default").Create(ctx, svcFor(app, app, 8080), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	nginx := new("nginx")
 	prefix := networkingv1.PathTypePrefix
@@ -52,6 +55,8 @@ func TestNginxAnnotations(t *testing.T) {
 			ingressRule("force.example.com", ingressPath("/", prefix, "nginxanno", port80()))),
 		newIngress("small", nginx, a("proxy-body-size", "1k", "proxy-read-timeout", "30", "server-snippet", "return 418;"),
 			ingressRule("small.example.com", ingressPath("/", prefix, "nginxanno", port80()))),
+		newIngress("canary", nginx, a("canary", "true", "canary-by-header", "X-Canary"),
+			ingressRule("small.example.com", ingressPath("/", prefix, "nginxcanary", port80()))),
 		newIngress("private", nginx, a("whitelist-source-range", "203.0.113.0/24"),
 			ingressRule("private.example.com", ingressPath("/", prefix, "nginxanno", port80()))),
 	} {
@@ -60,6 +65,7 @@ func TestNginxAnnotations(t *testing.T) {
 		}
 	}
 	n.waitReady("nginx-0", 60*time.Second)
+	n.waitReady("nginx-canary", 60*time.Second)
 	e.eventually(t, "small.example.com", "/hostname", 200, "nginx-0")
 
 	t.Run("RewriteTargetCaptureGroups", func(t *testing.T) {
@@ -100,6 +106,29 @@ func TestNginxAnnotations(t *testing.T) {
 		}
 		if code := post(2000); code != http.StatusRequestEntityTooLarge {
 			t.Errorf("2000-byte body over proxy-body-size 1k: %d, want 413", code)
+		}
+	})
+	t.Run("CanaryByHeader", func(t *testing.T) {
+		get := func(v string) string {
+			req, _ := http.NewRequest("GET", "http://"+e.addr+"/hostname", nil)
+			req.Host = "small.example.com"
+			if v != "" {
+				req.Header.Set("X-Canary", v)
+			}
+			resp, err := e.client(false, "", false).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return string(b)
+		}
+		for v, want := range map[string]string{"always": "nginx-canary", "never": "nginx-0", "": "nginx-0", "other": "nginx-0"} {
+			for range 3 {
+				if got := get(v); got != want {
+					t.Errorf("X-Canary %q: served by %q, want %q", v, got, want)
+				}
+			}
 		}
 	})
 	t.Run("WhitelistSourceRange", func(t *testing.T) {
