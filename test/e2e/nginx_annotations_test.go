@@ -123,6 +123,11 @@ func TestNginxAnnotations(t *testing.T) {
 			b, _ := io.ReadAll(resp.Body)
 			return string(b)
 		}
+		// The canary pod's endpoints may reach the routes a moment after
+		// the main one's.
+		for deadline := time.Now().Add(20 * time.Second); get("always") != "nginx-canary" && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+		}
 		for v, want := range map[string]string{"always": "nginx-canary", "never": "nginx-0", "": "nginx-0", "other": "nginx-0"} {
 			for range 3 {
 				if got := get(v); got != want {
