@@ -661,6 +661,30 @@ func validateGRPCRoute(r *gatewayv1.GRPCRoute) field.ErrorList {
 		}
 		for j, f := range rule.Filters {
 			fp := p.Child("filters").Index(j)
+			// As for HTTPRoute: the body named by type must be set and
+			// the others must not (the CRD's CEL rules).
+			present := map[gatewayv1.GRPCRouteFilterType]bool{
+				gatewayv1.GRPCRouteFilterRequestHeaderModifier:  f.RequestHeaderModifier != nil,
+				gatewayv1.GRPCRouteFilterResponseHeaderModifier: f.ResponseHeaderModifier != nil,
+				gatewayv1.GRPCRouteFilterRequestMirror:          f.RequestMirror != nil,
+				gatewayv1.GRPCRouteFilterExtensionRef:           f.ExtensionRef != nil,
+			}
+			if _, known := present[f.Type]; !known {
+				errs = append(errs, field.NotSupported(fp.Child("type"), f.Type, []string{"RequestHeaderModifier", "ResponseHeaderModifier", "RequestMirror", "ExtensionRef"}))
+				continue
+			}
+			for t, set := range present {
+				name := strings.ToLower(string(t[:1])) + string(t[1:])
+				switch {
+				case t == f.Type && !set:
+					errs = append(errs, field.Required(fp.Child(name), fmt.Sprintf("filter.%s must be specified for %s filter.type", name, t)))
+				case t != f.Type && set:
+					errs = append(errs, field.Forbidden(fp.Child(name), fmt.Sprintf("filter.%s must be nil if the filter.type is not %s", name, t)))
+				}
+			}
+			if m := f.RequestMirror; m != nil {
+				errs = append(errs, validateBackendObjectRef(m.BackendRef, fp.Child("requestMirror", "backendRef"))...)
+			}
 			if m := f.RequestHeaderModifier; m != nil {
 				errs = append(errs, validateHeaderModifier(m, fp.Child("requestHeaderModifier"))...)
 			}

@@ -29,3 +29,25 @@ func TestGatewayListenerProtocol(t *testing.T) {
 		}
 	}
 }
+
+// A GRPCRoute filter must carry the body its type names, as the CRD's
+// CEL rules require (a RequestMirror without one once crashed the proxy).
+func TestGRPCRouteFilterBody(t *testing.T) {
+	for _, tc := range []struct {
+		f    gatewayv1.GRPCRouteFilter
+		want string
+	}{
+		{gatewayv1.GRPCRouteFilter{Type: gatewayv1.GRPCRouteFilterRequestMirror}, "spec.rules[0].filters[0].requestMirror"},
+		{gatewayv1.GRPCRouteFilter{Type: gatewayv1.GRPCRouteFilterRequestHeaderModifier,
+			RequestMirror: &gatewayv1.HTTPRequestMirrorFilter{BackendRef: gatewayv1.BackendObjectReference{Name: "m"}}}, "spec.rules[0].filters[0].requestHeaderModifier"},
+		{gatewayv1.GRPCRouteFilter{Type: gatewayv1.GRPCRouteFilterRequestHeaderModifier, RequestHeaderModifier: &gatewayv1.HTTPHeaderFilter{}}, ""},
+		{gatewayv1.GRPCRouteFilter{Type: "Bogus"}, "spec.rules[0].filters[0].type"},
+	} {
+		r := &gatewayv1.GRPCRoute{ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: "default"},
+			Spec: gatewayv1.GRPCRouteSpec{Rules: []gatewayv1.GRPCRouteRule{{Filters: []gatewayv1.GRPCRouteFilter{tc.f}}}}}
+		errs := Validate(r, nil, Options{})
+		if got := errs.ToAggregate(); (tc.want == "") != (got == nil) || got != nil && !strings.Contains(got.Error(), tc.want) {
+			t.Errorf("filter %+v: %v, want error naming %q", tc.f, got, tc.want)
+		}
+	}
+}

@@ -73,8 +73,13 @@ func (b *builder) httpRoute(r *gwv1.HTTPRoute) {
 			}
 			t := targets[key]
 			if t == nil {
-				f := rc.httpFilters(rule.Filters, key, opts)
-				t = rc.target(refs, opts, f)
+				if f, ok := rc.httpFilters(rule.Filters, key, opts); ok {
+					t = rc.target(refs, opts, f)
+				} else {
+					// The spec: a filter that cannot be applied must not
+					// be skipped; the rule answers 500 instead.
+					t = rc.fixed500(opts)
+				}
 				targets[key] = t
 			}
 			rc.add(atts, ri<<16|mi, path, typ, &rr, t)
@@ -128,11 +133,13 @@ func httpConditions(m gwv1.HTTPRouteMatch) (router.Conditions, error) {
 
 // httpFilters translates a rule's filters (nil when it has none);
 // prefix is the PathPrefix of the match, for ReplacePrefixMatch.
-func (rc *routeCtx) httpFilters(fs []gwv1.HTTPRouteFilter, prefix string, opts proxy.Options) *proxy.Filters {
+// ok is false when a filter is not supported: the rule must then answer
+// 500 rather than forward as if the filter were not there.
+func (rc *routeCtx) httpFilters(fs []gwv1.HTTPRouteFilter, prefix string, opts proxy.Options) (f *proxy.Filters, ok bool) {
 	if len(fs) == 0 {
-		return nil
+		return nil, true
 	}
-	f := &proxy.Filters{}
+	f, ok = &proxy.Filters{}, true
 	for _, x := range fs {
 		switch x.Type {
 		case gwv1.HTTPRouteFilterRequestHeaderModifier:
@@ -172,9 +179,10 @@ func (rc *routeCtx) httpFilters(fs []gwv1.HTTPRouteFilter, prefix string, opts p
 			}
 		default:
 			rc.fail(gwv1.RouteReasonUnsupportedValue, "filter %s is not supported", x.Type)
+			ok = false
 		}
 	}
-	return f
+	return f, ok
 }
 
 // grpcRoute translates a GRPCRoute: a method match is a path match on
@@ -187,6 +195,7 @@ func (b *builder) grpcRoute(r *gwv1.GRPCRoute) {
 	rc := &routeCtx{b: b, kind: "GRPCRoute", m: &r.ObjectMeta, name: r.Namespace + "/" + r.Name, proto: proxy.H2C}
 	for ri, rule := range r.Spec.Rules {
 		var f *proxy.Filters
+		supported := true
 		if len(rule.Filters) > 0 {
 			f = &proxy.Filters{}
 			for _, x := range rule.Filters {
@@ -196,11 +205,15 @@ func (b *builder) grpcRoute(r *gwv1.GRPCRoute) {
 				case gwv1.GRPCRouteFilterResponseHeaderModifier:
 					f.ResponseHeaders = headerMod(x.ResponseHeaderModifier)
 				case gwv1.GRPCRouteFilterRequestMirror:
-					if m := rc.mirror(x.RequestMirror, proxy.Options{}); m != nil {
+					if x.RequestMirror == nil {
+						rc.fail(gwv1.RouteReasonUnsupportedValue, "filter RequestMirror without requestMirror")
+						supported = false
+					} else if m := rc.mirror(x.RequestMirror, proxy.Options{}); m != nil {
 						f.Mirrors = append(f.Mirrors, m)
 					}
 				default:
 					rc.fail(gwv1.RouteReasonUnsupportedValue, "filter %s is not supported", x.Type)
+					supported = false
 				}
 			}
 		}
@@ -208,11 +221,17 @@ func (b *builder) grpcRoute(r *gwv1.GRPCRoute) {
 		for i, br := range rule.BackendRefs {
 			refs[i] = br.BackendRef
 		}
-		t := rc.target(refs, proxy.Options{}, f)
+		var t *proxy.Backend
+		if supported {
+			t = rc.target(refs, proxy.Options{}, f)
+		} else {
+			t = rc.fixed500(proxy.Options{})
+		}
 		matches := rule.Matches
 		if len(matches) == 0 {
 			matches = []gwv1.GRPCRouteMatch{{}}
 		}
+	grpcMatches:
 		for mi, m := range matches {
 			path, typ, err := grpcPath(m.Method)
 			if err != nil {
@@ -236,8 +255,9 @@ func (b *builder) grpcRoute(r *gwv1.GRPCRoute) {
 				vm := router.ValueMatch{Name: name, Value: h.Value}
 				if h.Type != nil && *h.Type == gwv1.GRPCHeaderMatchRegularExpression {
 					if vm.Regex, err = router.CompileRegex(h.Value); err != nil {
+						// Dropping only this header would widen the match.
 						rc.fail(gwv1.RouteReasonUnsupportedValue, "header %s regular expression: %v", h.Name, err)
-						continue
+						continue grpcMatches
 					}
 				}
 				rr.Cond.Headers = append(rr.Cond.Headers, vm)

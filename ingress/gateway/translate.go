@@ -513,6 +513,14 @@ type routeCtx struct {
 	proto  proxy.Protocol
 }
 
+// fixed500 is a backend that answers 500: what the spec asks for a rule
+// whose backends or filters cannot be honoured.
+func (rc *routeCtx) fixed500(opts proxy.Options) *proxy.Backend {
+	be := rc.b.p.NewBackend(rc.name, "", nil, opts)
+	be.Status = http.StatusInternalServerError
+	return be
+}
+
 func (rc *routeCtx) fail(reason gwv1.RouteConditionReason, format string, args ...any) {
 	if rc.refErr == nil {
 		rc.refErr = &refError{reason: reason, msg: fmt.Sprintf(format, args...)}
@@ -524,9 +532,7 @@ func (rc *routeCtx) fail(reason gwv1.RouteConditionReason, format string, args .
 func (rc *routeCtx) backendRef(ref gwv1.BackendObjectReference, opts proxy.Options, f *proxy.Filters) *proxy.Backend {
 	invalid := func(reason gwv1.RouteConditionReason, format string, args ...any) *proxy.Backend {
 		rc.fail(reason, format, args...)
-		be := rc.b.p.NewBackend(rc.name, "", nil, opts)
-		be.Status = http.StatusInternalServerError
-		return be
+		return rc.fixed500(opts)
 	}
 	if ref.Group != nil && *ref.Group != "" || ref.Kind != nil && *ref.Kind != "Service" {
 		return invalid(gwv1.RouteReasonInvalidKind, "backendRef %s: only core Services are supported", ref.Name)
@@ -572,9 +578,7 @@ func (rc *routeCtx) target(refs []gwv1.BackendRef, opts proxy.Options, f *proxy.
 	case len(ws) == 1 && ws[0].Weight > 0:
 		return ws[0].Backend
 	case len(ws) == 0:
-		be := rc.b.p.NewBackend(rc.name, "", nil, opts)
-		be.Status = http.StatusInternalServerError
-		return be
+		return rc.fixed500(opts)
 	}
 	return rc.b.p.NewSplit(rc.name, ws)
 }

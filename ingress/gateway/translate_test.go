@@ -424,3 +424,56 @@ func TestGatewayOwnAddress(t *testing.T) {
 		t.Errorf("default rules = %+v, by address %v", out.HTTP, out.ByAddr)
 	}
 }
+
+// A filter the proxy cannot apply is never skipped: the rule answers 500
+// (a GRPCRoute RequestMirror without its body, which once crashed the
+// rebuild, an unsupported HTTPRoute filter), and a header regular
+// expression that does not compile drops its match instead of widening it.
+func TestUnappliableFiltersAnswer500(t *testing.T) {
+	gw := &gwv1.Gateway{ObjectMeta: objMeta("default", "gw", 0), Spec: gwv1.GatewaySpec{GatewayClassName: ClassName,
+		Listeners: []gwv1.Listener{{Name: "http", Port: 80, Protocol: gwv1.HTTPProtocolType}}}}
+	exact, re := gwv1.GRPCMethodMatchExact, gwv1.GRPCHeaderMatchRegularExpression
+	grpc := &gwv1.GRPCRoute{ObjectMeta: objMeta("default", "grpc", 1), Spec: gwv1.GRPCRouteSpec{
+		CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "gw"}}},
+		Hostnames:       []gwv1.Hostname{"grpc.example.com"},
+		Rules: []gwv1.GRPCRouteRule{
+			{Matches: []gwv1.GRPCRouteMatch{{Method: &gwv1.GRPCMethodMatch{Type: &exact, Service: ptr("echo.Echo"), Method: ptr("Ping")}}},
+				Filters:     []gwv1.GRPCRouteFilter{{Type: gwv1.GRPCRouteFilterRequestMirror}},
+				BackendRefs: []gwv1.GRPCBackendRef{{BackendRef: gwv1.BackendRef{BackendObjectReference: svcRef("", "ping", 9000)}}}},
+			{Matches: []gwv1.GRPCRouteMatch{{Method: &gwv1.GRPCMethodMatch{Type: &exact, Service: ptr("echo.Echo"), Method: ptr("Other")},
+				Headers: []gwv1.GRPCHeaderMatch{{Type: &re, Name: "X-Tenant", Value: "("}}}},
+				BackendRefs: []gwv1.GRPCBackendRef{{BackendRef: gwv1.BackendRef{BackendObjectReference: svcRef("", "ping", 9000)}}}},
+		},
+	}}
+	web := &gwv1.HTTPRoute{ObjectMeta: objMeta("default", "web", 1), Spec: gwv1.HTTPRouteSpec{
+		CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "gw"}}},
+		Hostnames:       []gwv1.Hostname{"web.example.com"},
+		Rules: []gwv1.HTTPRouteRule{{
+			Filters:     []gwv1.HTTPRouteFilter{{Type: gwv1.HTTPRouteFilterExternalAuth, ExternalAuth: &gwv1.HTTPExternalAuthFilter{}}},
+			BackendRefs: []gwv1.HTTPBackendRef{{BackendRef: gwv1.BackendRef{BackendObjectReference: svcRef("", "ping", 9000)}}}}},
+	}}
+	p, err := proxy.New(proxy.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := Build(Input{Classes: []*gwv1.GatewayClass{{ObjectMeta: metav1.ObjectMeta{Name: ClassName}, Spec: gwv1.GatewayClassSpec{ControllerName: ControllerName}}},
+		Gateways: []*gwv1.Gateway{gw}, GRPCRoutes: []*gwv1.GRPCRoute{grpc}, HTTPRoutes: []*gwv1.HTTPRoute{web}, HTTPPort: 80, HTTPSPort: 443, Now: time.Now()},
+		mapResolver{services: map[string][]string{"default/ping:9000": {"10.0.0.1:9000"}}}, p)
+	tab := router.Compile(out.HTTP, nil)
+	for _, tt := range []struct {
+		host, path string
+		want       int // 0: no route
+	}{
+		{"grpc.example.com", "/echo.Echo/Ping", 500},
+		{"grpc.example.com", "/echo.Echo/Other", 0},
+		{"web.example.com", "/", 500},
+	} {
+		b, ok := tab.MatchRequest([]byte(tt.host), []byte(tt.path), nil)
+		switch {
+		case tt.want == 0 && ok:
+			t.Errorf("%s%s: routed to %q, want no route", tt.host, tt.path, svcOf(b))
+		case tt.want != 0 && (!ok || b.Status != tt.want):
+			t.Errorf("%s%s: ok=%v backend %+v, want a fixed %d", tt.host, tt.path, ok, b, tt.want)
+		}
+	}
+}
