@@ -132,7 +132,11 @@ func options(ann map[string]string) (o proxy.Options, redirect bool, errs []erro
 	if v, ok := ann[AnnAllowSourceRange]; ok {
 		ps, err := parseSourceRanges(v)
 		if err != nil {
+			// Fail closed, as ingress-nginx denies the location: a typo
+			// in an allowlist must not open the route to everyone. The
+			// zero Prefix contains no address, so every client gets 403.
 			bad(AnnAllowSourceRange, err)
+			o.AllowSources = []netip.Prefix{{}}
 		} else {
 			o.AllowSources = ps
 		}

@@ -191,6 +191,7 @@ func applyCanary(main []router.Rule[*proxy.Backend], can []router.Rule[*proxy.Ba
 			}
 			found = true
 			orig := m.Target
+			ct := underMainOptions(p, cr.Target, orig)
 			hr := func(value string, to *proxy.Backend) router.Rule[*proxy.Backend] {
 				r := *m
 				r.Cond = router.Conditions{Headers: []router.ValueMatch{{Name: c.header, Value: value}}}
@@ -199,13 +200,13 @@ func applyCanary(main []router.Rule[*proxy.Backend], can []router.Rule[*proxy.Ba
 			}
 			if c.header != "" {
 				if c.value != "" {
-					add = append(add, hr(c.value, cr.Target))
+					add = append(add, hr(c.value, ct))
 				} else {
-					add = append(add, hr("always", cr.Target), hr("never", orig))
+					add = append(add, hr("always", ct), hr("never", orig))
 				}
 			}
 			if c.weight > 0 {
-				m.Target = p.NewSplit(name, []proxy.Weighted{{Backend: cr.Target, Weight: c.weight}, {Backend: orig, Weight: c.total - c.weight}})
+				m.Target = p.NewSplit(name, []proxy.Weighted{{Backend: ct, Weight: c.weight}, {Backend: orig, Weight: c.total - c.weight}})
 			}
 		}
 		if !found {
@@ -213,4 +214,25 @@ func applyCanary(main []router.Rule[*proxy.Backend], can []router.Rule[*proxy.Ba
 		}
 	}
 	return add, orphans
+}
+
+// underMainOptions is the canary backend to serve under main's protections:
+// ingress-nginx applies the main Ingress's annotations (source ranges,
+// SSL redirects, body size, rate limits, timeouts) to canary traffic, so a
+// client cannot escape them by sending the canary header. The canary keeps
+// its own endpoints, filters, load-balancing policy and backend protocol,
+// and shares main's per-client limiter.
+func underMainOptions(p *proxy.Proxy, canary, main *proxy.Backend) *proxy.Backend {
+	if canary == nil || main == nil || main.Split != nil || canary.Split != nil {
+		return canary
+	}
+	addrs := make([]string, len(canary.Endpoints))
+	for i, u := range canary.Endpoints {
+		addrs[i] = u.Addr
+	}
+	o := main.Opts
+	o.Policy, o.Protocol = canary.Opts.Policy, canary.Opts.Protocol
+	b := p.NewBackend(main.Ingress, canary.Service, addrs, o)
+	b.Filters, b.Status = canary.Filters, canary.Status
+	return b
 }

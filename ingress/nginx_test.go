@@ -1,12 +1,14 @@
 package ingress
 
 import (
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchyard-net/switchyard/ingress/proxy"
+	"github.com/switchyard-net/switchyard/ingress/router"
 )
 
 // TestNginxAnnotations: nginx annotations become the native options with
@@ -121,9 +123,17 @@ func TestSourceRanges(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
-	o, _, errs := options(map[string]string{AnnAllowSourceRange: "bogus"})
-	if len(errs) != 1 || o.AllowSources != nil {
-		t.Errorf("bad range: %+v %v", o, errs)
+	// A range that does not parse fails closed: the route serves nobody.
+	o, _, errs := options(map[string]string{AnnAllowSourceRange: "10.0.0.0/8;192.168.0.0/16"})
+	if len(errs) != 1 || len(o.AllowSources) == 0 {
+		t.Fatalf("bad range: %+v %v", o, errs)
+	}
+	for _, ip := range []string{"10.1.2.3", "192.168.0.1", "203.0.113.9", "::1"} {
+		for _, p := range o.AllowSources {
+			if p.Contains(netip.MustParseAddr(ip)) {
+				t.Errorf("bad range still admits %s", ip)
+			}
+		}
 	}
 }
 
@@ -148,4 +158,37 @@ func TestCanaryOf(t *testing.T) {
 			t.Errorf("%v: %+v, %v; want %+v (error %v)", tt.ann, got, err, tt.want, tt.err)
 		}
 	}
+}
+
+// Canary traffic stays under the main Ingress's protections (a client
+// sending the canary header must not escape its source allowlist, SSL
+// redirect or body limit), while reaching the canary's own endpoints.
+func TestCanaryKeepsMainOptions(t *testing.T) {
+	p, err := proxy.New(proxy.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mainOpts := proxy.Options{AllowSources: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, SSLRedirect: true, MaxBodyBytes: 1024}
+	main := []router.Rule[*proxy.Backend]{{Host: "app.example.com", Path: "/", Type: router.Prefix,
+		Target: p.NewBackend("default/main", "default/web:80", []string{"10.0.0.1:80"}, mainOpts)}}
+	can := []router.Rule[*proxy.Backend]{{Host: "app.example.com", Path: "/", Type: router.Prefix,
+		Target: p.NewBackend("default/canary", "default/web-v2:80", []string{"10.0.0.2:80"}, proxy.Options{Policy: proxy.LeastRequest})}}
+	add, orphans := applyCanary(main, can, canary{header: "x-canary", weight: 10, total: 100}, p, "default/canary")
+	if len(orphans) != 0 || len(add) != 2 {
+		t.Fatalf("applyCanary: %d rules, orphans %v", len(add), orphans)
+	}
+	check := func(what string, b *proxy.Backend) {
+		t.Helper()
+		if b.Service != "default/web-v2:80" || len(b.Endpoints) != 1 || b.Endpoints[0].Addr != "10.0.0.2:80" {
+			t.Errorf("%s: serves %s %v, want the canary's endpoints", what, b.Service, b.Endpoints)
+		}
+		if len(b.Opts.AllowSources) != 1 || !b.Opts.SSLRedirect || b.Opts.MaxBodyBytes != 1024 || b.Opts.Policy != proxy.LeastRequest {
+			t.Errorf("%s: options %+v, want main's protections with the canary's policy", what, b.Opts)
+		}
+	}
+	check("header always", add[0].Target)
+	if add[1].Target != main[0].Target.Split[1].Backend {
+		t.Errorf("header never does not go to the main backend")
+	}
+	check("weighted share", main[0].Target.Split[0].Backend)
 }
