@@ -206,7 +206,6 @@ func (a *RBAC) current() *index {
 	if idx := a.idx.Load(); idx != nil && !a.dirty.Load() {
 		return idx
 	}
-	a.dirty.Store(false)
 	idx := &index{namespaces: map[string]*subjects{}}
 	for _, b := range a.clusterRoleBindings {
 		if b.RoleRef.Kind != "ClusterRole" {
@@ -227,7 +226,11 @@ func (a *RBAC) current() *index {
 		}
 		idx.namespaces[ns] = s
 	}
+	// Publish first, then clear dirty: in the other order a request on
+	// the fast path could see dirty false and use the index from before
+	// the change (changes take a.mu, so none is missed meanwhile).
 	a.idx.Store(idx)
+	a.dirty.Store(false)
 	return idx
 }
 
