@@ -49,8 +49,8 @@ type Agent struct {
 	newRunner func(runner.Config) (podRunner, error) // newRunner, or a fake in tests
 	// events records the node's and its pods' events as the kubelet's
 	// (source component "kubelet", host the node); nil drops them.
-	events record.EventRecorder
-	hostDNS   hostDNS                                // the node's resolv.conf, read by New
+	events  record.EventRecorder
+	hostDNS hostDNS // the node's resolv.conf, read by New
 
 	mu      sync.Mutex                // guards the fields below
 	hostIP  netip.Addr                // the node's InternalIP, once known

@@ -65,6 +65,11 @@ type compiled struct {
 	// policy isolates (an empty list isolates too); pod names the pods.
 	rules [2]map[netip.Addr][]Rule
 	pod   map[netip.Addr]string
+	// namedToAny: an egress rule names a port and reaches peers not
+	// chosen by pod selectors (no `to`, or an ipBlock). Its port numbers
+	// come from whichever pods own addresses in those peers, so any pod
+	// change may change its rules.
+	namedToAny bool
 }
 
 // peerSel is a pod-selecting peer, parsed once for the change checks:
@@ -276,6 +281,9 @@ func (cp *compiled) touchedBy(p *Pod, ns map[string]map[string]string) bool {
 	if p == nil {
 		return false
 	}
+	if cp.namedToAny {
+		return true
+	}
 	pl := labels.Set(p.Labels)
 	if p.Namespace == cp.np.Namespace && cp.target != nil && cp.target.Matches(pl) {
 		return true
@@ -357,6 +365,7 @@ func (c *Compiler) policy(np *networkingv1.NetworkPolicy) *compiled {
 			cp.peers = append(cp.peers, ps)
 		}
 	}
+	cp.namedToAny = namedPortToAny(np)
 	sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
 	if err != nil {
 		return cp
@@ -411,6 +420,30 @@ func ingressPeers(np *networkingv1.NetworkPolicy) [][]networkingv1.NetworkPolicy
 		out[i] = r.From
 	}
 	return out
+}
+
+// namedPortToAny: see compiled.namedToAny.
+func namedPortToAny(np *networkingv1.NetworkPolicy) bool {
+	for _, r := range np.Spec.Egress {
+		named := false
+		for _, p := range r.Ports {
+			if p.Port != nil && p.Port.Type == intstr.String {
+				named = true
+			}
+		}
+		if !named {
+			continue
+		}
+		if len(r.To) == 0 {
+			return true
+		}
+		for _, peer := range r.To {
+			if peer.IPBlock != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func egressPeers(np *networkingv1.NetworkPolicy) [][]networkingv1.NetworkPolicyPeer {

@@ -21,6 +21,10 @@ var incrementalPolicies = []string{
 	`{"podSelector":{"matchLabels":{"app":"b"}},"ingress":[{"from":[{"namespaceSelector":{}}]},{"from":[{"ipBlock":{"cidr":"10.9.0.0/16","except":["10.9.1.0/24"]}}]}]}`,
 	`{"podSelector":{"matchExpressions":[{"key":"app","operator":"In","values":["a","c"]}]},"policyTypes":["Ingress","Egress"],"egress":[{"to":[{"podSelector":{"matchLabels":{"app":"c"}}}],"ports":[{"protocol":"UDP","port":53},{"port":1000,"endPort":1010}]}]}`,
 	`{"podSelector":{"matchLabels":{"app":"c"}},"ingress":[{"from":[{"namespaceSelector":{"matchLabels":{"team":"t2"}}}],"ports":[{"port":"http"},{"protocol":"SCTP"}]}]}`,
+	// Named egress ports to peers no pod selector chooses: their numbers
+	// come from whichever pods own the addresses.
+	`{"podSelector":{"matchLabels":{"app":"a"}},"policyTypes":["Egress"],"egress":[{"ports":[{"port":"http"}]}]}`,
+	`{"podSelector":{"matchLabels":{"app":"b"}},"policyTypes":["Egress"],"egress":[{"to":[{"ipBlock":{"cidr":"10.9.0.0/16"}}],"ports":[{"port":"http"}]}]}`,
 }
 
 // TestIncrementalCompile applies random changes (pods relabelled, moved,
