@@ -50,8 +50,16 @@ type l2Component struct {
 // Run answers ARP until ctx ends; the announcer releases its Leases then.
 func (c *l2Component) Run(ctx context.Context) error {
 	c.env.factory.Start(ctx.Done()) // idempotent: whichever component runs first starts it
+	// If the responder stops for good, stop announcing too: holding the
+	// Leases without answering ARP would keep other nodes from taking over.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	errc := make(chan error, 1)
-	go func() { errc <- c.responder.Serve() }()
+	go func() {
+		err := c.responder.Serve()
+		cancel()
+		errc <- err
+	}()
 	err := c.announcer.Run(ctx)
 	c.responder.Close()
 	if serr := <-errc; err == nil {

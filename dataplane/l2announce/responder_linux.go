@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -108,6 +109,15 @@ func (r *Responder) Serve() error {
 			return nil
 		}
 		if err != nil {
+			// A packet socket reports ENETDOWN once when its interface
+			// goes down (a link flap) and ENXIO while it is gone: keep
+			// listening, or a node that still holds its Leases would stop
+			// answering for its addresses for good.
+			if errors.Is(err, unix.ENETDOWN) || errors.Is(err, unix.ENXIO) || errors.Is(err, unix.EINTR) {
+				r.log.Warn("arp read", "interface", r.ifName, "err", err)
+				time.Sleep(200 * time.Millisecond)
+				continue
+			}
 			return fmt.Errorf("read arp on %s: %w", r.ifName, err)
 		}
 		p, err := Parse(buf[:n])
