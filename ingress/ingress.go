@@ -204,7 +204,9 @@ func (in *Ingress) rebuild(ctx context.Context) {
 	if in.cfg.ClaimNginxClass {
 		cs.names[NginxClassName] = true
 	}
-	in.proxy.SetH2C(in.cfg.Proxy.H2C || wantsH2C(classes, Controller))
+	// h2c is set once, after the Gateway build: switching it off and back
+	// on around the build would refuse prior-knowledge h2c meanwhile.
+	h2c := in.cfg.Proxy.H2C || wantsH2C(classes, Controller)
 	s := snapshot{
 		ingresses: ings,
 		services:  f.Core().V1().Services().Lister(),
@@ -232,14 +234,13 @@ func (in *Ingress) rebuild(ctx context.Context) {
 			byAddr[addr] = proxy.AddrTables{Plain: router.Compile(r.HTTP, nil), Secure: router.Compile(r.HTTPS, nil)}
 		}
 		b.tls = append(b.tls, out.TLS...)
-		if out.H2C {
-			in.proxy.SetH2C(true)
-		}
+		h2c = h2c || out.H2C
 		in.gw.Status.Want(out.Status)
 	}
 	for _, err := range in.certs.Set(b.tls) {
 		b.problems = append(b.problems, err.Error())
 	}
+	in.proxy.SetH2C(h2c)
 	in.proxy.SetRoutes(&proxy.Routes{Plain: plain, Secure: secure, ByAddr: byAddr})
 	d := time.Since(start)
 	in.reloads.Observe(d.Seconds())
