@@ -197,11 +197,17 @@ func (r *Runner) startLogWriter(cio *containerIO, cfg logWriterConfig) (*instanc
 	if err != nil {
 		return nil, err
 	}
-	if msg, _ := io.ReadAll(readyR); len(msg) > 0 {
+	switch msg, _ := io.ReadAll(readyR); string(msg) {
+	case lwReadyOK:
+		return w, nil
+	case "":
+		_ = syscall.Kill(w.pid, syscall.SIGKILL)
+		reap(w)
+		return nil, errors.New("log writer exited before it was ready")
+	default:
 		reap(w)
 		return nil, errors.New(string(msg))
 	}
-	return w, nil
 }
 
 // finishWriter waits (bounded) for a log writer of this Runner to record
@@ -213,10 +219,19 @@ func (r *Runner) finishWriter(w *instance) {
 	ctx, cancel := context.WithTimeout(r.ctx, writerExitWait)
 	defer cancel()
 	if !waitExit(ctx, w) {
-		w.pidfd.Close() // left to finish on its own
-		if r.ctx.Err() == nil {
-			r.log.Warn("log writer did not exit after its container", "pid", w.pid)
+		if r.ctx.Err() != nil {
+			w.pidfd.Close() // the agent is going: left to finish on its own
+			return
 		}
+		r.log.Warn("log writer did not exit after its container", "pid", w.pid)
+		// Reap it whenever it does exit, so it does not stay a zombie.
+		go func() {
+			if waitExit(r.ctx, w) {
+				reap(w)
+			} else {
+				w.pidfd.Close()
+			}
+		}()
 		return
 	}
 	reap(w)

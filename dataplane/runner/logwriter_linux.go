@@ -66,6 +66,10 @@ type logWriterConfig struct {
 	StdinOnce bool   `json:"stdinOnce,omitempty"`
 }
 
+// lwReadyOK is what a log writer writes on its ready pipe once it holds
+// the container's stdio; anything else is its error.
+const lwReadyOK = "ok"
+
 // logWriterMain runs the log writer and exits.
 func logWriterMain(raw string) {
 	ready := os.NewFile(lwReadyFD, "ready")
@@ -74,6 +78,9 @@ func logWriterMain(raw string) {
 		fmt.Fprintf(ready, "log writer: %v", err)
 		os.Exit(1)
 	}
+	// An explicit answer: a writer that dies before it is ready leaves
+	// the pipe empty, which the Runner must not take for success.
+	fmt.Fprint(ready, lwReadyOK)
 	ready.Close()
 	w.run()
 	os.Exit(0)
