@@ -373,6 +373,7 @@ func (m *HeaderMod) applyFastResponse(h *fasthttp.ResponseHeader) {
 // names are kept as sent (DisableHeaderNamesNormalizing), so fasthttp's
 // Del would miss "x-a" for "X-A".
 func delFold(all iter.Seq2[[]byte, []byte], del func([]byte), name string) {
+	name = strings.ToLower(name) // h1.EqualFold wants it lower case
 	var keys [][]byte
 	for k := range all {
 		if h1.EqualFold(k, name) {

@@ -51,7 +51,7 @@ func TestGatewayFilters(t *testing.T) {
 		{Host: "f.test", Path: "/", Target: nb(a, nil)},
 		{Host: "f.test", Path: "/", Cond: router.Conditions{Headers: []router.ValueMatch{{Name: "x-variant", Value: "b"}}}, Target: nb(b, nil)},
 		{Host: "f.test", Path: "/headers", Target: nb(a, &Filters{
-			RequestHeaders:  HeaderMod{Set: []Header{{"x-set", "set"}}, Add: []Header{{"X-Add", "added"}}, Remove: []string{"x-remove"}},
+			RequestHeaders:  HeaderMod{Set: []Header{{"x-set", "set"}}, Add: []Header{{"X-Add", "added"}}, Remove: []string{"X-Remove"}},
 			ResponseHeaders: HeaderMod{Set: []Header{{"X-Resp", "r"}, {"x-upstream", "replaced"}}, Remove: []string{"x-drop-me"}},
 		})},
 		{Host: "f.test", Path: "/redirect", Target: nb(a, &Filters{Redirect: &Redirect{Scheme: "https", Hostname: "example.org", StatusCode: 301}})},
