@@ -88,6 +88,33 @@ func (b *builder) httpRoute(r *gwv1.HTTPRoute) {
 	b.finishParents(RouteKey{Kind: "HTTPRoute", NamespacedName: types.NamespacedName{Namespace: r.Namespace, Name: r.Name}}, r.Generation, sts, rc.refErr)
 }
 
+// headerConds turns header matches of either route kind into router
+// conditions: names lower-cased, the first of repeated names counts, a
+// regular expression that does not compile is an error (the caller drops
+// the whole match rather than widen it).
+func headerConds[H any](hs []H, get func(H) (name, value string, regex bool)) ([]router.ValueMatch, error) {
+	var out []router.ValueMatch
+	seen := map[string]bool{}
+	for _, h := range hs {
+		name, value, regex := get(h)
+		lower := strings.ToLower(name)
+		if seen[lower] {
+			continue
+		}
+		seen[lower] = true
+		vm := router.ValueMatch{Name: lower, Value: value}
+		if regex {
+			re, err := router.CompileRegex(value)
+			if err != nil {
+				return nil, fmt.Errorf("header %s regular expression: %w", name, err)
+			}
+			vm.Regex = re
+		}
+		out = append(out, vm)
+	}
+	return out, nil
+}
+
 // httpConditions turns an HTTPRoute match's method, headers and query
 // parameters into router conditions (the first of equal names counts).
 func httpConditions(m gwv1.HTTPRouteMatch) (router.Conditions, error) {
@@ -95,23 +122,13 @@ func httpConditions(m gwv1.HTTPRouteMatch) (router.Conditions, error) {
 	if m.Method != nil {
 		c.Method = string(*m.Method)
 	}
-	seen := map[string]bool{}
-	for _, h := range m.Headers {
-		name := strings.ToLower(string(h.Name))
-		if seen[name] {
-			continue
-		}
-		seen[name] = true
-		vm := router.ValueMatch{Name: name, Value: h.Value}
-		if h.Type != nil && *h.Type == gwv1.HeaderMatchRegularExpression {
-			re, err := router.CompileRegex(h.Value)
-			if err != nil {
-				return c, fmt.Errorf("header %s regular expression: %w", h.Name, err)
-			}
-			vm.Regex = re
-		}
-		c.Headers = append(c.Headers, vm)
+	hs, err := headerConds(m.Headers, func(h gwv1.HTTPHeaderMatch) (string, string, bool) {
+		return string(h.Name), h.Value, h.Type != nil && *h.Type == gwv1.HeaderMatchRegularExpression
+	})
+	if err != nil {
+		return c, err
 	}
+	c.Headers = hs
 	seenQ := map[string]bool{}
 	for _, q := range m.QueryParams {
 		if seenQ[string(q.Name)] {
@@ -231,7 +248,6 @@ func (b *builder) grpcRoute(r *gwv1.GRPCRoute) {
 		if len(matches) == 0 {
 			matches = []gwv1.GRPCRouteMatch{{}}
 		}
-	grpcMatches:
 		for mi, m := range matches {
 			path, typ, err := grpcPath(m.Method)
 			if err != nil {
@@ -245,22 +261,12 @@ func (b *builder) grpcRoute(r *gwv1.GRPCRoute) {
 					continue
 				}
 			}
-			seen := map[string]bool{}
-			for _, h := range m.Headers {
-				name := strings.ToLower(string(h.Name))
-				if seen[name] {
-					continue
-				}
-				seen[name] = true
-				vm := router.ValueMatch{Name: name, Value: h.Value}
-				if h.Type != nil && *h.Type == gwv1.GRPCHeaderMatchRegularExpression {
-					if vm.Regex, err = router.CompileRegex(h.Value); err != nil {
-						// Dropping only this header would widen the match.
-						rc.fail(gwv1.RouteReasonUnsupportedValue, "header %s regular expression: %v", h.Name, err)
-						continue grpcMatches
-					}
-				}
-				rr.Cond.Headers = append(rr.Cond.Headers, vm)
+			if rr.Cond.Headers, err = headerConds(m.Headers, func(h gwv1.GRPCHeaderMatch) (string, string, bool) {
+				return string(h.Name), h.Value, h.Type != nil && *h.Type == gwv1.GRPCHeaderMatchRegularExpression
+			}); err != nil {
+				// Dropping only this header would widen the match.
+				rc.fail(gwv1.RouteReasonUnsupportedValue, "%v", err)
+				continue
 			}
 			rc.add(atts, ri<<16|mi, path, typ, &rr, t)
 		}
