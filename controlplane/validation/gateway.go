@@ -448,6 +448,30 @@ func validateHTTPPath(v string, p *field.Path) field.ErrorList {
 	return errs
 }
 
+// filterBodyErrs checks a route filter against the CRDs' CEL rules: its
+// type is one of known, the body its type names is set and no other body
+// is (present: which bodies are set, by filter type). known is false for
+// an unknown type.
+func filterBodyErrs[T ~string](fp *field.Path, typ T, present map[T]bool, known []string) (field.ErrorList, bool) {
+	if _, ok := present[typ]; !ok {
+		return field.ErrorList{field.NotSupported(fp.Child("type"), typ, known)}, false
+	}
+	var errs field.ErrorList
+	for t, set := range present {
+		name := strings.ToLower(string(t[:1])) + string(t[1:])
+		if t == T(gatewayv1.HTTPRouteFilterCORS) {
+			name = "cors"
+		}
+		switch {
+		case t == typ && !set:
+			errs = append(errs, field.Required(fp.Child(name), fmt.Sprintf("filter.%s must be specified for %s filter.type", name, t)))
+		case t != typ && set:
+			errs = append(errs, field.Forbidden(fp.Child(name), fmt.Sprintf("filter.%s must be nil if the filter.type is not %s", name, t)))
+		}
+	}
+	return errs, true
+}
+
 func validateHTTPFilters(filters []gatewayv1.HTTPRouteFilter, matches []gatewayv1.HTTPRouteMatch, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	if len(filters) > 16 {
@@ -467,21 +491,10 @@ func validateHTTPFilters(filters []gatewayv1.HTTPRouteFilter, matches []gatewayv
 			gatewayv1.HTTPRouteFilterCORS:                   f.CORS != nil,
 			gatewayv1.HTTPRouteFilterExternalAuth:           f.ExternalAuth != nil,
 		}
-		if _, known := present[f.Type]; !known {
-			errs = append(errs, field.NotSupported(fp.Child("type"), f.Type, []string{"RequestHeaderModifier", "ResponseHeaderModifier", "RequestMirror", "RequestRedirect", "URLRewrite", "ExtensionRef", "CORS", "ExternalAuth"}))
+		ferrs, known := filterBodyErrs(fp, f.Type, present, []string{"RequestHeaderModifier", "ResponseHeaderModifier", "RequestMirror", "RequestRedirect", "URLRewrite", "ExtensionRef", "CORS", "ExternalAuth"})
+		errs = append(errs, ferrs...)
+		if !known {
 			continue
-		}
-		for t, set := range present {
-			name := strings.ToLower(string(t[:1])) + string(t[1:])
-			if t == gatewayv1.HTTPRouteFilterCORS {
-				name = "cors"
-			}
-			switch {
-			case t == f.Type && !set:
-				errs = append(errs, field.Required(fp.Child(name), fmt.Sprintf("filter.%s must be specified for %s filter.type", name, t)))
-			case t != f.Type && set:
-				errs = append(errs, field.Forbidden(fp.Child(name), fmt.Sprintf("filter.%s must be nil if the filter.type is not %s", name, t)))
-			}
 		}
 		if m := f.RequestHeaderModifier; m != nil {
 			errs = append(errs, validateHeaderModifier(m, fp.Child("requestHeaderModifier"))...)
@@ -669,18 +682,10 @@ func validateGRPCRoute(r *gatewayv1.GRPCRoute) field.ErrorList {
 				gatewayv1.GRPCRouteFilterRequestMirror:          f.RequestMirror != nil,
 				gatewayv1.GRPCRouteFilterExtensionRef:           f.ExtensionRef != nil,
 			}
-			if _, known := present[f.Type]; !known {
-				errs = append(errs, field.NotSupported(fp.Child("type"), f.Type, []string{"RequestHeaderModifier", "ResponseHeaderModifier", "RequestMirror", "ExtensionRef"}))
+			ferrs, known := filterBodyErrs(fp, f.Type, present, []string{"RequestHeaderModifier", "ResponseHeaderModifier", "RequestMirror", "ExtensionRef"})
+			errs = append(errs, ferrs...)
+			if !known {
 				continue
-			}
-			for t, set := range present {
-				name := strings.ToLower(string(t[:1])) + string(t[1:])
-				switch {
-				case t == f.Type && !set:
-					errs = append(errs, field.Required(fp.Child(name), fmt.Sprintf("filter.%s must be specified for %s filter.type", name, t)))
-				case t != f.Type && set:
-					errs = append(errs, field.Forbidden(fp.Child(name), fmt.Sprintf("filter.%s must be nil if the filter.type is not %s", name, t)))
-				}
 			}
 			if m := f.RequestMirror; m != nil {
 				errs = append(errs, validateBackendObjectRef(m.BackendRef, fp.Child("requestMirror", "backendRef"))...)
